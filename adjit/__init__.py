@@ -1,0 +1,31 @@
+"""adjit: a differentiation compiler for NumPy code."""
+
+from . import ir
+from .api import trace
+from .errors import (
+    AdjitError,
+    ControlFlowError,
+    IRError,
+    MutationError,
+    ParseError,
+    ShapeError,
+    TracingError,
+    UnsupportedError,
+    VerificationError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdjitError",
+    "ControlFlowError",
+    "IRError",
+    "MutationError",
+    "ParseError",
+    "ShapeError",
+    "TracingError",
+    "UnsupportedError",
+    "VerificationError",
+    "ir",
+    "trace",
+]

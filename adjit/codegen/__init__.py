@@ -1,0 +1,1 @@
+"""adjit's code generators (Numba CPU, CUDA, ahead-of-time modules)."""

@@ -1,0 +1,1 @@
+"""adjit's compiler: tracer, primitive rules, transformations and IR passes."""

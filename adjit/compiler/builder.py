@@ -1,0 +1,138 @@
+"""Builders collect the ops of a block while it is traced; the innermost one is current.
+
+Every op is created through `emit`, which infers its type from the primitive
+catalogue, records the user's file:line, and turns catalogue errors into errors
+that point at that line. A nested builder (the region of a `cond`, `while` or
+`for`) captures values of enclosing builders as extra block arguments, so
+regions stay isolated as the verifier requires.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import AdjitError
+from ..ir.core import Block, Op, Value
+from ..ir.primitives import evaluate, infer_type
+from ..ir.types import TensorType
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+
+
+def user_location() -> str | None:
+    """`file:line` of the innermost frame that is user code (not adjit, not NumPy)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        inside = path.startswith(_PACKAGE_DIR) or path.startswith(_NUMPY_DIR)
+        if not inside and not path.startswith("<__array_function__"):
+            return f"{path}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+def describe_location(loc: str | None) -> str:
+    """' at file:line: source' for error messages ('' when unknown)."""
+    if not loc:
+        return ""
+    path, _, line = loc.rpartition(":")
+    source = linecache.getline(path, int(line)).strip() if line.isdigit() else ""
+    return f"\n  at {loc}" + (f": {source}" if source else "")
+
+
+def located(error: AdjitError, loc: str | None = None) -> AdjitError:
+    """The same kind of error with the user's location appended to its message."""
+    loc = loc if loc is not None else user_location()
+    return type(error)(f"{error}{describe_location(loc)}")
+
+
+class Builder:
+    """The ops, arguments and captures of one block under construction."""
+
+    def __init__(self, parent: Builder | None = None) -> None:
+        self.parent = parent
+        self.args: list[Value] = []
+        self.ops: list[Op] = []
+        self.owned: set[Value] = set()
+        self.captures: dict[Value, Value] = {}  # outer value -> our block argument
+        # values known while tracing (all inputs constant), shared with nested builders
+        self.consts: dict[Value, np.ndarray] = parent.consts if parent else {}
+
+    def add_arg(self, type: TensorType, hint: str | None = None) -> Value:
+        value = Value(type, hint)
+        self.args.append(value)
+        self.owned.add(value)
+        return value
+
+    def local(self, value: Value) -> Value:
+        """`value` as seen inside this block (captured as an argument if defined outside)."""
+        if value in self.owned:
+            return value
+        if value not in self.captures:
+            if self.parent is not None:
+                self.parent.local(value)  # make it visible one level up first
+            self.captures[value] = self.add_arg(value.type, value.hint)
+        return self.captures[value]
+
+    def emit(
+        self,
+        name: str,
+        operands: Sequence[Value],
+        attrs: Mapping[str, object] | None = None,
+        loc: str | None = None,
+    ) -> Value:
+        attrs = dict(attrs or {})
+        operands = tuple(self.local(v) for v in operands)
+        loc = loc or user_location()
+        try:
+            result_type = infer_type(name, [v.type for v in operands], attrs)
+        except AdjitError as e:
+            raise located(e, loc) from None
+        result = Value(result_type)
+        self.append(Op(name, operands, (result,), attrs, (), loc))
+        if all(v in self.consts for v in operands):
+            args = [self.consts[v] for v in operands]
+            self.consts[result] = evaluate(name, args, attrs, result_type)
+        return result
+
+    def append(self, op: Op) -> None:
+        self.ops.append(op)
+        self.owned.update(op.results)
+
+    def block(self, results: Sequence[Value]) -> Block:
+        results = tuple(self.local(v) for v in results)
+        return Block(tuple(self.args), tuple(self.ops), results)
+
+
+_STACK: list[Builder] = []
+
+
+def current() -> Builder:
+    if not _STACK:
+        raise AdjitError("no trace is active (internal error: an op was built outside a trace)")
+    return _STACK[-1]
+
+
+def is_tracing() -> bool:
+    return bool(_STACK)
+
+
+class building:
+    """Context manager making `builder` the current builder."""
+
+    def __init__(self, builder: Builder) -> None:
+        self.builder = builder
+
+    def __enter__(self) -> Builder:
+        _STACK.append(self.builder)
+        return self.builder
+
+    def __exit__(self, *exc: object) -> None:
+        popped = _STACK.pop()
+        assert popped is self.builder

@@ -1,0 +1,162 @@
+"""Typed IR builders with NumPy semantics: dtype promotion, scalars, broadcasting.
+
+These are the functions through which user code (via the tracer) and derivative
+rules build IR. Operands may be IR `Value`s, Python scalars or NumPy arrays;
+constants become `constant` ops. Dtype promotion follows NumPy 2 (NEP 50):
+Python scalars are weak, so `f32 * 2.0` stays f32. Conversions are explicit
+`convert` ops, so every primitive sees operands of one dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ir.core import Value
+from ..ir.indexing import IndexSpec
+from ..ir.types import TensorType, dtype_name
+from .builder import current, located
+
+Operand = Union[Value, int, float, bool, np.ndarray, np.generic]
+
+FLOAT_ONLY = frozenset(
+    "exp log log1p expm1 sqrt sin cos tan sinh cosh tanh asin acos atan logistic "
+    "floor ceil div atan2".split()
+)
+
+
+def dtype_of(x: Operand) -> np.dtype:
+    if isinstance(x, Value):
+        return x.type.np_dtype
+    return np.asarray(x).dtype
+
+
+def _weak(x: Operand) -> object:
+    """What np.result_type should see: dtypes for arrays, the value for Python scalars."""
+    if isinstance(x, Value):
+        return x.type.np_dtype
+    if isinstance(x, (bool, int, float)):
+        return x
+    return np.asarray(x).dtype
+
+
+def result_dtype(*xs: Operand) -> np.dtype:
+    dt = np.result_type(*(_weak(x) for x in xs))
+    if dt == np.float16:  # NumPy's choice for bool inputs to float ops; adjit has no f16
+        dt = np.dtype(np.float32)
+    dtype_name(dt)  # raises TypeError if adjit does not support it
+    return dt
+
+
+def shape_of(x: Operand) -> tuple[int, ...]:
+    return x.type.shape if isinstance(x, Value) else np.shape(x)
+
+
+def constant(value: object, dtype: np.dtype | None = None) -> Value:
+    """A constant; a uniform array becomes a scalar constant broadcast to its shape."""
+    arr = np.asarray(value, dtype=dtype)
+    dtype_name(arr.dtype)
+    if arr.size > 1 and np.all(arr == arr.flat[0]):
+        scalar = current().emit("constant", (), {"value": np.asarray(arr.flat[0], arr.dtype)})
+        return broadcast_to(scalar, arr.shape)
+    return current().emit("constant", (), {"value": arr.copy()})
+
+
+def as_value(x: Operand, dtype: np.dtype | None = None) -> Value:
+    """`x` as a Value of `dtype` (a convert op or a constant when needed)."""
+    if isinstance(x, Value):
+        if dtype is None or x.type.np_dtype == np.dtype(dtype):
+            return x
+        return convert(x, dtype)
+    return constant(x, dtype)
+
+
+def convert(x: Value, dtype: np.dtype | str) -> Value:
+    name = dtype if isinstance(dtype, str) else dtype_name(dtype)
+    if x.type.dtype == name:
+        return x
+    return current().emit("convert", (x,), {"dtype": name})
+
+
+def elementwise(name: str, *xs: Operand) -> Value:
+    """An element-wise primitive with NumPy's dtype promotion and broadcasting."""
+    if name == "select":
+        cond, a, b = xs
+        dt = result_dtype(a, b)
+        return current().emit(
+            "select", (as_value(cond, np.bool_), as_value(a, dt), as_value(b, dt))
+        )
+    if name in ("and", "or", "not"):
+        return current().emit(name, tuple(as_value(x, np.bool_) for x in xs))
+    dt = result_dtype(*xs)
+    if name in FLOAT_ONLY and dt.kind != "f":
+        dt = np.dtype(np.float64)
+    elif dt == np.bool_ and name not in ("eq", "ne", "lt", "le", "gt", "ge"):
+        raise located(
+            UnsupportedError(
+                f"{name} on bool arrays is not supported: cast first, e.g. mask.astype(float)"
+            )
+        )
+    return current().emit(name, tuple(as_value(x, dt) for x in xs))
+
+
+def reduce(name: str, x: Value, axes: Sequence[int]) -> Value:
+    if x.type.dtype == "bool" or (name in ("reduce_sum", "reduce_prod") and x.type.dtype == "i32"):
+        x = convert(x, "i64")  # NumPy sums bools and int32 into the platform integer
+    return current().emit(name, (x,), {"axes": tuple(sorted(axes))})
+
+
+def reshape(x: Value, shape: Sequence[int]) -> Value:
+    shape = tuple(int(d) for d in shape)
+    if shape == x.type.shape:
+        return x
+    return current().emit("reshape", (x,), {"shape": shape})
+
+
+def transpose(x: Value, perm: Sequence[int]) -> Value:
+    perm = tuple(int(p) for p in perm)
+    if perm == tuple(range(x.type.ndim)):
+        return x
+    return current().emit("transpose", (x,), {"perm": perm})
+
+
+def broadcast_to(x: Value, shape: Sequence[int]) -> Value:
+    shape = tuple(int(d) for d in shape)
+    if shape == x.type.shape:
+        return x
+    return current().emit("broadcast", (x,), {"shape": shape})
+
+
+def matmul(a: Operand, b: Operand) -> Value:
+    dt = result_dtype(a, b)
+    if dt == np.bool_:
+        raise located(UnsupportedError("matmul of bool arrays is not supported"))
+    return current().emit("matmul", (as_value(a, dt), as_value(b, dt)))
+
+
+def concatenate(xs: Sequence[Operand], axis: int) -> Value:
+    dt = result_dtype(*xs)
+    values = [as_value(x, dt) for x in xs]
+    if len(values) == 1:
+        return values[0]
+    return current().emit("concatenate", values, {"axis": axis})
+
+
+def gather(x: Value, index: IndexSpec) -> Value:
+    return current().emit("gather", (x,), {"index": tuple(index)})
+
+
+def scatter(x: Value, index: IndexSpec, v: Operand, add: bool = False) -> Value:
+    v = as_value(v, x.type.np_dtype)
+    return current().emit("scatter_add" if add else "scatter", (x, v), {"index": tuple(index)})
+
+
+def iota(shape: Sequence[int], axis: int, dtype: np.dtype = np.dtype(np.int64)) -> Value:
+    attrs = {"shape": tuple(shape), "axis": axis, "dtype": dtype_name(dtype)}
+    return current().emit("iota", (), attrs)
+
+
+def zeros(type: TensorType) -> Value:
+    return constant(np.zeros(type.shape, type.np_dtype))

@@ -1,0 +1,106 @@
+"""Trace a Python function into an ir.Function by running it on Tracers."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import tree
+from ..ir.core import Function
+from ..ir.types import TensorType
+from ..ir.verifier import verify
+from . import numpy_api, ops
+from .builder import Builder, building
+from .tracer import Tracer
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A traced function with the pytree structure of its arguments and results."""
+
+    fn: Function
+    in_tree: tree.TreeDef
+    out_tree: tree.TreeDef
+
+
+_patch_depth = 0
+
+
+@contextlib.contextmanager
+def numpy_patched() -> Iterator[None]:
+    """Make NumPy's creation functions return tracers while a trace runs (re-entrant)."""
+    global _patch_depth
+    if _patch_depth:
+        _patch_depth += 1
+        try:
+            yield
+        finally:
+            _patch_depth -= 1
+        return
+    patches = numpy_api.patched_numpy()
+    originals = {name: getattr(np, name) for name in patches}
+    for name, fn in patches.items():
+        setattr(np, name, fn)
+    _patch_depth = 1
+    try:
+        yield
+    finally:
+        _patch_depth = 0
+        for name, fn in originals.items():
+            setattr(np, name, fn)
+
+
+def _param_names(f: Callable, args: tuple, kwargs: dict) -> tuple[list[str], dict[str, str]]:
+    try:
+        bound = inspect.signature(f).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return [f"arg{i}" for i in range(len(args))], {k: k for k in kwargs}
+    names: list[str] = []
+    for pname, value in bound.arguments.items():
+        kind = inspect.signature(f).parameters[pname].kind
+        if kind == inspect.Parameter.VAR_POSITIONAL:
+            names.extend(f"{pname}.{i}" for i in range(len(value)))
+        elif kind != inspect.Parameter.VAR_KEYWORD and pname not in kwargs:
+            names.append(pname)
+    return names[: len(args)], {k: k for k in kwargs}
+
+
+def function_name(f: Callable) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", getattr(f, "__name__", "f")) or "f"
+
+
+def trace_function(f: Callable, args: tuple, kwargs: dict | None = None) -> Traced:
+    """Run `f(*args, **kwargs)` on tracers; return its IR and pytree structure."""
+    kwargs = kwargs or {}
+    leaves, in_tree = tree.flatten((tuple(args), kwargs))
+    arg_names, kw_names = _param_names(f, tuple(args), kwargs)
+    args_tree, kwargs_tree = in_tree.children
+    paths = [p for i, c in enumerate(args_tree.children) for p in tree.leaf_paths(c, arg_names[i])]
+    paths += [p for k, c in zip(kwargs_tree.keys, kwargs_tree.children) for p in tree.leaf_paths(c, kw_names[k])]
+
+    builder = Builder()
+    with building(builder), numpy_patched():
+        inputs = [
+            Tracer(builder.add_arg(TensorType.of_array(leaf), path), is_input=True)
+            for leaf, path in zip(leaves, paths)
+        ]
+        call_args, call_kwargs = tree.unflatten(in_tree, inputs)
+        out = f(*call_args, **call_kwargs)
+        out_leaves, out_tree = tree.flatten(out, is_leaf=lambda x: isinstance(x, Tracer))
+        results = [ops.as_value(numpy_api.unwrap(leaf)) for leaf in out_leaves]
+        body = builder.block(results)
+    return Traced(verify(Function(function_name(f), body)), in_tree, out_tree)
+
+
+def trace(f: Callable) -> Callable[..., Function]:
+    """`adjit.trace(f)(*args)`: the ir.Function of `f` at these argument shapes/dtypes."""
+
+    def traced(*args: Any, **kwargs: Any) -> Function:
+        return trace_function(f, args, kwargs).fn
+
+    return traced

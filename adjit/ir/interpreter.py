@@ -1,0 +1,61 @@
+"""The reference interpreter: runs an ir.Function with NumPy, op by op.
+
+It is the oracle for every compiled backend, so it favours obviousness over speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import AdjitError
+from .core import Block, Function, Op, Value
+from .primitives import evaluate
+from .types import TensorType
+
+
+def interpret(fn: Function, *args: object) -> tuple[np.ndarray, ...]:
+    """Run `fn` on flat array arguments; return the tuple of its results."""
+    if len(args) != len(fn.params):
+        raise AdjitError(f"@{fn.name} takes {len(fn.params)} arguments, got {len(args)}")
+    values = [_check_arg(p, a, i) for i, (p, a) in enumerate(zip(fn.params, args))]
+    return run_block(fn.body, values)
+
+
+def _check_arg(param: Value, arg: object, i: int) -> np.ndarray:
+    arr = np.asarray(arg)
+    got = TensorType.of(arr.dtype, arr.shape) if arr.dtype.kind in "fiub" else None
+    if got != param.type:
+        raise TypeError(f"argument {i} must be {param.type}, got {got or arr.dtype}")
+    return arr
+
+
+def run_block(block: Block, args: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    env: dict[Value, np.ndarray] = dict(zip(block.args, args))
+    for op in block.ops:
+        operands = [env[v] for v in op.operands]
+        outputs = _run_control(op, operands) if op.regions else (_run_simple(op, operands),)
+        env.update(zip(op.results, outputs))
+    return tuple(env[v] for v in block.results)
+
+
+def _run_simple(op: Op, operands: list[np.ndarray]) -> np.ndarray:
+    return evaluate(op.name, operands, op.attrs, op.result.type)
+
+
+def _run_control(op: Op, operands: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    if op.name == "cond":
+        pred, carried = operands[0], operands[1:]
+        return run_block(op.regions[0] if bool(pred) else op.regions[1], carried)
+    if op.name == "while":
+        cond, body = op.regions
+        carried = tuple(operands)
+        while bool(run_block(cond, list(carried))[0]):
+            carried = run_block(body, list(carried))
+        return carried
+    if op.name == "for":
+        (body,) = op.regions
+        lo, hi, carried = int(operands[0]), int(operands[1]), tuple(operands[2:])
+        for i in range(lo, hi):
+            carried = run_block(body, [np.asarray(i, dtype=np.int64), *carried])
+        return carried
+    raise AdjitError(f"the interpreter has no rule for {op.name!r}")

@@ -1,0 +1,386 @@
+"""The catalogue of IR primitives: one entry per op with its type rule and NumPy meaning.
+
+This is the single source of truth for the set of ops. Each `Primitive` states:
+  - its group (`kind`): elementwise, reduction, structural, source or control,
+  - `infer`: operand types + attributes -> result type (raises on bad input),
+  - `evaluate`: the reference NumPy semantics used by the interpreter and by
+    constant folding,
+  - for element-wise ops, `scalar`: the scalar SymPy expression (a string, so that
+    importing adjit does not import SymPy) from which the compiler derives
+    derivatives and simplifications.
+Derivative rules of structural ops live in the compiler's rule tables, keyed by
+these names; control-flow ops (`cond`, `while`, `for`) are typed by their regions
+and evaluated by the interpreter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ShapeError, VerificationError
+from .indexing import indexed_shape, to_numpy_index
+from .types import DTYPES, TensorType
+
+Attrs = Mapping[str, object]
+InferFn = Callable[[Sequence[TensorType], Attrs], TensorType]
+EvalFn = Callable[[Sequence[np.ndarray], Attrs], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    kind: str  # "elementwise" | "reduction" | "structural" | "source" | "control"
+    arity: int | None  # number of operands; None = variadic
+    infer: InferFn | None
+    evaluate: EvalFn | None
+    scalar: str | None = None  # element-wise: SymPy expression in x, y, z
+    differentiable: bool = True
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def _register(prim: Primitive) -> None:
+    assert prim.name not in PRIMITIVES, prim.name
+    PRIMITIVES[prim.name] = prim
+
+
+def get(name: str) -> Primitive:
+    try:
+        return PRIMITIVES[name]
+    except KeyError:
+        raise VerificationError(f"unknown op {name!r}") from None
+
+
+# ---------------------------------------------------------------- element-wise
+
+FLOAT, NUMERIC, COMPARE, LOGICAL, SELECT = "float", "numeric", "compare", "logical", "select"
+
+
+def _broadcast(types: Sequence[TensorType], what: str) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(*(t.shape for t in types))
+    except ValueError:
+        shapes = " and ".join(str(t.shape) for t in types)
+        raise ShapeError(f"{what}: shapes {shapes} do not broadcast") from None
+
+
+def _elementwise_infer(name: str, rule: str) -> InferFn:
+    def infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+        shape = _broadcast(types, name)
+        data = types[1:] if rule == SELECT else types
+        if rule == SELECT and types[0].dtype != "bool":
+            raise VerificationError(f"select: condition must be bool, got {types[0]}")
+        dtypes = {t.dtype for t in data}
+        if len(dtypes) != 1:
+            got = ", ".join(str(t) for t in types)
+            raise VerificationError(f"{name}: operands must share one dtype, got {got}")
+        (dtype,) = dtypes
+        if rule == FLOAT and dtype not in ("f64", "f32"):
+            raise VerificationError(f"{name}: needs floating-point operands, got {dtype}")
+        if rule == NUMERIC and dtype == "bool":
+            raise VerificationError(f"{name}: needs numeric operands, got bool")
+        if rule == LOGICAL and dtype != "bool":
+            raise VerificationError(f"{name}: needs bool operands, got {dtype}")
+        return TensorType("bool" if rule == COMPARE else dtype, shape)
+
+    return infer
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    # exp of a non-positive number only: no overflow for large |x|
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+# name: (arity, scalar SymPy expression or None, NumPy implementation, dtype rule)
+_ELEMENTWISE: dict[str, tuple[int, str | None, Callable, str]] = {
+    "neg": (1, "-x", np.negative, NUMERIC),
+    "abs": (1, "Abs(x)", np.abs, NUMERIC),
+    "sign": (1, "sign(x)", np.sign, NUMERIC),
+    "exp": (1, "exp(x)", np.exp, FLOAT),
+    "log": (1, "log(x)", np.log, FLOAT),
+    "log1p": (1, "log(1 + x)", np.log1p, FLOAT),
+    "expm1": (1, "exp(x) - 1", np.expm1, FLOAT),
+    "sqrt": (1, "sqrt(x)", np.sqrt, FLOAT),
+    "sin": (1, "sin(x)", np.sin, FLOAT),
+    "cos": (1, "cos(x)", np.cos, FLOAT),
+    "tan": (1, "tan(x)", np.tan, FLOAT),
+    "sinh": (1, "sinh(x)", np.sinh, FLOAT),
+    "cosh": (1, "cosh(x)", np.cosh, FLOAT),
+    "tanh": (1, "tanh(x)", np.tanh, FLOAT),
+    "asin": (1, "asin(x)", np.arcsin, FLOAT),
+    "acos": (1, "acos(x)", np.arccos, FLOAT),
+    "atan": (1, "atan(x)", np.arctan, FLOAT),
+    "logistic": (1, "1/(1 + exp(-x))", _logistic, FLOAT),
+    "floor": (1, "floor(x)", np.floor, FLOAT),
+    "ceil": (1, "ceiling(x)", np.ceil, FLOAT),
+    "add": (2, "x + y", np.add, NUMERIC),
+    "sub": (2, "x - y", np.subtract, NUMERIC),
+    "mul": (2, "x * y", np.multiply, NUMERIC),
+    "div": (2, "x / y", np.divide, FLOAT),
+    "pow": (2, "x**y", np.power, NUMERIC),
+    "maximum": (2, "Max(x, y)", np.maximum, NUMERIC),
+    "minimum": (2, "Min(x, y)", np.minimum, NUMERIC),
+    "atan2": (2, "atan2(x, y)", np.arctan2, FLOAT),
+    "lt": (2, None, np.less, COMPARE),
+    "le": (2, None, np.less_equal, COMPARE),
+    "gt": (2, None, np.greater, COMPARE),
+    "ge": (2, None, np.greater_equal, COMPARE),
+    "eq": (2, None, np.equal, COMPARE),
+    "ne": (2, None, np.not_equal, COMPARE),
+    "and": (2, None, np.logical_and, LOGICAL),
+    "or": (2, None, np.logical_or, LOGICAL),
+    "not": (1, None, np.logical_not, LOGICAL),
+    "select": (3, None, np.where, SELECT),
+}
+
+# Piecewise-constant ops: their derivative is zero wherever it exists.
+_ZERO_DERIVATIVE = {"sign", "floor", "ceil"}
+
+for _name, (_arity, _scalar, _fn, _rule) in _ELEMENTWISE.items():
+    _register(
+        Primitive(
+            name=_name,
+            kind="elementwise",
+            arity=_arity,
+            infer=_elementwise_infer(_name, _rule),
+            evaluate=lambda args, attrs, fn=_fn: fn(*args),
+            scalar=_scalar,
+            differentiable=_rule in (FLOAT, NUMERIC, SELECT),
+        )
+    )
+
+ZERO_DERIVATIVE = frozenset(_ZERO_DERIVATIVE)
+NUMPY_UFUNC = {name: fn for name, (_, _, fn, _) in _ELEMENTWISE.items()}
+
+# ------------------------------------------------------------------ reductions
+
+
+def _reduce_infer(name: str) -> InferFn:
+    def infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+        (x,) = types
+        axes = tuple(attrs["axes"])
+        if sorted(set(axes)) != list(axes) or any(not 0 <= a < x.ndim for a in axes):
+            raise VerificationError(f"{name}: bad axes {axes} for {x}")
+        if x.dtype == "bool":
+            raise VerificationError(f"{name}: needs numeric operand, got bool")
+        if name in ("reduce_max", "reduce_min") and any(x.shape[a] == 0 for a in axes):
+            raise ShapeError(f"{name}: zero-size reduction over axis of {x} has no identity")
+        return x.with_shape(tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+    return infer
+
+
+for _name, _fn in [
+    ("reduce_sum", np.sum),
+    ("reduce_prod", np.prod),
+    ("reduce_max", np.max),
+    ("reduce_min", np.min),
+]:
+    _register(
+        Primitive(
+            name=_name,
+            kind="reduction",
+            arity=1,
+            infer=_reduce_infer(_name),
+            evaluate=lambda args, attrs, fn=_fn: fn(args[0], axis=tuple(attrs["axes"])),
+        )
+    )
+
+# ------------------------------------------------------------------ structural
+
+
+def _broadcast_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (x,) = types
+    shape = tuple(attrs["shape"])
+    try:
+        ok = np.broadcast_shapes(x.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"cannot broadcast shape {x.shape} to {shape}")
+    return x.with_shape(shape)
+
+
+def _reshape_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (x,) = types
+    shape = tuple(attrs["shape"])
+    new = TensorType(x.dtype, shape)
+    if new.size != x.size:
+        raise ShapeError(f"cannot reshape array of shape {x.shape} into shape {shape}")
+    return new
+
+
+def _transpose_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (x,) = types
+    perm = tuple(attrs["perm"])
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {perm} are not a permutation for shape {x.shape}")
+    return x.with_shape(tuple(x.shape[p] for p in perm))
+
+
+def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy matmul result shape (1-D operands promoted then squeezed)."""
+    if not a or not b:
+        raise ShapeError(f"matmul: operands must be at least 1-D, got shapes {a} and {b}")
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ShapeError(
+            f"matmul: shapes {a} and {b} are not aligned "
+            f"(dimension {a2[-1]} != {b2[-2]})"
+        )
+    try:
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    except ValueError:
+        raise ShapeError(f"matmul: batch dimensions of {a} and {b} do not broadcast") from None
+    out = batch + (a2[-2], b2[-1])
+    if len(a) == 1:
+        out = out[:-2] + out[-1:]
+    if len(b) == 1:
+        out = out[:-1]
+    return out
+
+
+def _matmul_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    a, b = types
+    if a.dtype != b.dtype or a.dtype == "bool":
+        raise VerificationError(f"matmul: operands must share a numeric dtype, got {a} and {b}")
+    return a.with_shape(matmul_shape(a.shape, b.shape))
+
+
+def _concatenate_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    axis = attrs["axis"]
+    first = types[0]
+    if not 0 <= axis < first.ndim:
+        raise ShapeError(f"concatenate: axis {axis} out of range for shape {first.shape}")
+    for t in types[1:]:
+        same = t.ndim == first.ndim and all(
+            d == e for i, (d, e) in enumerate(zip(t.shape, first.shape)) if i != axis
+        )
+        if not same:
+            raise ShapeError(
+                f"concatenate: shapes {first.shape} and {t.shape} differ outside axis {axis}"
+            )
+        if t.dtype != first.dtype:
+            raise VerificationError(f"concatenate: dtypes differ: {first} and {t}")
+    total = sum(t.shape[axis] for t in types)
+    return first.with_shape(first.shape[:axis] + (total,) + first.shape[axis + 1 :])
+
+
+def _gather_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (x,) = types
+    try:
+        return x.with_shape(indexed_shape(x.shape, attrs["index"]))
+    except IndexError as e:
+        raise ShapeError(f"index {attrs['index']} invalid for shape {x.shape}: {e}") from None
+
+
+def _scatter_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    x, v = types
+    target = _gather_infer([x], attrs)
+    if v.dtype != x.dtype:
+        raise VerificationError(f"scatter: value dtype {v.dtype} differs from target {x.dtype}")
+    try:
+        ok = np.broadcast_shapes(v.shape, target.shape) == target.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(
+            f"could not broadcast value of shape {v.shape} into indexed shape {target.shape}"
+        )
+    return x
+
+
+def _scatter_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    x, v = args
+    out = np.array(x, copy=True)
+    out[to_numpy_index(attrs["index"])] = v
+    return out
+
+
+def _scatter_add_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    x, v = args
+    out = np.array(x, copy=True)
+    index = to_numpy_index(attrs["index"])
+    np.add.at(out, index, np.broadcast_to(v, out[index].shape))
+    return out
+
+
+def _convert_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (x,) = types
+    return x.with_dtype(attrs["dtype"])
+
+
+def _structural(name: str, arity: int | None, infer: InferFn, evaluate: EvalFn) -> None:
+    _register(Primitive(name, "structural", arity, infer, evaluate))
+
+
+_structural("broadcast", 1, _broadcast_infer, lambda a, at: np.broadcast_to(a[0], at["shape"]))
+_structural("reshape", 1, _reshape_infer, lambda a, at: np.reshape(a[0], at["shape"]))
+_structural("transpose", 1, _transpose_infer, lambda a, at: np.transpose(a[0], at["perm"]))
+_structural("matmul", 2, _matmul_infer, lambda a, at: np.matmul(a[0], a[1]))
+_structural("concatenate", None, _concatenate_infer, lambda a, at: np.concatenate(a, at["axis"]))
+_structural("gather", 1, _gather_infer, lambda a, at: a[0][to_numpy_index(at["index"])])
+_structural("scatter", 2, _scatter_infer, _scatter_eval)
+_structural("scatter_add", 2, _scatter_infer, _scatter_add_eval)
+_structural("convert", 1, _convert_infer, lambda a, at: a[0].astype(DTYPES[at["dtype"]]))
+
+# --------------------------------------------------------------------- sources
+
+
+def _constant_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    return TensorType.of_array(attrs["value"])
+
+
+def _iota_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    shape = tuple(attrs["shape"])
+    if not 0 <= attrs["axis"] < len(shape):
+        raise ShapeError(f"iota: axis {attrs['axis']} out of range for shape {shape}")
+    return TensorType(attrs["dtype"], shape)
+
+
+def _iota_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    shape, axis = tuple(attrs["shape"]), attrs["axis"]
+    ramp = np.arange(shape[axis], dtype=DTYPES[attrs["dtype"]])
+    ramp = ramp.reshape((-1,) + (1,) * (len(shape) - axis - 1))
+    return np.broadcast_to(ramp, shape)
+
+
+_register(Primitive("constant", "source", 0, _constant_infer, lambda a, at: at["value"]))
+_register(Primitive("iota", "source", 0, _iota_infer, _iota_eval, differentiable=False))
+
+# --------------------------------------------------------------------- control
+# Typed by their regions (see verifier) and run by the interpreter.
+for _name in ("cond", "while", "for"):
+    _register(Primitive(_name, "control", None, None, None))
+
+# Region labels in the text form, per control-flow op.
+REGION_NAMES: dict[str, tuple[str, ...]] = {
+    "cond": ("then", "else"),
+    "while": ("cond", "body"),
+    "for": ("body",),
+}
+
+
+def infer_type(name: str, operand_types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    """Result type of a non-control op; raises ShapeError/VerificationError on bad input."""
+    prim = get(name)
+    if prim.infer is None:
+        raise VerificationError(f"{name} is typed by its regions, not by infer_type")
+    if prim.arity is not None and len(operand_types) != prim.arity:
+        raise VerificationError(
+            f"{name} takes {prim.arity} operands, got {len(operand_types)}"
+        )
+    return prim.infer(operand_types, attrs)
+
+
+def evaluate(name: str, args: Sequence[np.ndarray], attrs: Attrs, result: TensorType) -> np.ndarray:
+    """NumPy value of a non-control op, cast to its result type."""
+    with np.errstate(all="ignore"):  # NaN/inf propagate as in NumPy, silently
+        out = get(name).evaluate(args, attrs)
+    return np.asarray(out).astype(result.np_dtype, copy=False)

@@ -1,0 +1,89 @@
+"""IR types: a dtype and a static shape, written `f64[3,4]`, `f32[]`, `bool[2]`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+# IR dtype name <-> NumPy dtype. The order is the order of the text form's table.
+DTYPES: dict[str, np.dtype] = {
+    "f64": np.dtype(np.float64),
+    "f32": np.dtype(np.float32),
+    "i64": np.dtype(np.int64),
+    "i32": np.dtype(np.int32),
+    "bool": np.dtype(np.bool_),
+}
+_NAMES = {dt: name for name, dt in DTYPES.items()}
+
+
+def dtype_name(dtype: np.dtype | type) -> str:
+    """The IR name of a NumPy dtype (`float64` -> `f64`); raises TypeError if unsupported."""
+    dt = np.dtype(dtype)
+    try:
+        return _NAMES[dt]
+    except KeyError:
+        supported = ", ".join(str(d) for d in DTYPES.values())
+        raise TypeError(f"dtype {dt} is not supported by adjit (supported: {supported})") from None
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """The type of an IR value: dtype name (`f64`, ...) and static shape."""
+
+    dtype: str
+    shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise TypeError(f"unknown IR dtype {self.dtype!r}")
+        if not all(isinstance(d, int) and d >= 0 for d in self.shape):
+            raise TypeError(f"shape must be non-negative ints, got {self.shape!r}")
+
+    @staticmethod
+    def of(dtype: np.dtype | type | str, shape: tuple[int, ...] | list[int]) -> TensorType:
+        name = dtype if isinstance(dtype, str) and dtype in DTYPES else dtype_name(dtype)
+        return TensorType(name, tuple(int(d) for d in shape))
+
+    @staticmethod
+    def of_array(value: object) -> TensorType:
+        arr = np.asarray(value)
+        return TensorType.of(arr.dtype, arr.shape)
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return DTYPES[self.dtype]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in ("f64", "f32")
+
+    def with_shape(self, shape: tuple[int, ...]) -> TensorType:
+        return TensorType(self.dtype, tuple(shape))
+
+    def with_dtype(self, dtype: str) -> TensorType:
+        return TensorType(dtype, self.shape)
+
+    def __str__(self) -> str:
+        return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
+
+
+_TYPE_RE = re.compile(r"^(f64|f32|i64|i32|bool)\[([0-9,\s]*)\]$")
+
+
+def parse_type(text: str) -> TensorType:
+    """Parse `f64[3,4]` into a TensorType."""
+    m = _TYPE_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"not an IR type: {text!r}")
+    dims = [d for d in m.group(2).replace(" ", "").split(",") if d]
+    return TensorType(m.group(1), tuple(int(d) for d in dims))

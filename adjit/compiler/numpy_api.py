@@ -712,7 +712,9 @@ def _eye(N: int, M: int | None = None, k: int = 0, dtype: Any = float) -> Any:
     """np.eye as iota comparisons, so that a large identity is not a large constant."""
     _ORIGINALS["eye"](0, 0, k, dtype)  # let NumPy validate the arguments
     shape = (int(N), int(N if M is None else M))
-    rows = ops.elementwise("add", ops.iota(shape, 0), int(k))
+    rows = ops.iota(shape, 0)
+    if k:
+        rows = ops.elementwise("add", rows, int(k))
     return astype(wrap(ops.elementwise("eq", rows, ops.iota(shape, 1))), dtype)
 
 

@@ -1,0 +1,39 @@
+"""Constant folding: an op whose operands are all known becomes a `constant`.
+
+Only small results are folded (FOLD_LIMIT elements): a folded constant is stored
+in the IR text and the generated code, while `broadcast` of a scalar and `iota`
+describe large known arrays compactly, so those are never folded themselves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir.core import Function, Op, Value
+from ...ir.primitives import evaluate
+from .rewrite import OpRewriter, rewrite_function
+
+FOLD_LIMIT = 256
+_NEVER_FOLDED = {"constant", "broadcast", "iota"}
+
+
+def _fold_rewriter() -> OpRewriter:
+    known: dict[Value, np.ndarray] = {}
+
+    def rewrite(op: Op, subst: dict[Value, Value]) -> list[Op]:
+        if op.regions or not all(v in known for v in op.operands):
+            return [op]
+        result = op.result
+        if op.name not in _NEVER_FOLDED and result.type.size > FOLD_LIMIT:
+            return [op]  # known, but too large to store as a literal
+        # broadcast and iota values are NumPy views: cheap to keep even when large
+        known[result] = evaluate(op.name, [known[v] for v in op.operands], op.attrs, result.type)
+        if op.name in _NEVER_FOLDED:
+            return [op]
+        return [Op("constant", (), (result,), {"value": np.array(known[result])}, (), op.loc)]
+
+    return rewrite
+
+
+def constant_fold(fn: Function) -> Function:
+    return rewrite_function(fn, _fold_rewriter)

@@ -1,7 +1,7 @@
 """adjit: a differentiation compiler for NumPy code."""
 
 from . import ir
-from .api import trace
+from .api import cond, fori_loop, trace, while_loop
 from .errors import (
     AdjitError,
     ControlFlowError,
@@ -26,6 +26,9 @@ __all__ = [
     "TracingError",
     "UnsupportedError",
     "VerificationError",
+    "cond",
+    "fori_loop",
     "ir",
     "trace",
+    "while_loop",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .compiler.control import cond, fori_loop, while_loop
 from .compiler.trace import trace
 
-__all__ = ["trace"]
+__all__ = ["cond", "fori_loop", "trace", "while_loop"]

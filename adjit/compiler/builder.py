@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import AdjitError
+from ..errors import AdjitError, TracingError
 from ..ir.core import Block, Op, Value
 from ..ir.primitives import evaluate, infer_type
 from ..ir.types import TensorType
@@ -60,7 +60,8 @@ class Builder:
         self.args: list[Value] = []
         self.ops: list[Op] = []
         self.owned: set[Value] = set()
-        self.captures: dict[Value, Value] = {}  # outer value -> our block argument
+        # a value of an enclosing block -> (its value one level up, our block argument)
+        self.captures: dict[Value, tuple[Value, Value]] = {}
         # values known while tracing (all inputs constant), shared with nested builders
         self.consts: dict[Value, np.ndarray] = parent.consts if parent else {}
 
@@ -75,10 +76,17 @@ class Builder:
         if value in self.owned:
             return value
         if value not in self.captures:
-            if self.parent is not None:
-                self.parent.local(value)  # make it visible one level up first
-            self.captures[value] = self.add_arg(value.type, value.hint)
-        return self.captures[value]
+            if self.parent is None:
+                raise located(
+                    TracingError(
+                        "a traced value escaped from the trace or control-flow region that "
+                        "made it (a 'leaked tracer', e.g. stored in a global or a closure); "
+                        "return values from the traced function or region instead"
+                    )
+                )
+            outer = self.parent.local(value)
+            self.captures[value] = (outer, self.add_arg(value.type, value.hint))
+        return self.captures[value][1]
 
     def emit(
         self,

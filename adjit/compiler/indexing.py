@@ -1,9 +1,10 @@
 """Resolve a user's NumPy index (`x[1:, None, [0, 2], ...]`) into a static IR index spec.
 
 Negative indices, Ellipsis and open slice bounds are resolved against the static
-shape; constant boolean masks become the integer arrays of `np.nonzero`. Index
-values that are only known at run time (traced arrays, traced masks) are refused:
-they would give data-dependent shapes or need dynamic indexing.
+shape; constant boolean masks become the integer arrays of `np.nonzero`. Traced
+integer indices (arrays or scalars) become index operands of the gather/scatter
+op, with negative values wrapped by IR ops as NumPy does. Traced boolean masks
+are refused: they give data-dependent shapes.
 """
 
 from __future__ import annotations
@@ -13,44 +14,60 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError, UnsupportedError
-from ..ir.indexing import IndexSpec, Slice, is_basic, normalize_slice
+from ..ir.core import Value
+from ..ir.indexing import Dynamic, IndexSpec, Slice, normalize_slice
+from . import ops
 from .builder import located
 
-__all__ = ["resolve", "is_basic"]
+__all__ = ["resolve", "is_view"]
 
 
 class IndexOutOfBounds(ShapeError, IndexError):
     """An index is outside the array (an IndexError, as in NumPy)."""
 
 
+class _Traced:
+    """A run-time index entry (a traced integer array or scalar)."""
+
+    def __init__(self, value: Value) -> None:
+        self.value = value
+
+
 def _known(entry: Any) -> Any:
-    """A traced index entry as a constant, when its value is known while tracing."""
+    """A traced index entry as a constant when known while tracing, else _Traced."""
     from .tracer import Tracer
 
     if isinstance(entry, Tracer):
         const = entry.const
-        if const is None:
-            if entry.dtype == np.bool_:
-                raise located(
-                    UnsupportedError(
-                        "indexing with a traced boolean mask gives an array whose shape "
-                        "depends on the data, which a static IR cannot express; use "
-                        "np.where(mask, x, 0) (and reduce) instead of x[mask]"
-                    )
-                )
+        if const is not None:
+            return const
+        if entry.dtype == np.bool_:
             raise located(
                 UnsupportedError(
-                    "indexing with a traced integer array or scalar (a run-time index) is "
-                    "not supported; index arrays must be constants"
+                    "indexing with a traced boolean mask gives an array whose shape "
+                    "depends on the data, which a static IR cannot express; use "
+                    "np.where(mask, x, 0) (and reduce) instead of x[mask]"
                 )
             )
-        return const
-    if isinstance(entry, list):
-        return np.asarray([_known(e) for e in entry])
+        if entry.dtype.kind not in "iu":
+            raise located(
+                UnsupportedError(f"arrays used as indices must be of integer type, got {entry.dtype}")
+            )
+        return _Traced(entry.value)
+    if isinstance(entry, list) and any(isinstance(e, Tracer) for e in entry):
+        from .numpy_api import array
+
+        return _known(array(entry))
     return entry
 
 
-def resolve(index: Any, shape: tuple[int, ...]) -> IndexSpec:
+def is_view(spec: IndexSpec, dynamic: list[Value]) -> bool:
+    """Whether NumPy would return a view: no index arrays (traced scalars act as ints)."""
+    return not any(isinstance(e, np.ndarray) for e in spec) and all(v.type.ndim == 0 for v in dynamic)
+
+
+def resolve(index: Any, shape: tuple[int, ...]) -> tuple[IndexSpec, list[Value]]:
+    """The static spec of `x[index]` for an x of `shape`, and its run-time index operands."""
     entries = list(index) if isinstance(index, tuple) else [index]
     expanded: list[Any] = []
     for entry in (_known(e) for e in entries):
@@ -69,21 +86,33 @@ def resolve(index: Any, shape: tuple[int, ...]) -> IndexSpec:
                 f"but {used} were indexed"
             )
         )
-    if Ellipsis in [e for e in expanded if not isinstance(e, np.ndarray)]:
+    if Ellipsis in [e for e in expanded if not isinstance(e, (np.ndarray, _Traced))]:
         at = next(i for i, e in enumerate(expanded) if e is Ellipsis)
         expanded[at : at + 1] = [slice(None)] * (len(shape) - used)
 
     spec: list[Any] = []
+    dynamic: list[Value] = []
     axis = 0
     for entry in expanded:
         if entry is None:
             spec.append(None)
             continue
         dim = shape[axis] if axis < len(shape) else 0
-        spec.append(_resolve_entry(entry, dim, axis))
+        if isinstance(entry, _Traced):
+            spec.append(Dynamic(len(dynamic)))
+            dynamic.append(_wrap_negative(entry.value, dim))
+        else:
+            spec.append(_resolve_entry(entry, dim, axis))
         axis += 1
     spec.extend(Slice(0, d, 1) for d in shape[axis:])
-    return tuple(spec)
+    return tuple(spec), dynamic
+
+
+def _wrap_negative(index: Value, dim: int) -> Value:
+    """NumPy's reading of a run-time index: i < 0 means i + dim."""
+    index = ops.convert(index, "i64")
+    negative = ops.elementwise("lt", index, 0)
+    return ops.elementwise("select", negative, ops.elementwise("add", index, dim), index)
 
 
 def _resolve_entry(entry: Any, dim: int, axis: int) -> Any:

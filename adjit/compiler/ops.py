@@ -144,13 +144,18 @@ def concatenate(xs: Sequence[Operand], axis: int) -> Value:
     return current().emit("concatenate", values, {"axis": axis})
 
 
-def gather(x: Value, index: IndexSpec) -> Value:
-    return current().emit("gather", (x,), {"index": tuple(index)})
+def gather(x: Value, index: IndexSpec, dynamic: Sequence[Value] = ()) -> Value:
+    """x[index]; `dynamic` are the run-time index operands that `Dynamic` entries name."""
+    return current().emit("gather", (x, *dynamic), {"index": tuple(index)})
 
 
-def scatter(x: Value, index: IndexSpec, v: Operand, add: bool = False) -> Value:
+def scatter(
+    x: Value, index: IndexSpec, v: Operand, dynamic: Sequence[Value] = (), add: bool = False
+) -> Value:
+    """x with x[index] set to v (or, with add=True, v added at index, repeats summed)."""
     v = as_value(v, x.type.np_dtype)
-    return current().emit("scatter_add" if add else "scatter", (x, v), {"index": tuple(index)})
+    name = "scatter_add" if add else "scatter"
+    return current().emit(name, (x, v, *dynamic), {"index": tuple(index)})
 
 
 def iota(shape: Sequence[int], axis: int, dtype: np.dtype = np.dtype(np.int64)) -> Value:

@@ -32,15 +32,25 @@ class Tracer:
     """An abstract array (shape and dtype known, values not) recorded as IR."""
 
     __array_priority__ = 1000
-    __slots__ = ("_value", "_base", "_base_version", "_version", "_is_input", "__weakref__")
+    __slots__ = (
+        "_value", "_base", "_base_version", "_index", "_version", "_is_input", "__weakref__"
+    )
 
-    def __init__(self, value: Value, base: Tracer | None = None, is_input: bool = False) -> None:
+    def __init__(
+        self,
+        value: Value,
+        base: Tracer | None = None,
+        is_input: bool = False,
+        index: tuple | None = None,
+    ) -> None:
         self._value = value
         self._version = 0
         self._is_input = is_input
         root = base._root() if base is not None else None
         self._base = root
         self._base_version = root._version if root is not None else 0
+        # the static index of a basic-indexing view taken directly of its base (`a[i]`)
+        self._index = index if root is not None and base is root else None
 
     # ------------------------------------------------------------ identity
     def _root(self) -> Tracer:
@@ -172,14 +182,16 @@ class Tracer:
 
     # ------------------------------------------------------------ indexing
     def __getitem__(self, index: Any) -> Tracer:
-        spec = indexing.resolve(index, self.shape)
-        value = ops.gather(self.value, spec)
+        spec, dynamic = indexing.resolve(index, self.shape)
+        value = ops.gather(self.value, spec, dynamic)
         # basic indexing gives a view in NumPy, advanced indexing a copy
-        return Tracer(value, base=self if indexing.is_basic(spec) else None)
+        if indexing.is_view(spec, dynamic):
+            return Tracer(value, base=self, index=spec)
+        return Tracer(value)
 
     def __setitem__(self, index: Any, v: Any) -> None:
-        spec = indexing.resolve(index, self.shape)
-        new = ops.scatter(self.value, spec, numpy_api.unwrap(v))
+        spec, dynamic = indexing.resolve(index, self.shape)
+        new = ops.scatter(self.value, spec, numpy_api.unwrap(v), dynamic)
         self._assign(new, "item assignment")
 
     # ---------------------------------------------------------- operators
@@ -192,7 +204,16 @@ class Tracer:
                     f"the {self.dtype} array (NumPy raises here too)"
                 )
             )
-        self._assign(result.value, f"in-place {ufunc.__name__}")
+        what = f"in-place {ufunc.__name__}"
+        base = self._base
+        if base is not None and self._index is not None:
+            # `a[i] += v` runs `a[i].__iadd__(v)` before `a[i] = ...`: as in NumPy, the
+            # in-place update of the view `a[i]` writes through to `a`.
+            self.value  # noqa: B018 - checks that this view is not stale
+            base._assign(ops.scatter(base.value, self._index, result.value), what)
+            self._value, self._base_version = result.value, base._version
+            return self
+        self._assign(result.value, what)
         return self
 
     # ------------------------------------------------------------- methods

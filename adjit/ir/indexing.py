@@ -4,15 +4,18 @@ A spec is a tuple of entries, one per indexed position, each being
   - `Slice(start, stop, step)`: normalised basic slice (stop None = past the front),
   - an `int`: a non-negative integer index (drops the axis),
   - `None`: np.newaxis,
-  - an int64 `np.ndarray`: a constant integer index array (advanced indexing).
+  - an int64 `np.ndarray`: a constant integer index array (advanced indexing),
+  - `Dynamic(k)`: the k-th index operand of the op, an integer array (or scalar)
+    known only at run time, printed `$k`.
 Specs are resolved against the operand shape when traced, so they contain no
-negative indices, no Ellipsis and no open bounds.
+Ellipsis and no open bounds; constant indices are non-negative (dynamic ones are
+wrapped by explicit IR ops before indexing).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -31,24 +34,42 @@ class Slice:
         return f"{self.start}:{stop}:{self.step}"
 
 
-IndexEntry = Union[Slice, int, None, np.ndarray]
+@dataclass(frozen=True)
+class Dynamic:
+    position: int  # which index operand (0 = the first after the indexed array)
+
+    def __str__(self) -> str:
+        return f"${self.position}"
+
+
+IndexEntry = Union[Slice, int, None, np.ndarray, Dynamic]
 IndexSpec = tuple  # tuple[IndexEntry, ...]
 
 
-def to_numpy_index(spec: IndexSpec) -> tuple:
-    """The spec as an index NumPy understands."""
-    return tuple(e.to_slice() if isinstance(e, Slice) else e for e in spec)
+def num_dynamic(spec: IndexSpec) -> int:
+    return sum(isinstance(e, Dynamic) for e in spec)
 
 
-def indexed_shape(shape: tuple[int, ...], spec: IndexSpec) -> tuple[int, ...]:
+def to_numpy_index(spec: IndexSpec, dynamic: Sequence[np.ndarray] = ()) -> tuple:
+    """The spec as an index NumPy understands, with run-time index arrays filled in."""
+    out = []
+    for e in spec:
+        if isinstance(e, Slice):
+            out.append(e.to_slice())
+        elif isinstance(e, Dynamic):
+            out.append(dynamic[e.position])
+        else:
+            out.append(e)
+    return tuple(out)
+
+
+def indexed_shape(
+    shape: tuple[int, ...], spec: IndexSpec, dynamic_shapes: Sequence[tuple[int, ...]] = ()
+) -> tuple[int, ...]:
     """Shape of `x[spec]` for an `x` of `shape`, computed without touching data."""
     probe = np.broadcast_to(np.zeros((), dtype=np.bool_), shape)
-    return probe[to_numpy_index(spec)].shape
-
-
-def is_basic(spec: IndexSpec) -> bool:
-    """True when the spec has no index arrays (so x[spec] is a view in NumPy)."""
-    return not any(isinstance(e, np.ndarray) for e in spec)
+    dummies = [np.zeros(s, dtype=np.int64) for s in dynamic_shapes]
+    return probe[to_numpy_index(spec, dummies)].shape
 
 
 def normalize_slice(s: slice, dim: int) -> Slice:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ParseError
 from .core import Block, Function, Op, Value
-from .indexing import Slice
+from .indexing import Dynamic, Slice
 from .primitives import REGION_NAMES
 from .types import TensorType
 
@@ -17,6 +17,7 @@ _TOKEN = re.compile(
     (?P<ws>[ \t\r\n]+|//[^\n]*)
   | (?P<value>%[A-Za-z0-9_.]+)
   | (?P<func>@[A-Za-z0-9_.]+)
+  | (?P<dynamic>\$\d+)
   | (?P<number>-?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+)|-inf\b)
   | (?P<string>"(?:[^"\\]|\\.)*")
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
@@ -119,6 +120,9 @@ class _Parser:
             return tuple(items)
         if text == "[":
             return self.array_literal()
+        if kind == "dynamic":
+            self.t.next()
+            return Dynamic(int(text[1:]))
         if kind == "string":
             self.t.next()
             return re.sub(r"\\(.)", r"\1", text[1:-1])

@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import ShapeError, VerificationError
-from .indexing import indexed_shape, to_numpy_index
+from .indexing import indexed_shape, num_dynamic, to_numpy_index
 from .types import DTYPES, TensorType
 
 Attrs = Mapping[str, object]
@@ -273,16 +273,28 @@ def _concatenate_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
 
 
 def _gather_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
-    (x,) = types
+    x, *index_types = types
+    spec = attrs["index"]
+    if len(index_types) != num_dynamic(spec):
+        raise VerificationError(
+            f"index {spec} uses {num_dynamic(spec)} index operands, got {len(index_types)}"
+        )
+    if any(t.dtype not in ("i64", "i32") for t in index_types):
+        raise VerificationError(f"index operands must be integers, got {index_types}")
     try:
-        return x.with_shape(indexed_shape(x.shape, attrs["index"]))
+        return x.with_shape(indexed_shape(x.shape, spec, [t.shape for t in index_types]))
     except IndexError as e:
-        raise ShapeError(f"index {attrs['index']} invalid for shape {x.shape}: {e}") from None
+        raise ShapeError(f"index {spec} invalid for shape {x.shape}: {e}") from None
+
+
+def _gather_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    x, *index = args
+    return x[to_numpy_index(attrs["index"], index)]
 
 
 def _scatter_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
-    x, v = types
-    target = _gather_infer([x], attrs)
+    x, v, *index_types = types
+    target = _gather_infer([x, *index_types], attrs)
     if v.dtype != x.dtype:
         raise VerificationError(f"scatter: value dtype {v.dtype} differs from target {x.dtype}")
     try:
@@ -297,16 +309,16 @@ def _scatter_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
 
 
 def _scatter_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
-    x, v = args
+    x, v, *index = args
     out = np.array(x, copy=True)
-    out[to_numpy_index(attrs["index"])] = v
+    out[to_numpy_index(attrs["index"], index)] = v
     return out
 
 
 def _scatter_add_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
-    x, v = args
+    x, v, *index = args
     out = np.array(x, copy=True)
-    index = to_numpy_index(attrs["index"])
+    index = to_numpy_index(attrs["index"], index)
     np.add.at(out, index, np.broadcast_to(v, out[index].shape))
     return out
 
@@ -325,9 +337,10 @@ _structural("reshape", 1, _reshape_infer, lambda a, at: np.reshape(a[0], at["sha
 _structural("transpose", 1, _transpose_infer, lambda a, at: np.transpose(a[0], at["perm"]))
 _structural("matmul", 2, _matmul_infer, lambda a, at: np.matmul(a[0], a[1]))
 _structural("concatenate", None, _concatenate_infer, lambda a, at: np.concatenate(a, at["axis"]))
-_structural("gather", 1, _gather_infer, lambda a, at: a[0][to_numpy_index(at["index"])])
-_structural("scatter", 2, _scatter_infer, _scatter_eval)
-_structural("scatter_add", 2, _scatter_infer, _scatter_add_eval)
+# gather(x, *index operands), scatter(x, v, *index operands): variadic
+_structural("gather", None, _gather_infer, _gather_eval)
+_structural("scatter", None, _scatter_infer, _scatter_eval)
+_structural("scatter_add", None, _scatter_infer, _scatter_add_eval)
 _structural("convert", 1, _convert_infer, lambda a, at: a[0].astype(DTYPES[at["dtype"]]))
 
 # --------------------------------------------------------------------- sources

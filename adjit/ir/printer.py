@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from .core import Block, Function, Op, Value
-from .indexing import Slice
+from .indexing import Dynamic, Slice
 from .primitives import REGION_NAMES
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.]")
@@ -71,7 +71,7 @@ def format_attr(value: object) -> str:
         return "none"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, Slice):
+    if isinstance(value, (Slice, Dynamic)):
         return str(value)
     if isinstance(value, np.ndarray):
         if value.ndim == 0:

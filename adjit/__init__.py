@@ -1,7 +1,7 @@
 """adjit: a differentiation compiler for NumPy code."""
 
 from . import ir
-from .api import cond, fori_loop, trace, while_loop
+from .api import cond, fori_loop, jit, trace, while_loop
 from .errors import (
     AdjitError,
     ControlFlowError,
@@ -29,6 +29,7 @@ __all__ = [
     "cond",
     "fori_loop",
     "ir",
+    "jit",
     "trace",
     "while_loop",
 ]

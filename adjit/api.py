@@ -1,8 +1,108 @@
-"""The public transformations: trace (and, as they land, jit, grad, jvp, ...)."""
+"""The public transformations: trace, jit (and, as they land, grad, jvp, ...)."""
 
 from __future__ import annotations
 
-from .compiler.control import cond, fori_loop, while_loop
-from .compiler.trace import trace
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable
 
-__all__ = ["cond", "fori_loop", "trace", "while_loop"]
+import numpy as np
+
+from . import tree
+from .codegen.cache import load_module
+from .codegen.numba_cpu import generate_source
+from .compiler.control import cond, fori_loop, while_loop
+from .compiler.passes import simplify
+from .compiler.trace import Traced, trace, trace_function
+from .errors import AdjitError
+from .ir.core import Function
+
+__all__ = ["cond", "fori_loop", "jit", "trace", "while_loop"]
+
+
+def _leaf_signature(leaf: Any) -> tuple:
+    if isinstance(leaf, np.ndarray):
+        return (leaf.dtype, leaf.shape)
+    if isinstance(leaf, float):
+        return (float, ())
+    return (np.asarray(leaf).dtype, ())
+
+
+def _argument(leaf: Any, scalar: bool) -> Any:
+    """A leaf as the generated code takes it: C-contiguous arrays, NumPy scalars."""
+    if scalar:
+        return leaf[()] if isinstance(leaf, np.ndarray) else leaf
+    if isinstance(leaf, np.ndarray) and leaf.flags.c_contiguous:
+        return leaf
+    return np.ascontiguousarray(leaf)
+
+
+@dataclass
+class Specialization:
+    """One compiled signature: the traced and optimized IR, its source and native entry."""
+
+    traced: Traced
+    ir: Function
+    source: str
+    entry: Callable[..., tuple]
+
+    def __post_init__(self) -> None:
+        self._scalar_params = [p.type.ndim == 0 for p in self.ir.params]
+        self._result_makers = [
+            r.type.np_dtype.type if r.type.ndim == 0 else None for r in self.ir.results
+        ]
+
+    def __call__(self, leaves: list[Any]) -> Any:
+        args = [_argument(leaf, s) for leaf, s in zip(leaves, self._scalar_params)]
+        outs = self.entry(*args)
+        results = [make(o) if make else o for make, o in zip(self._result_makers, outs)]
+        return tree.unflatten(self.traced.out_tree, results)
+
+
+class Jitted:
+    """`adjit.jit(f)`: compiled per input signature (shapes, dtypes, pytree structure)."""
+
+    def __init__(self, f: Callable, parallel: bool = False) -> None:
+        self.f = f
+        self.parallel = parallel
+        self._specializations: dict[tuple, Specialization] = {}
+        functools.update_wrapper(self, f)
+
+    def _lookup(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
+        leaves, treedef = tree.flatten((args, kwargs))
+        key = (treedef, tuple(_leaf_signature(leaf) for leaf in leaves))
+        spec = self._specializations.get(key)
+        if spec is None:
+            spec = self._specializations[key] = self._specialize(args, kwargs)
+        return spec, leaves
+
+    def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
+        traced = trace_function(self.f, args, kwargs)
+        fn = simplify(traced.fn)
+        source = generate_source(fn, parallel=self.parallel)
+        module = load_module(source, fn.name)
+        return Specialization(traced, fn, source, module.entry)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        spec, leaves = self._lookup(args, kwargs)
+        return spec(leaves)
+
+    def ir(self, *args: Any, **kwargs: Any) -> Function:
+        """The optimized IR run for these arguments."""
+        return self._lookup(args, kwargs)[0].ir
+
+    def source(self, *args: Any, **kwargs: Any) -> str:
+        """The generated Python (Numba) source for these arguments."""
+        return self._lookup(args, kwargs)[0].source
+
+
+def jit(f: Callable | None = None, *, target: str = "cpu", parallel: bool = False) -> Any:
+    """Compile `f` into one fused native function per input signature.
+
+    Usable as `adjit.jit(f)`, `@adjit.jit` and `@adjit.jit(parallel=True)`.
+    """
+    if target != "cpu":
+        raise AdjitError(f"target {target!r} is not available yet; use target='cpu'")
+    if f is None:
+        return lambda g: Jitted(g, parallel=parallel)
+    return Jitted(f, parallel=parallel)

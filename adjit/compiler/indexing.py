@@ -58,6 +58,9 @@ def _known(entry: Any) -> Any:
         from .numpy_api import array
 
         return _known(array(entry))
+    if isinstance(entry, list):  # as NumPy reads it: [True, False] is a mask, [] no index
+        arr = np.asarray(entry)
+        return arr.astype(np.int64) if arr.size == 0 else arr
     return entry
 
 

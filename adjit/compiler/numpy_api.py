@@ -166,6 +166,8 @@ _REDUCE_UFUNC = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minim
 
 def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dict) -> Any:
     name = f"np.{ufunc.__name__}"
+    if getattr(np, ufunc.__name__, None) is not ufunc:  # scipy.special's ufuncs, say
+        name = f"ufunc {ufunc.__name__}"
     if kwargs.get("out") is not None:
         raise located(
             UnsupportedError(f"{name}(..., out=...) is not supported: use the returned array")
@@ -229,8 +231,18 @@ def _known_values(args: Any) -> Any:
     return args
 
 
+def _public_name(func: Callable) -> str:
+    """How users write `func`: np.sum, np.linalg.inv, np.fft.fft."""
+    parts = ["np"]
+    for part in (getattr(func, "__module__", None) or "numpy").split(".")[1:]:
+        if part.startswith("_"):
+            break
+        parts.append(part)
+    return ".".join(parts + [getattr(func, "__name__", str(func))])
+
+
 def apply_function(func: Callable, args: Sequence[Any], kwargs: dict) -> Any:
-    name = f"np.{getattr(func, '__name__', func)}"
+    name = _public_name(func)
     if kwargs.get("out") is not None:
         raise located(
             UnsupportedError(f"{name}(..., out=...) is not supported: use the returned array")
@@ -407,6 +419,13 @@ def reshape(a: Any, shape: Any = None, order: str = "C", newshape: Any = None) -
     shape = newshape if shape is None else shape
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     shape = tuple(int(d) for d in shape)
+    if shape.count(-1) > 1 or any(d < -1 for d in shape):
+        raise located(
+            ShapeError(
+                f"cannot reshape array of shape {x.shape} into shape {shape}: "
+                "only one dimension may be -1, and no other may be negative"
+            )
+        )
     if shape.count(-1) == 1:
         known = math.prod(d for d in shape if d != -1)
         if known == 0 or x.size % known:

@@ -42,11 +42,19 @@ def _weak(x: Operand) -> object:
     return np.asarray(x).dtype
 
 
+def supported_dtype(dtype: np.dtype | type) -> str:
+    """The IR name of `dtype`; an UnsupportedError at the user's line if adjit has none."""
+    try:
+        return dtype_name(dtype)
+    except TypeError as e:
+        raise located(UnsupportedError(str(e))) from None
+
+
 def result_dtype(*xs: Operand) -> np.dtype:
     dt = np.result_type(*(_weak(x) for x in xs))
     if dt == np.float16:  # NumPy's choice for bool inputs to float ops; adjit has no f16
         dt = np.dtype(np.float32)
-    dtype_name(dt)  # raises TypeError if adjit does not support it
+    supported_dtype(dt)
     return dt
 
 
@@ -57,7 +65,7 @@ def shape_of(x: Operand) -> tuple[int, ...]:
 def constant(value: object, dtype: np.dtype | None = None) -> Value:
     """A constant; a uniform array becomes a scalar constant broadcast to its shape."""
     arr = np.asarray(value, dtype=dtype)
-    dtype_name(arr.dtype)
+    supported_dtype(arr.dtype)
     if arr.size > 1 and np.all(arr == arr.flat[0]):
         scalar = current().emit("constant", (), {"value": np.asarray(arr.flat[0], arr.dtype)})
         return broadcast_to(scalar, arr.shape)
@@ -74,7 +82,7 @@ def as_value(x: Operand, dtype: np.dtype | None = None) -> Value:
 
 
 def convert(x: Value, dtype: np.dtype | str) -> Value:
-    name = dtype if isinstance(dtype, str) else dtype_name(dtype)
+    name = dtype if isinstance(dtype, str) else supported_dtype(dtype)
     if x.type.dtype == name:
         return x
     return current().emit("convert", (x,), {"dtype": name})

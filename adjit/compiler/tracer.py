@@ -21,6 +21,11 @@ from ..ir.core import Value
 from . import indexing, numpy_api, ops
 from .builder import current, located
 
+
+class UnsupportedAttribute(UnsupportedError, AttributeError):
+    """A NumPy array method or attribute adjit does not provide (hasattr() gives False)."""
+
+
 _CONTROL_FLOW_HELP = (
     "its value is only known when the compiled function runs. For element-wise "
     "choices use np.where(cond, a, b); for control flow use adjit.cond, "
@@ -41,7 +46,7 @@ class Tracer:
         value: Value,
         base: Tracer | None = None,
         is_input: bool = False,
-        index: tuple | None = None,
+        index: tuple[tuple, tuple[Value, ...]] | None = None,
     ) -> None:
         self._value = value
         self._version = 0
@@ -49,7 +54,7 @@ class Tracer:
         root = base._root() if base is not None else None
         self._base = root
         self._base_version = root._version if root is not None else 0
-        # the static index of a basic-indexing view taken directly of its base (`a[i]`)
+        # (spec, run-time index operands) of a view `a[i]` taken directly of its base
         self._index = index if root is not None and base is root else None
 
     # ------------------------------------------------------------ identity
@@ -133,6 +138,14 @@ class Tracer:
     def __repr__(self) -> str:
         return f"Tracer({self._value.type})"
 
+    def __getattr__(self, name: str) -> Any:
+        # reached only when normal lookup fails: say so when NumPy arrays have `name`
+        if not name.startswith("_") and hasattr(np.ndarray, name):
+            raise located(
+                UnsupportedAttribute(f"the array attribute or method .{name} is not supported by adjit")
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     __hash__ = object.__hash__
 
     # ------------------------------------------- conversions to Python values
@@ -186,7 +199,7 @@ class Tracer:
         value = ops.gather(self.value, spec, dynamic)
         # basic indexing gives a view in NumPy, advanced indexing a copy
         if indexing.is_view(spec, dynamic):
-            return Tracer(value, base=self, index=spec)
+            return Tracer(value, base=self, index=(spec, tuple(dynamic)))
         return Tracer(value)
 
     def __setitem__(self, index: Any, v: Any) -> None:
@@ -210,7 +223,8 @@ class Tracer:
             # `a[i] += v` runs `a[i].__iadd__(v)` before `a[i] = ...`: as in NumPy, the
             # in-place update of the view `a[i]` writes through to `a`.
             self.value  # noqa: B018 - checks that this view is not stale
-            base._assign(ops.scatter(base.value, self._index, result.value), what)
+            spec, dynamic = self._index
+            base._assign(ops.scatter(base.value, spec, result.value, dynamic), what)
             self._value, self._base_version = result.value, base._version
             return self
         self._assign(result.value, what)

@@ -56,6 +56,11 @@ class _Tokens:
         kind, text, line = self.peek()
         return ParseError(f"line {line}: {msg} (at {text or 'end of input'!r})")
 
+    def error_after(self, msg: str) -> ParseError:
+        """An error about what was just read: the line of the last token taken."""
+        kind, text, line = self.items[max(self.i - 1, 0)]
+        return ParseError(f"line {line}: {msg} (after {text!r})")
+
     def expect(self, text: str) -> None:
         if self.peek()[1] != text:
             raise self.error(f"expected {text!r}")
@@ -82,7 +87,7 @@ class _Parser:
     def define(self, token: str, type: TensorType) -> Value:
         name = token[1:]
         if any(name in scope for scope in self.scopes):
-            raise self.t.error(f"value %{name} defined twice")
+            raise self.t.error_after(f"value %{name} defined twice")
         value = Value(type, None if name[0].isdigit() else name)
         self.scopes[-1][name] = value
         return value
@@ -92,7 +97,7 @@ class _Parser:
         for scope in reversed(self.scopes):
             if name in scope:
                 return scope[name]
-        raise self.t.error(f"use of undefined value %{name}")
+        raise self.t.error_after(f"use of undefined value %{name}")
 
     # -- types and attributes
     def type(self) -> TensorType:
@@ -105,7 +110,7 @@ class _Parser:
         try:
             return TensorType(dtype, tuple(dims))
         except TypeError as e:
-            raise self.t.error(str(e)) from None
+            raise self.t.error_after(str(e)) from None
 
     def attr_value(self) -> object:
         kind, text, _ = self.t.peek()
@@ -164,7 +169,7 @@ class _Parser:
                     elif kind == "number" or text in ("nan", "inf"):
                         items.append(self.number(text))
                     else:
-                        raise self.t.error("expected an array element")
+                        raise self.t.error_after("expected an array element")
                 self.t.accept(",")
             return items
 
@@ -223,9 +228,16 @@ class _Parser:
         while self.t.accept(","):
             types.append(self.type())
         if len(types) != len(result_tokens):
-            raise self.t.error(f"{len(result_tokens)} results but {len(types)} types")
+            raise self.t.error_after(f"{len(result_tokens)} results but {len(types)} types")
         if name == "constant" and "value" in attrs:
-            attrs["value"] = np.asarray(attrs["value"], dtype=types[0].np_dtype)
+            value = np.asarray(attrs["value"], dtype=types[0].np_dtype)
+            if value.size == 0 and types[0].size == 0:  # `[]` does not show a (0, 3) shape
+                value = value.reshape(types[0].shape)
+            attrs["value"] = value
+        if isinstance(attrs.get("index"), tuple):  # index arrays are int64, even `[]`
+            attrs["index"] = tuple(
+                e.astype(np.int64) if isinstance(e, np.ndarray) else e for e in attrs["index"]
+            )
         results = tuple(self.define(tok, ty) for tok, ty in zip(result_tokens, types))
         regions = []
         for label in REGION_NAMES.get(name, ()):

@@ -1,0 +1,194 @@
+"""On-disk cache of generated modules.
+
+The code generators produce the Python source of a module of ``@numba.njit(cache=CACHE)``
+functions. ``load_module`` writes that source to a real ``.py`` file named by a content hash
+(source + adjit, Numba, NumPy and Python versions) in ``cache_dir()`` and executes it with
+``CACHE = True``, so Numba keeps its compiled code in ``__pycache__`` next to the file and a
+second process that loads the same source skips LLVM compilation.
+
+The file's first line records the key; on load the whole file must equal what would be
+written, otherwise it is reported (once per process, ``AdjitCacheWarning``) and rewritten.
+Writes go to a temporary file in the same directory, then ``os.replace``, so concurrent
+writers of one entry both succeed. When the cache is disabled or its directory unusable,
+the module is compiled in memory with ``CACHE = False`` and its source is registered with
+``linecache`` so tracebacks and ``inspect.getsource`` still work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import linecache
+import os
+import pathlib
+import re
+import sys
+import tempfile
+import threading
+import types
+import warnings
+
+import numba
+import numpy as np
+from numba.core.caching import Cache
+from numba.core.dispatcher import Dispatcher
+
+__all__ = ["AdjitCacheWarning", "cache_dir", "load_module", "set_cache_dir"]
+
+
+class AdjitCacheWarning(UserWarning):
+    """The on-disk cache was corrupt or unusable; adjit rebuilt the entry or bypassed it."""
+
+
+_UNSET = object()
+_override: object = _UNSET  # set_cache_dir's value: _UNSET, None (disabled) or a Path
+_memo: dict[str, types.ModuleType] = {}
+_warned: set[str] = set()
+_lock = threading.RLock()
+
+
+def cache_dir() -> pathlib.Path | None:
+    """The cache directory, or None when the on-disk cache is disabled.
+
+    ``set_cache_dir`` wins over ``ADJIT_CACHE_DIR`` ("off", "0" or "" disable it), which wins
+    over the per-user default ``$XDG_CACHE_HOME/adjit`` (or ``~/.cache/adjit``).
+    """
+    if _override is not _UNSET:
+        return _override  # type: ignore[return-value]
+    value = os.environ.get("ADJIT_CACHE_DIR")
+    if value is not None:
+        if value.strip().lower() in ("", "0", "off"):
+            return None
+        return pathlib.Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "adjit"
+
+
+def set_cache_dir(path: str | os.PathLike | None) -> None:
+    """Use ``path`` as the cache directory (overriding ``ADJIT_CACHE_DIR``); None disables it."""
+    global _override
+    _override = None if path is None else pathlib.Path(path).expanduser()
+
+
+def load_module(source: str, name_hint: str = "fn") -> types.ModuleType:
+    """Execute generated ``source`` as a module, through the on-disk cache when enabled.
+
+    The same source returns the same module object for the life of the process.
+    """
+    key = _key(source)
+    with _lock:
+        module = _memo.get(key)
+        if module is None:
+            module = _memo[key] = _load(source, name_hint, key)
+        return module
+
+
+def _key(source: str) -> str:
+    from adjit import __version__  # at call time: adjit imports codegen while initialising
+
+    parts = (source, __version__, numba.__version__, np.__version__, sys.version)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _text(source: str, key: str, cache: bool) -> str:
+    if not source.endswith("\n"):
+        source += "\n"
+    return f"# adjit generated module {key}; do not edit\nCACHE = {cache}\n{source}"
+
+
+def _load(source: str, name_hint: str, key: str) -> types.ModuleType:
+    name = f"adjit_{re.sub(r'[^0-9A-Za-z_]', '_', name_hint)}_{key[:24]}"
+    directory = cache_dir()
+    if directory is not None:
+        path = directory / f"{name}.py"
+        text = _text(source, key, cache=True)
+        try:
+            _write_entry(path, text.encode())
+        except OSError as exc:
+            _warn_once(
+                "unusable",
+                f"adjit cache directory {directory} is unusable ({exc}); compiling in memory "
+                "without the on-disk cache (set ADJIT_CACHE_DIR to a writable directory or 'off')",
+            )
+        else:
+            module = _exec(name, text, str(path))
+            _guard_numba_caches(module)
+            return module
+    filename = f"<adjit {name}>"
+    text = _text(source, key, cache=False)
+    # mtime None: linecache.checkcache keeps entries that have no file behind them.
+    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    return _exec(name, text, filename)
+
+
+def _write_entry(path: pathlib.Path, data: bytes) -> None:
+    """Make ``path`` hold exactly ``data``, leaving a correct file untouched."""
+    try:
+        existing = path.read_bytes()
+    except FileNotFoundError:
+        existing = None
+    if existing == data:
+        return  # rewriting would change its mtime and invalidate Numba's index
+    if existing is not None:
+        _warn_once(
+            "corrupt",
+            f"adjit cache entry {path} is corrupt (does not match its key); rebuilding it",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _exec(name: str, text: str, filename: str) -> types.ModuleType:
+    # Compiled from the verified text rather than imported, so no stale .pyc can be used.
+    module = types.ModuleType(name)
+    if not filename.startswith("<"):
+        module.__file__ = filename
+    sys.modules[name] = module  # Numba and inspect look functions' modules up by name
+    try:
+        exec(compile(text, filename, "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _guard_numba_caches(module: types.ModuleType) -> None:
+    """Make corrupt Numba cache files (.nbi/.nbc) cause a recompilation instead of a crash.
+
+    Numba (0.68) lets the unpickling error of a damaged index or data file escape from the
+    first call of the function.
+    """
+    for obj in vars(module).values():
+        cache = getattr(obj, "_cache", None) if isinstance(obj, Dispatcher) else None
+        if isinstance(cache, Cache):
+            cache.load_overload = functools.partial(_load_overload, cache, cache.load_overload)
+
+
+def _load_overload(cache: Cache, load, sig, target_context):
+    try:
+        return load(sig, target_context)
+    except Exception as exc:
+        _warn_once(
+            "numba",
+            f"Numba's cache in {cache.cache_path} is corrupt ({type(exc).__name__}: {exc}); recompiling",
+        )
+        try:
+            cache.flush()  # an empty index, so that the recompiled code can be saved
+        except OSError:
+            cache.disable()
+        return None
+
+
+def _warn_once(kind: str, message: str) -> None:
+    if kind not in _warned:
+        _warned.add(kind)
+        warnings.warn(message, AdjitCacheWarning, stacklevel=2)

@@ -51,12 +51,41 @@ class Specialization:
         self._result_makers = [
             r.type.np_dtype.type if r.type.ndim == 0 else None for r in self.ir.results
         ]
+        self.call_flat = self._flat_caller()
 
     def __call__(self, leaves: list[Any]) -> Any:
         args = [_argument(leaf, s) for leaf, s in zip(leaves, self._scalar_params)]
         outs = self.entry(*args)
         results = [make(o) if make else o for make, o in zip(self._result_makers, outs)]
         return tree.unflatten(self.traced.out_tree, results)
+
+    def _flat_caller(self) -> Callable[[tuple], Any]:
+        """The call path for positional C-contiguous arrays and floats (see Jitted.__call__).
+
+        Its arguments already are what the generated code takes, so the common
+        cases go straight to the native entry with no per-call Python work.
+        """
+        entry = self.entry
+        if self.traced.out_tree.kind == tree.LEAF:
+            (make,) = self._result_makers
+            if make is None:
+                return lambda args: entry(*args)[0]
+            return lambda args: make(entry(*args)[0])
+        return lambda args: self(list(args))
+
+
+def _fast_key(args: tuple) -> tuple | None:
+    """Signature of a call whose arguments are all C-contiguous arrays (not 0-d) or floats."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray and a.ndim and a.flags.c_contiguous:
+            key.append((a.dtype, a.shape))
+        elif t is float:
+            key.append(t)
+        else:
+            return None
+    return tuple(key)
 
 
 class Jitted:
@@ -66,6 +95,7 @@ class Jitted:
         self.f = f
         self.parallel = parallel
         self._specializations: dict[tuple, Specialization] = {}
+        self._fast: dict[tuple, Callable[[tuple], Any]] = {}
         functools.update_wrapper(self, f)
 
     def _lookup(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
@@ -74,6 +104,9 @@ class Jitted:
         spec = self._specializations.get(key)
         if spec is None:
             spec = self._specializations[key] = self._specialize(args, kwargs)
+            fast = None if kwargs else _fast_key(args)
+            if fast is not None and len(leaves) == len(args):
+                self._fast[fast] = spec.call_flat
         return spec, leaves
 
     def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
@@ -84,6 +117,10 @@ class Jitted:
         return Specialization(traced, fn, source, module.entry)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs:
+            call = self._fast.get(_fast_key(args))
+            if call is not None:
+                return call(args)
         spec, leaves = self._lookup(args, kwargs)
         return spec(leaves)
 

@@ -156,7 +156,7 @@ def _exec(name: str, text: str, filename: str) -> types.ModuleType:
     try:
         exec(compile(text, filename, "exec"), module.__dict__)
     except BaseException:
-        del sys.modules[name]
+        sys.modules.pop(name, None)
         raise
     return module
 

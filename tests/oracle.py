@@ -12,7 +12,8 @@ simplified function goes through the same checks.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,9 @@ def flat_args(*args: Any, **kwargs: Any) -> list[Any]:
     return tree.flatten((args, kwargs))[0]
 
 
-def assert_same(got: Any, want: Any, rtol: float = 1e-12, atol: float = 0.0, what: str = "") -> None:
+def assert_same(
+    got: Any, want: Any, rtol: float = 1e-12, atol: float = 0.0, what: str = ""
+) -> None:
     """`got` (interpreter) equals `want` (NumPy): shape, dtype, then values."""
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, f"{what}shape {got.shape} != NumPy's {want.shape}"
@@ -81,7 +84,9 @@ def check_function(
             assert_same(g, w, rtol, atol, what=f"{label}{name}result {i}: ")
 
 
-def check_traced(f: Callable, *args: Any, rtol: float = 1e-12, atol: float = 0.0, **kwargs: Any) -> Function:
+def check_traced(
+    f: Callable, *args: Any, rtol: float = 1e-12, atol: float = 0.0, **kwargs: Any
+) -> Function:
     """Trace `f` at `args`, check the IR against NumPy's `f(*args, **kwargs)`; return the IR."""
     fn = adjit.trace(f)(*args, **kwargs)
     assert isinstance(fn, Function)

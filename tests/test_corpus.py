@@ -10,9 +10,10 @@ import math
 
 import numpy as np
 import pytest
+from adbench import ADBENCH_DIR, data_path, gmm_objective, read_gmm
 from oracle import check_traced
 
-from adbench import ADBENCH_DIR, data_path, gmm_objective, read_gmm
+import adjit
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -75,17 +76,27 @@ def piecewise_constant(a):
 
 @case(A, B)
 def where_and_clip(a, b):
-    return np.where(a > b, a, b * 2) + np.clip(a, -0.5, 0.5) + a.clip(min=0.0) + np.where(b < 0, 1.0, b)
+    return (
+        np.where(a > b, a, b * 2)
+        + np.clip(a, -0.5, 0.5)
+        + a.clip(min=0.0)
+        + np.where(b < 0, 1.0, b)
+    )
 
 
 @case(A, B)
 def logaddexp_and_power(a, b):
-    return np.logaddexp(a, b) + np.power(np.abs(a), 1.5) + np.logaddexp(a * 400, 0.0) + np.power(2.0, b)
+    return (
+        np.logaddexp(a, b)
+        + np.power(np.abs(a), 1.5)
+        + np.logaddexp(a * 400, 0.0)
+        + np.power(2.0, b)
+    )
 
 
 @case(A, B)
 def arithmetic_operators(a, b):
-    return (a + b) * (a - b) / (np.abs(b) + 1) + (-a) ** 2 + 2.0 ** b + a**3 - 1 / (1 + b * b)
+    return (a + b) * (a - b) / (np.abs(b) + 1) + (-a) ** 2 + 2.0**b + a**3 - 1 / (1 + b * b)
 
 
 @case(A, B)
@@ -95,7 +106,17 @@ def reflected_operators(a, b):
 
 @case(A, B)
 def comparisons(a, b):
-    return a < b, a <= 0.1, a > b, b >= a, a == a, a != b, (a > 0) & (b > 0), (a > 0) | (b > 0), ~(a > 0)
+    return (
+        a < b,
+        a <= 0.1,
+        a > b,
+        b >= a,
+        a == a,
+        a != b,
+        (a > 0) & (b > 0),
+        (a > 0) | (b > 0),
+        ~(a > 0),
+    )
 
 
 @case(A, B)
@@ -111,7 +132,11 @@ def special_values(x):
 
 @case(A)
 def logistic_and_softplus(a):
-    return 1 / (1 + np.exp(-a)), np.logaddexp(0.0, a), np.log1p(np.exp(-np.abs(a))) + np.maximum(a, 0)
+    return (
+        1 / (1 + np.exp(-a)),
+        np.logaddexp(0.0, a),
+        np.log1p(np.exp(-np.abs(a))) + np.maximum(a, 0),
+    )
 
 
 # ---------------------------------------------------------------- broadcasting
@@ -143,7 +168,13 @@ def broadcast_both_sides(x, y):
 @case(normal(2, 3, 4, seed=13))
 def reductions_each_axis(x):
     out = {}
-    for name, red in [("sum", np.sum), ("mean", np.mean), ("max", np.max), ("min", np.min), ("prod", np.prod)]:
+    for name, red in [
+        ("sum", np.sum),
+        ("mean", np.mean),
+        ("max", np.max),
+        ("min", np.min),
+        ("prod", np.prod),
+    ]:
         out[name] = (red(x), red(x, axis=0), red(x, axis=1), red(x, axis=2), red(x, axis=-1))
     return out
 
@@ -164,12 +195,27 @@ def reductions_tuples_and_keepdims(x):
 
 @case(normal(3, 5, seed=15))
 def reduction_methods(x):
-    return x.sum(), x.sum(0), x.max(axis=1), x.min(0), x.mean(1), x.prod(), np.amax(x, 0), np.amin(x)
+    return (
+        x.sum(),
+        x.sum(0),
+        x.max(axis=1),
+        x.min(0),
+        x.mean(1),
+        x.prod(),
+        np.amax(x, 0),
+        np.amin(x),
+    )
 
 
 @case(normal(4, 6, seed=16))
 def var_std(x):
-    return np.var(x), np.std(x, axis=0), x.var(axis=1, keepdims=True), np.std(x, ddof=1), x.std(axis=(0, 1))
+    return (
+        np.var(x),
+        np.std(x, axis=0),
+        x.var(axis=1, keepdims=True),
+        np.std(x, ddof=1),
+        x.std(axis=(0, 1)),
+    )
 
 
 @case(normal(3, 4, seed=17))
@@ -428,6 +474,121 @@ def item_assignment_aliases_see_update(v):
     return alias, a
 
 
+@case(normal(5, 4, seed=78), np.array([4, -1, 0, 2]), np.int64(3))
+def traced_index_arrays(x, idx, k):
+    a = np.zeros(5)
+    a[idx] = 1.0
+    a[k] += 2.0
+    a[idx[1]] *= 3.0
+    return x[idx], x[:, idx[1:]], x[k], x[idx[1:], idx[1:]], a, x[-k]
+
+
+@case(normal(3, 4, seed=79), normal(seed=80))
+def full_with_traced_fill(x, s):
+    a = np.full((2, 4), s)
+    a[0] = x[0]
+    return a, np.full_like(x, s) * x, np.full(3, x[1, 2], dtype=np.float32)
+
+
+@case(np.array([[True, False], [False, False]]), rng(81).integers(-5, 5, size=(2, 2)))
+def bool_and_int_dtypes_kept(m, i):
+    return (
+        np.max(m),
+        np.min(m, axis=0),
+        m.max(axis=1),
+        np.floor(i),
+        np.ceil(m),
+        i.max(axis=0),
+        np.sum(m),
+    )
+
+
+@case(uniform(3, 4, lo=0.1, hi=2.0, seed=82))
+def composite_ufuncs(p):
+    return (
+        np.log2(p),
+        np.log10(p),
+        np.exp2(p),
+        np.reciprocal(p),
+        np.square(p),
+        np.hypot(p, 2 * p),
+        np.fabs(-p),
+        np.deg2rad(p),
+        np.rad2deg(p),
+        np.float_power(p, 2.5),
+        +p,
+        np.isnan(p - p),
+        np.isinf(p / 0.0),
+        np.isfinite(p),
+        np.logical_xor(p > 1, p < 1.5),
+        np.logical_not(p > 1),
+    )
+
+
+@case(normal(3, 4, seed=83), normal(2, 3, 4, seed=84))
+def trace_norm_misc(x, t):
+    return (
+        np.trace(x),
+        np.trace(x, offset=1),
+        np.trace(t, axis1=1, axis2=2),
+        np.linalg.norm(x),
+        np.linalg.norm(x, axis=1),
+        np.linalg.norm(x, axis=0, keepdims=True),
+        np.atleast_2d(x[0, 0]),
+        np.atleast_1d(x[0, 0]),
+        np.tensordot(t, t, axes=([1, 2], [1, 2])),
+        np.sum(x, dtype=np.float32),
+        np.mean(x, axis=0, dtype=np.float32),
+    )
+
+
+@case(np.float64(1.5), np.array(2.5), np.zeros((0, 3)))
+def zero_dim_and_empty(s, a, e):
+    return (
+        s * 2,
+        np.sin(a),
+        a[None],
+        a[...],
+        np.stack([s, a]),
+        e * 2,
+        np.sum(e, axis=0),
+        e @ np.ones((3, 2)),
+        np.concatenate([e, e]),
+    )
+
+
+@case(normal(3, 4, seed=85))
+def python_iteration(x):
+    rows = [r * 2 for r in x]
+    return sum(r for r in x), len(x), rows, np.array([x[0, 0], x[1, 1]]), np.asarray([x[0], x[2]])
+
+
+# -------------------------------------------------------------- control flow
+
+
+@case(normal(3, seed=86), 2.0)
+def structured_control_flow(x, w):
+    y = adjit.cond(np.sum(x) > 0, lambda a: a * w, lambda a: -a - w, x)
+    z = adjit.fori_loop(0, 4, lambda i, acc: acc + x * i, np.zeros(3))
+    n, v = adjit.while_loop(
+        lambda s: s[1] < 100.0, lambda s: (s[0] + 1, s[1] * 2.0 + np.sum(w * w)), (np.int64(0), 1.0)
+    )
+    return y, z, n, v
+
+
+@case(-normal(3, seed=87) - 5, 2.0, id="structured_control_flow_else")
+def structured_control_flow_else(x, w):
+    return structured_control_flow(x, w)
+
+
+@case(normal(2, 3, seed=88))
+def nested_control_flow(x):
+    def body(i, acc):
+        return adjit.cond(i < 2, lambda a: a + x, lambda a: a * 0.5, acc)
+
+    return adjit.fori_loop(0, 5, body, np.zeros((2, 3)))
+
+
 # ------------------------------------------------------------------------ models
 
 
@@ -468,7 +629,9 @@ MLP_PARAMS = {
 }
 
 
-@case(MLP_PARAMS, normal(10, 6, seed=69), rng(70).integers(0, 3, size=10), id="mlp_forward_and_loss")
+@case(
+    MLP_PARAMS, normal(10, 6, seed=69), rng(70).integers(0, 3, size=10), id="mlp_forward_and_loss"
+)
 def mlp(params, x, labels):
     h = np.tanh(x @ params["w1"] + params["b1"])
     h = np.maximum(h @ params["w2"] + params["b2"], 0.0)
@@ -560,3 +723,15 @@ def test_corpus(f, args, kwargs, rtol):
 
 def test_corpus_is_large_enough():
     assert len(CASES) >= 45
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a Python float argument is traced as a strong f64[] (NumPy treats it as a weak "
+    "scalar), so float32 arrays are widened to float64",
+)
+def test_python_float_argument_keeps_float32():
+    def f(x, s):
+        return x * s + s
+
+    check_traced(f, np.ones(3, np.float32), 2.5)

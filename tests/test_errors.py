@@ -41,7 +41,9 @@ def trace_error(exc: type, match: str, f, *args, at=None, **kwargs) -> str:
     assert isinstance(info.value, AdjitError)
     line = marked_line(f) if at is None else at.__code__.co_firstlineno
     where = re.escape(__file__) + f":{line}: "
-    assert re.search(r"\n  at " + where + r"\S", msg), f"message does not point at line {line}:\n{msg}"
+    assert re.search(r"\n  at " + where + r"\S", msg), (
+        f"message does not point at line {line}:\n{msg}"
+    )
     if at is None:
         assert msg.rstrip().endswith("# <-"), f"message does not show the source line:\n{msg}"
     return msg
@@ -78,7 +80,13 @@ def test_unsupported_numpy_function_is_named(name, call):
         y = x * 2
         return call(y)
 
-    trace_error(UnsupportedError, rf"^{re.escape(name)} is not supported by adjit", f, np.eye(3) + 1, at=call)
+    trace_error(
+        UnsupportedError,
+        rf"^{re.escape(name)} is not supported by adjit",
+        f,
+        np.eye(3) + 1,
+        at=call,
+    )
 
 
 def test_unsupported_keyword_argument():
@@ -114,7 +122,9 @@ def test_one_argument_where():
     def f(x):
         return np.where(x > 2)  # <-
 
-    trace_error(UnsupportedError, r"np\.where\(cond\) with one argument .* depends on the data", f, X)
+    trace_error(
+        UnsupportedError, r"np\.where\(cond\) with one argument .* depends on the data", f, X
+    )
 
 
 def test_scipy_ufunc_is_named():
@@ -208,7 +218,9 @@ def test_broadcast_mismatch_names_both_shapes():
     def f(x, y):
         return x + y  # <-
 
-    trace_error(ShapeError, r"add: shapes \(3,\) and \(4,\) do not broadcast", f, np.ones(3), np.ones(4))
+    trace_error(
+        ShapeError, r"add: shapes \(3,\) and \(4,\) do not broadcast", f, np.ones(3), np.ones(4)
+    )
 
     def g(x, y):
         return np.maximum(x, y * 2)  # <-
@@ -231,7 +243,11 @@ def test_matmul_misalignment_names_both_shapes():
         return x @ y  # <-
 
     trace_error(
-        ShapeError, r"batch dimensions of \(2, 2, 3\) and \(3, 3, 1\)", h, np.ones((2, 2, 3)), np.ones((3, 3, 1))
+        ShapeError,
+        r"batch dimensions of \(2, 2, 3\) and \(3, 3, 1\)",
+        h,
+        np.ones((2, 2, 3)),
+        np.ones((3, 3, 1)),
     )
 
     def s(x):
@@ -262,7 +278,11 @@ def test_concatenate_and_stack_mismatch():
         return np.concatenate([x, y])  # <-
 
     trace_error(
-        ShapeError, r"concatenate: shapes \(2, 3\) and \(2, 4\) differ outside axis 0", f, X, np.ones((2, 4))
+        ShapeError,
+        r"concatenate: shapes \(2, 3\) and \(2, 4\) differ outside axis 0",
+        f,
+        X,
+        np.ones((2, 4)),
     )
 
     def g(x, v):
@@ -306,7 +326,9 @@ def test_item_assignment_shape_mismatch():
         a[0] = x[:, :2]  # <-
         return a
 
-    trace_error(ShapeError, r"could not broadcast value of shape \(2, 2\) into indexed shape \(3,\)", f, X)
+    trace_error(
+        ShapeError, r"could not broadcast value of shape \(2, 2\) into indexed shape \(3,\)", f, X
+    )
 
 
 def test_max_of_empty_axis():
@@ -331,7 +353,9 @@ def test_traced_index_must_be_integer():
     def f(x, v):
         return x[:, v]  # <-
 
-    trace_error(UnsupportedError, r"arrays used as indices must be of integer type, got float64", f, X, V)
+    trace_error(
+        UnsupportedError, r"arrays used as indices must be of integer type, got float64", f, X, V
+    )
 
 
 def test_traced_slice_bounds():
@@ -381,7 +405,9 @@ def test_item_assignment_into_input_argument():
         x[0] = 1.0  # <-
         return x
 
-    trace_error(MutationError, r"item assignment would modify an input argument in place.*x\.copy\(\)", f, X)
+    trace_error(
+        MutationError, r"item assignment would modify an input argument in place.*x\.copy\(\)", f, X
+    )
 
 
 def test_inplace_operator_on_input_argument():
@@ -443,7 +469,9 @@ def test_view_used_after_its_base_was_modified():
         a[0, 1] = 5.0
         return row * x  # <-
 
-    trace_error(MutationError, r"view .* of an array that was modified after the view was taken", f, X)
+    trace_error(
+        MutationError, r"view .* of an array that was modified after the view was taken", f, X
+    )
 
     def g(x):
         a = np.ones(6)
@@ -477,7 +505,9 @@ def test_inplace_dtype_change_is_refused():
         a += x  # <-
         return a
 
-    trace_error(UnsupportedError, r"in-place add cannot cast the float64 result to the int64 array", f, V)
+    trace_error(
+        UnsupportedError, r"in-place add cannot cast the float64 result to the int64 array", f, V
+    )
 
 
 def test_copy_then_modify_is_fine():
@@ -503,7 +533,12 @@ def test_out_keyword_is_refused():
         np.exp(x, out=y)  # <-
         return y
 
-    trace_error(UnsupportedError, r"np\.exp\(\.\.\., out=\.\.\.\) is not supported: use the returned array", f, X)
+    trace_error(
+        UnsupportedError,
+        r"np\.exp\(\.\.\., out=\.\.\.\) is not supported: use the returned array",
+        f,
+        X,
+    )
 
     def g(x):
         total = np.zeros(())
@@ -516,13 +551,19 @@ def test_out_keyword_is_refused():
 # ------------------------------------------------------------------------ dtypes
 
 
-@pytest.mark.parametrize("dtype", [np.complex128, np.float16, np.uint8], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize(
+    "dtype", [np.complex128, np.float16, np.uint8], ids=lambda d: np.dtype(d).name
+)
 def test_unsupported_input_dtype(dtype):
-    with pytest.raises((TypeError, AdjitError), match=rf"dtype {np.dtype(dtype).name} is not supported by adjit"):
+    with pytest.raises(
+        (TypeError, AdjitError), match=rf"dtype {np.dtype(dtype).name} is not supported by adjit"
+    ):
         adjit.trace(lambda x: x * 2)(np.ones(3, dtype=dtype))
 
 
-@pytest.mark.xfail(strict=True, reason="an unsupported input dtype raises a bare TypeError from trace.py")
+@pytest.mark.xfail(
+    strict=True, reason="an unsupported input dtype raises a bare TypeError from trace.py"
+)
 def test_unsupported_input_dtype_is_an_adjit_error_naming_the_argument():
     def f(weights, x):
         return weights * x
@@ -588,7 +629,9 @@ def test_conversion_by_another_library():
         adjit.trace(f)(np.eye(3))
 
 
-@pytest.mark.xfail(strict=True, reason="the location is scipy's line, not the user's (builder.user_location)")
+@pytest.mark.xfail(
+    strict=True, reason="the location is scipy's line, not the user's (builder.user_location)"
+)
 def test_conversion_by_another_library_names_the_users_line():
     scipy_linalg = pytest.importorskip("scipy.linalg")
 

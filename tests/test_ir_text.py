@@ -127,7 +127,9 @@ ATTRS = ir(
 )
 
 
-@pytest.mark.parametrize("text", [SIMPLE, CONTROL, NESTED, ATTRS], ids=["simple", "control", "nested", "attrs"])
+@pytest.mark.parametrize(
+    "text", [SIMPLE, CONTROL, NESTED, ATTRS], ids=["simple", "control", "nested", "attrs"]
+)
 def test_canonical_text_round_trips(text):
     roundtrip(text)
 
@@ -163,7 +165,9 @@ def test_attribute_values_round_trip():
     x = np.arange(6.0)
     m = np.array([[True, True, False], [True, False, True]])
     out = interpret(fn, x, m)
-    np.testing.assert_array_equal(out[0], x + np.array([np.nan, np.inf, -np.inf, -0.0, 1e-300, -2.5]))
+    np.testing.assert_array_equal(
+        out[0], x + np.array([np.nan, np.inf, -np.inf, -0.0, 1e-300, -2.5])
+    )
     assert out[1].dtype == np.float32
     np.testing.assert_array_equal(out[1], np.array([0.1, -3e38, np.nan], dtype=np.float32))
     np.testing.assert_array_equal(out[2], m & np.array([[1, 0, 1], [0, 0, 1]], bool))
@@ -258,7 +262,17 @@ def test_traced_constants_round_trip():
     with np.errstate(all="ignore"):
         fn = check_traced(f, np.arange(6.0), np.ones(3, np.float32))
     text = str(fn)
-    for piece in ("nan", "-inf", "5e-324", "-2.5", "true, false", "f32[3]", "5:1:-2", "5::-1", "5::-3"):
+    for piece in (
+        "nan",
+        "-inf",
+        "5e-324",
+        "-2.5",
+        "true, false",
+        "f32[3]",
+        "5:1:-2",
+        "5::-1",
+        "5::-3",
+    ):
         assert piece in text, piece
 
 
@@ -354,7 +368,9 @@ def test_verifier_region_using_outer_value():
           return %0
         }
         """
-    bad(text, r"add: operand <Value x: f64\[\]> is used before its definition or outside its region")
+    bad(
+        text, r"add: operand <Value x: f64\[\]> is used before its definition or outside its region"
+    )
     fn = parse(ir(text), verify=False)
     with pytest.raises(adjit.VerificationError, match="outside its region"):
         verify(fn)
@@ -621,24 +637,57 @@ def test_verifier_accepts_valid_hand_built_function():
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("func @f(%x: f64[]) -> f64[] {\n  %0 = exp %x : f64[]\n  return %0\n", r"line 4: expected '\}' \(at 'end of input'"),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  %0 = exp %x : f64[]\n  return %0\n",
+            r"line 4: expected '\}' \(at 'end of input'",
+        ),
         ("func @f(%x: f64[]) -> f64[] {\n  %0 = exp %x\n  return %0\n}", r"line 3: expected ':'"),
-        ("func @f(%x: f64[]) -> f64[] {\n  %0 = exp %x : f16[]\n  return %0\n}", r"line 2: unknown IR dtype 'f16'"),
-        ("func @f(%x: f64[]) -> f64[] {\n\n  %0 = exp %x : f64[] ?\n  return %0\n}", r"line 3: unexpected character '\?'"),
-        ("func @f(%x: f64[]) -> f64[] {\n  %0 = exp %y : f64[]\n  return %0\n}", r"line 2: use of undefined value %y"),
-        ("func @f(%x: f64[]) -> f64[] {\n  %0, %1 = exp %x : f64[]\n  return %0\n}", r"line 2: 2 results but 1 types"),
-        ("func @f(%x: f64[], %x: f64[]) -> f64[] {\n  return %x\n}", r"line 1: value %x defined twice"),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  %0 = exp %x : f16[]\n  return %0\n}",
+            r"line 2: unknown IR dtype 'f16'",
+        ),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n\n  %0 = exp %x : f64[] ?\n  return %0\n}",
+            r"line 3: unexpected character '\?'",
+        ),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  %0 = exp %y : f64[]\n  return %0\n}",
+            r"line 2: use of undefined value %y",
+        ),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  %0, %1 = exp %x : f64[]\n  return %0\n}",
+            r"line 2: 2 results but 1 types",
+        ),
+        (
+            "func @f(%x: f64[], %x: f64[]) -> f64[] {\n  return %x\n}",
+            r"line 1: value %x defined twice",
+        ),
         ("func @f(%x: f64[]) -> f64[] {\n  return %y\n}", r"line 2: use of undefined value %y"),
-        ("func @f(%x: f64[]) -> f64[] {\n  %0 = constant {value = [1.0, none]} : f64[2]\n  return %0\n}", r"line 2: expected an array element"),
-        ("func @f(%x: f64[]) -> f64[] {\n  return %x\n}\nfunc @g() -> () {\n  return\n}", r"line 4: text after the end"),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  %0 = constant {value = [1.0, none]} : f64[2]\n  return %0\n}",
+            r"line 2: expected an array element",
+        ),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  return %x\n}\nfunc @g() -> () {\n  return\n}",
+            r"line 4: text after the end",
+        ),
         ("fn @f(%x: f64[]) -> f64[] {\n  return %x\n}", r"line 1: expected 'func'"),
-        ("func @f(%x: f64[]) -> f64[] {\n  %0 = cond %x : f64[]\n  return %0\n}", r"line 3: cond needs a 'then' region"),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  %0 = cond %x : f64[]\n  return %0\n}",
+            r"line 3: cond needs a 'then' region",
+        ),
         (
             "func @f(%x: f64[]) -> f64[] {\n  %0 = reduce_sum %x {axes = (0,), bad = ?} : f64[]\n  return %0\n}",
             r"line 2: unexpected character '\?'",
         ),
-        ("func @f(%x: f64[]) -> f64[] {\n  %0 = reduce_sum %x {axes = func} : f64[]\n  return %0\n}", r"line 2: expected an attribute value"),
-        ("func @f(%x: f64[]) -> f64[] {\n  %0 = exp %x : f64[]\n  yield %0\n}", r"line 3: expected an op or 'return'"),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  %0 = reduce_sum %x {axes = func} : f64[]\n  return %0\n}",
+            r"line 2: expected an attribute value",
+        ),
+        (
+            "func @f(%x: f64[]) -> f64[] {\n  %0 = exp %x : f64[]\n  yield %0\n}",
+            r"line 3: expected an op or 'return'",
+        ),
     ],
     ids=[
         "unclosed",
@@ -664,7 +713,9 @@ def test_parse_errors_name_the_line(text, match):
 
 
 def test_parse_and_verify_errors_are_adjit_errors():
-    assert issubclass(adjit.ParseError, adjit.IRError) and issubclass(adjit.IRError, adjit.AdjitError)
+    assert issubclass(adjit.ParseError, adjit.IRError) and issubclass(
+        adjit.IRError, adjit.AdjitError
+    )
     assert issubclass(adjit.VerificationError, adjit.IRError)
 
 
@@ -699,3 +750,42 @@ def test_interpreter_runs_every_elementwise_primitive():
             (got,) = interpret(fn, *args)
             want = numpy_of[name](*args)
         np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+DYNAMIC = ir(
+    """
+    func @dynamic(%x: f64[5,3], %i: i64[2], %k: i64[]) -> (f64[2,3], f64[5,3], f64[2]) {
+      %0 = gather %x, %i {index = ($0, 0:3:1)} : f64[2,3]
+      %1 = constant {value = 1.0} : f64[]
+      %2 = scatter_add %x, %1, %i {index = ($0, 0:3:1)} : f64[5,3]
+      %3 = gather %x, %i, %k {index = ($0, $1)} : f64[2]
+      return %0, %2, %3
+    }
+    """
+)
+
+
+def test_run_time_index_operands():
+    fn = roundtrip(DYNAMIC)
+    x = np.arange(15.0).reshape(5, 3)
+    i = np.array([1, 1])
+    rows, added, picked = interpret(fn, x, i, np.int64(2))
+    np.testing.assert_array_equal(rows, x[i])
+    want = x.copy()
+    want[1] += 2.0  # repeated indices accumulate
+    np.testing.assert_array_equal(added, want)
+    np.testing.assert_array_equal(picked, x[i, 2])
+
+
+@pytest.mark.parametrize(
+    "operands, match",
+    [
+        ("%x", r"uses 1 index operands, got 0"),
+        ("%x, %i, %i", r"uses 1 index operands, got 2"),
+        ("%x, %x", r"index operands must be integers"),
+    ],
+)
+def test_run_time_index_operand_errors(operands, match):
+    text = DYNAMIC.replace("gather %x, %i {", f"gather {operands} {{")
+    with pytest.raises(adjit.VerificationError, match=match):
+        parse(text)

@@ -45,7 +45,7 @@ import numba
 from numba import prange
 
 
-@numba.njit(cache=CACHE, inline="always")
+@numba.njit(cache=CACHE, inline="always", error_model="numpy")
 def _logistic(x):
     # exp of a non-positive number only: no overflow for large |x|
     e = np.exp(-abs(x))
@@ -454,6 +454,8 @@ class _Generator:
 
     # --------------------------------------------------------- control flow
     def control(self, indent: int, op: Op) -> None:
+        for v in op.operands:  # results may alias operands: never reuse their buffers
+            self.fresh.discard(self.roots.get(v, v))
         operands = [self.names[v] for v in op.operands]
         results = [self.bind(r) for r in op.results]
         note = ", ".join(f"%{self.ir_names.get(r, '?')}" for r in op.results)
@@ -466,7 +468,7 @@ class _Generator:
         elif op.name == "while":
             test, body = op.regions
             carried = results
-            self.emit(indent, f"{', '.join(carried)}{',' if len(carried) == 1 else ''} = {', '.join(operands)}  # {note} = while")
+            self.emit(indent, f"{', '.join(carried)} = {', '.join(operands)}  # {note} = while")
             self.emit(indent, "while True:")
             for a, c in zip(test.args, carried):
                 self.names[a] = c
@@ -479,7 +481,7 @@ class _Generator:
             carried = results
             counter = self.new_name("k")
             if carried:
-                self.emit(indent, f"{', '.join(carried)}{',' if len(carried) == 1 else ''} = {', '.join(operands[2:])}  # {note} = for")
+                self.emit(indent, f"{', '.join(carried)} = {', '.join(operands[2:])}  # {note} = for")
             self.emit(indent, f"for {counter} in range({operands[0]}, {operands[1]}):")
             self.region(indent + 1, body, [counter] + carried, carried)
             if not body.ops and not carried:
@@ -489,9 +491,9 @@ class _Generator:
         for a, src in zip(block.args, args):
             self.names[a] = src
         self.block(indent, block)
-        inner = [self.names[r] if r.type.ndim == 0 or r in self.fresh else self.names[r] + ".copy()" for r in block.results]
         if results:
-            self.emit(indent, f"{', '.join(results)}{',' if len(results) == 1 else ''} = {', '.join(inner)}")
+            inner = ", ".join(self.names[r] for r in block.results)
+            self.emit(indent, f"{', '.join(results)} = {inner}")
         else:
             self.emit(indent, "pass")
 
@@ -536,7 +538,7 @@ class _Generator:
             *self.constants,
             "",
             "",
-            f"@numba.njit(cache=CACHE{', parallel=True' if self.parallel else ''})",
+            f"@numba.njit(cache=CACHE, error_model='numpy'{', parallel=True' if self.parallel else ''})",
             f"def entry({', '.join(params)}):",
             *(f"    # {line}" for line in _signature_comment(self.fn)),
         ]

@@ -108,8 +108,6 @@ _UFUNC_PRIMITIVE = {
     np.arcsin: "asin",
     np.arccos: "acos",
     np.arctan: "atan",
-    np.floor: "floor",
-    np.ceil: "ceil",
 }
 
 
@@ -129,6 +127,20 @@ def _logaddexp(a: Any, b: Any) -> Any:
     return hi + np.log1p(np.exp(-np.abs(_ew("sub", a, b))))
 
 
+# NumPy >= 2.1 keeps integer (and bool) dtypes in floor/ceil; older versions give float64
+_ROUNDING_KEEPS_INTEGERS = np.floor(np.zeros(1, np.int64)).dtype.kind == "i"
+
+
+def _rounding(name: str) -> Callable[..., Any]:
+    def apply(x: Any) -> Any:
+        v = unwrap(x)
+        if _ROUNDING_KEEPS_INTEGERS and ops.dtype_of(v).kind in "iub":
+            return wrap(ops.as_value(v))  # integers are already whole
+        return _ew(name, v)
+
+    return apply
+
+
 def _bitwise(name: str) -> Callable[..., Any]:
     def apply(*xs: Any) -> Any:
         if all(ops.dtype_of(unwrap(x)) == np.bool_ for x in xs):
@@ -140,6 +152,8 @@ def _bitwise(name: str) -> Callable[..., Any]:
 
 _UFUNC_COMPOSITE: dict[np.ufunc, Callable[..., Any]] = {
     np.positive: lambda x: wrap(_value(x)),
+    np.floor: _rounding("floor"),
+    np.ceil: _rounding("ceil"),
     np.square: lambda x: _ew("mul", x, x),
     np.reciprocal: lambda x: _ew("div", 1.0, _float_arg(x)),
     np.exp2: lambda x: _ew("pow", 2.0, _float_arg(x)),
@@ -292,8 +306,16 @@ def astype(x: Any, dtype: Any) -> Any:
 def _filled_like(a: Any, fill_value: Any, dtype: Any, shape: Any) -> Any:
     a = asarray(a)
     dt = np.dtype(dtype) if dtype is not None else a.dtype
-    shape = a.shape if shape is None else (tuple(shape) if isinstance(shape, (tuple, list)) else (shape,))
-    return _constant_tracer(np.full(shape, fill_value, dt))
+    shape = a.shape if shape is None else shape
+    return _full(shape, fill_value, dt)
+
+
+def _full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", **kwargs: Any) -> Any:
+    """np.full; a traced fill value is broadcast (into a new array, not a view)."""
+    if not _contains_tracer(fill_value):
+        return _constant_tracer(_ORIGINALS["full"](shape, fill_value, dtype, order, **kwargs))
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    return copy(broadcast_to(asarray(fill_value, dtype=dtype), shape))
 
 
 @implements(np.zeros_like, np.empty_like)
@@ -750,7 +772,8 @@ _ORIGINALS = {
 
 def patched_numpy() -> dict[str, Callable]:
     """Replacements of numpy module functions for the duration of a trace."""
-    traced: dict[str, Callable] = {name: _created(name) for name in ("zeros", "ones", "full", "arange")}
+    traced: dict[str, Callable] = {name: _created(name) for name in ("zeros", "ones", "arange")}
+    traced["full"] = _full
     traced["empty"] = _created("zeros")  # deterministic contents
     traced["eye"] = _eye
     traced["identity"] = lambda n, dtype=float: _eye(n, dtype=dtype)

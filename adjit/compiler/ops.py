@@ -111,9 +111,13 @@ def elementwise(name: str, *xs: Operand) -> Value:
 
 
 def reduce(name: str, x: Value, axes: Sequence[int]) -> Value:
+    attrs = {"axes": tuple(sorted(axes))}
+    if x.type.dtype == "bool" and name in ("reduce_max", "reduce_min"):
+        # NumPy's max/min of bools is a bool (any/all); the primitive takes numbers
+        return convert(current().emit(name, (convert(x, "i64"),), attrs), "bool")
     if x.type.dtype == "bool" or (name in ("reduce_sum", "reduce_prod") and x.type.dtype == "i32"):
         x = convert(x, "i64")  # NumPy sums bools and int32 into the platform integer
-    return current().emit(name, (x,), {"axes": tuple(sorted(axes))})
+    return current().emit(name, (x,), attrs)
 
 
 def reshape(x: Value, shape: Sequence[int]) -> Value:

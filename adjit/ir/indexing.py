@@ -74,6 +74,10 @@ def indexed_shape(
 
 def normalize_slice(s: slice, dim: int) -> Slice:
     start, stop, step = s.indices(dim)
+    if not range(start, stop, step):
+        # empty: s.indices may give start -1 (x[-2::-1] of size 1), which as a
+        # slice would mean the last element
+        return Slice(0, 0, 1)
     if step < 0 and stop < 0:
         return Slice(start, None, step)
     return Slice(start, stop, step)

@@ -1,0 +1,182 @@
+"""adjit.jit beyond the corpus: control flow, run-time indices, buffer reuse, signatures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import adjit
+
+
+def test_source_and_ir_are_inspectable():
+    def f(x):
+        return np.sum(np.exp(x) * 2.0)
+
+    jitted = adjit.jit(f)
+    x = np.linspace(0.0, 1.0, 5)
+    source = jitted.source(x)
+    assert "def entry(a_x):" in source
+    assert "# %" in source  # IR value names in comments
+    assert "reduce_sum" in str(jitted.ir(x))
+    assert jitted(x) == pytest.approx(np.sum(np.exp(x) * 2.0), rel=1e-14)
+
+
+def test_elementwise_chain_is_one_loop_without_temporaries():
+    def f(x):
+        return np.tanh(np.exp(-x * x) * 2.0 + np.sin(x) * np.cos(x)) - np.log1p(np.abs(x))
+
+    source = adjit.jit(f).source(np.ones(100))
+    body = source.split("def entry")[1]
+    assert body.count("np.empty(") == 1
+    assert body.count("for ") == 1
+
+
+def test_sum_of_product_is_fused_into_one_loop():
+    def f(x, y):
+        return np.sum(x * y + 1.0)
+
+    source = adjit.jit(f).source(np.ones(10), np.ones(10))
+    body = source.split("def entry")[1]
+    assert "np.empty(" not in body
+    assert body.count("for ") == 1
+
+
+def test_matmul_calls_blas():
+    def f(a, b):
+        return a @ b
+
+    a, b = np.random.default_rng(0).normal(size=(2, 7, 3, 4)), np.ones((4, 5))
+    jitted = adjit.jit(f)
+    assert "np.dot(" in jitted.source(a, b)
+    np.testing.assert_allclose(jitted(a, b), a @ b, rtol=1e-13)
+
+
+def test_control_flow_compiles():
+    def f(x, n):
+        total = adjit.fori_loop(0, n, lambda i, acc: acc + x[i] * i, 0.0)
+        y = adjit.cond(total > 1.0, lambda v: v * 2.0, lambda v: v - 1.0, x)
+        steps, z = adjit.while_loop(
+            lambda s: s[1].sum() > 0.5, lambda s: (s[0] + 1, s[1] * 0.5), (0, y)
+        )
+        return total, y, steps, z
+
+    x = np.array([0.5, 1.5, -0.25, 2.0])
+    got = adjit.jit(f)(x, 3)
+    want = adjit.ir.interpret(adjit.trace(f)(x, 3), x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-14)
+
+
+def test_runtime_integer_indices_gather_and_scatter():
+    def f(x, idx, labels):
+        picked = x[np.arange(x.shape[0]), labels]
+        out = np.zeros(x.shape[1])
+        out[idx] = 1.0
+        return picked.sum(), x[idx], out
+
+    x = np.arange(12.0).reshape(4, 3)
+    idx = np.array([2, -1, 0])
+    labels = np.array([0, 2, 1, 1])
+    got = adjit.jit(f)(x, idx, labels)
+    want = f(x, idx, labels)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_runtime_index_out_of_bounds_raises():
+    def f(x, i):
+        return x[i]
+
+    with pytest.raises(IndexError):
+        adjit.jit(f)(np.ones(3), np.array([0, 3]))
+    with pytest.raises(IndexError):
+        adjit.jit(f)(np.ones(3), np.array([-4]))
+
+
+def test_scatter_reuses_a_dead_buffer_but_never_a_live_one():
+    def f(x):
+        a = np.zeros(3)
+        a[0] = x[0]
+        b = a * 1.0  # a is still read after the next assignment
+        a[1] = x[1]
+        return a, b
+
+    x = np.array([1.0, 2.0, 3.0])
+    got_a, got_b = adjit.jit(f)(x)
+    np.testing.assert_array_equal(got_a, [1.0, 2.0, 0.0])
+    np.testing.assert_array_equal(got_b, [1.0, 0.0, 0.0])
+
+
+def test_inputs_are_never_modified():
+    def f(x):
+        y = x.copy()
+        y[0] = 10.0
+        return y
+
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(adjit.jit(f)(x), [10.0, 2.0])
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_float32_stays_float32():
+    def f(x):
+        return np.exp(x) * 2.0 + x.sum()
+
+    x = np.linspace(0, 1, 7, dtype=np.float32)
+    got = adjit.jit(f)(x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, f(x), rtol=1e-6)
+
+
+def test_new_signature_respecializes():
+    def f(x):
+        return x * 2.0
+
+    jitted = adjit.jit(f)
+    assert jitted(np.ones(3)).shape == (3,)
+    assert jitted(np.ones((2, 2))).shape == (2, 2)
+    assert jitted(np.ones(3, dtype=np.float32)).dtype == np.float32
+    assert jitted(3.0) == 6.0
+    assert jitted(np.float64(3.0)) == 6.0
+
+
+def test_non_contiguous_inputs():
+    def f(x):
+        return x.reshape(-1) * 2.0
+
+    x = np.arange(12.0).reshape(3, 4).T
+    np.testing.assert_array_equal(adjit.jit(f)(x), x.reshape(-1) * 2.0)
+
+
+def test_parallel():
+    def f(x):
+        return np.exp(x).sum(axis=1) + np.sin(x).max()
+
+    x = np.random.default_rng(1).normal(size=(64, 33))
+    np.testing.assert_allclose(adjit.jit(f, parallel=True)(x), f(x), rtol=1e-13)
+
+
+def test_pytree_arguments_and_results():
+    def f(params, x, scale=1.0):
+        return {"y": (x @ params["w"] + params["b"]) * scale, "n": 3}
+
+    params = {"w": np.ones((3, 2)), "b": np.array([1.0, -1.0])}
+    x = np.arange(6.0).reshape(2, 3)
+    got = adjit.jit(f)(params, x, scale=0.5)
+    assert got["n"] == 3
+    np.testing.assert_allclose(got["y"], f(params, x, 0.5)["y"])
+
+
+def test_nan_and_inf_pass_through():
+    def f(x):
+        return np.log(x) + np.maximum(x, 0.0)
+
+    x = np.array([np.nan, np.inf, -1.0, 0.0, 1.0])
+    with np.errstate(all="ignore"):
+        want = f(x)
+    np.testing.assert_array_equal(adjit.jit(f)(x), want)
+
+
+def test_unsupported_target_is_an_error():
+    with pytest.raises(adjit.AdjitError, match="target 'tpu'"):
+        adjit.jit(lambda x: x, target="tpu")

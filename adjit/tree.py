@@ -8,8 +8,9 @@ code use them in `range(n)` or `if flag:`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -18,7 +18,9 @@ carries the value's IR name in a comment.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +30,7 @@ from ..ir.indexing import Dynamic, Slice
 from ..ir.primitives import PRIMITIVES
 from ..ir.printer import print_function
 from ..ir.types import TensorType
+from .loops import Access, Loop, Node, Stmt, fuse, render
 
 _INFIX = {
     "add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**",
@@ -77,9 +80,17 @@ def literal(value: object, type: TensorType) -> str:
     return text if type.dtype in ("f64", "i64") else f"{_CTOR[type.dtype]}({text})"
 
 
+def _unit_reshape(op: Op) -> bool:
+    """A reshape that only inserts or drops size-1 dims: an index remap."""
+    (x,) = op.operands
+    return [d for d in x.type.shape if d != 1] == [d for d in op.result.type.shape if d != 1]
+
+
 def _fusible(op: Op) -> bool:
     if op.name == "constant":
         return op.result.type.size == 1
+    if op.name == "reshape":
+        return _unit_reshape(op)
     return PRIMITIVES[op.name].kind == "elementwise" or op.name in _INDEX_ONLY
 
 
@@ -89,7 +100,7 @@ def _loop_consumer(op: Op, operand_index: int) -> bool:
         return not (op.name == "gather" and operand_index > 0)
     if op.name in ("scatter", "scatter_add"):
         return operand_index == 1  # the value written; the target needs a buffer
-    return False
+    return op.name == "concatenate"
 
 
 @dataclass
@@ -115,7 +126,7 @@ def _plan(block: Block) -> _BlockPlan:
             continue
         if v.type.ndim == 0 and op.name != "constant" and len(uses) > 1:
             continue
-        cheap = op.name in _INDEX_ONLY
+        cheap = op.name in _INDEX_ONLY or op.name == "reshape"
         same_size = all(c.results[0].type.size == v.type.size or _reduces(c) for _, c, _ in uses)
         if cheap or (len(uses) == 1 and same_size):
             plan.inline.add(v)
@@ -151,10 +162,12 @@ class _Generator:
         self.ir_names: dict[Value, str] = {}
         self.producer: dict[Value, Op] = {}
         self.constants: list[str] = []
-        self.lines: list[str] = []
         self.counter = 0
         self.fresh: set[Value] = set()  # values owning a buffer that may be reused
         self.roots: dict[Value, Value] = {}  # value -> value owning its buffer
+        self.bodies: list[list[Node]] = [[]]  # innermost last
+        self.reads: list[Access] = []  # accesses of the statement being built
+        self.scalar_reads: set[str] = set()
 
     # ----------------------------------------------------------- naming
     def new_name(self, prefix: str = "v") -> str:
@@ -168,15 +181,66 @@ class _Generator:
     def comment(self, v: Value) -> str:
         return f"  # %{self.ir_names.get(v, '?')}: {v.type}"
 
-    def emit(self, indent: int, text: str) -> None:
-        self.lines.append("    " * indent + text)
+    # -------------------------------------------------- statements, loops
+    def stmt(
+        self,
+        text: str,
+        writes: list[Access] = (),  # type: ignore[assignment]
+        scalar_writes: set[str] = frozenset(),  # type: ignore[assignment]
+        reads: list[Access] = (),  # type: ignore[assignment]
+        opaque: bool = False,
+    ) -> None:
+        """Append a statement; the array reads of expressions built since the last one count."""
+        node = Stmt(
+            text, self.reads + list(reads), list(writes), self.scalar_reads, set(scalar_writes), opaque
+        )
+        self.reads, self.scalar_reads = [], set()
+        self.bodies[-1].append(node)
+
+    def read(self, name: str) -> str:
+        """A whole-array read of `name` (e.g. an argument of np.dot)."""
+        self.reads.append((name, None))
+        return name
+
+    @contextlib.contextmanager
+    def loop(self, var: str, extent: int, parallel: bool = False) -> Iterator[None]:
+        node = Loop(var, extent, parallel and self.parallel)
+        self.bodies[-1].append(node)
+        self.bodies.append(node.body)
+        try:
+            yield
+        finally:
+            self.bodies.pop()
+
+    @contextlib.contextmanager
+    def loop_nest(self, shape: tuple[int, ...], prefix: str = "i", parallel: bool = False) -> Iterator[list[str]]:
+        with contextlib.ExitStack() as stack:
+            idx = []
+            for d, n in enumerate(shape):
+                var = f"{prefix}{d}"
+                stack.enter_context(self.loop(var, n, parallel and d == 0))
+                idx.append(var)
+            yield idx
+
+    def nested(self, build: Callable[[], None]) -> list[str]:
+        """Lines of a separately fused body (a control-flow region)."""
+        self.bodies.append([])
+        build()
+        body = self.bodies.pop()
+        lines: list[str] = []
+        render(fuse(body), 0, lines)
+        return lines
 
     # ------------------------------------------------------- expressions
     def expr(self, v: Value, idx: list[str]) -> str:
         """Source computing element `idx` of `v` (idx has one entry per dim of v)."""
         if v in self.names:
             name = self.names[v]
-            return name if v.type.ndim == 0 else f"{name}[{', '.join(idx)}]"
+            if v.type.ndim == 0:
+                self.scalar_reads.add(name)
+                return name
+            self.reads.append((name, tuple(idx)))
+            return f"{name}[{', '.join(idx)}]"
         return self.op_expr(self.producer[v], idx)
 
     def operand_expr(self, x: Value, out_shape: tuple[int, ...], idx: list[str]) -> str:
@@ -200,6 +264,10 @@ class _Generator:
             return f"{_CTOR[out.dtype]}({inner})"
         if name == "broadcast":
             return self.operand_expr(op.operands[0], out.shape, idx)
+        if name == "reshape":  # only inserts or drops unit dims (see _unit_reshape)
+            kept = iter(i for i, d in zip(idx, out.shape) if d != 1)
+            src = [("0" if d == 1 else next(kept)) for d in op.operands[0].type.shape]
+            return self.expr(op.operands[0], src)
         if name == "transpose":
             src = [""] * out.ndim
             for i, p in enumerate(op.attrs["perm"]):
@@ -242,12 +310,13 @@ class _Generator:
         bshape = np.broadcast_shapes(*shapes) if arrays else ()
         adjacent = advanced == list(range(advanced[0], advanced[-1] + 1)) if advanced else True
         pos = 0
+        adv_idx: list[str] = []
         if arrays and not adjacent:
             adv_idx, pos = idx[: len(bshape)], len(bshape)
         src: list[str] = []
         for i, e in enumerate(spec):
             if i in advanced:
-                if advanced and i == advanced[0] and adjacent:
+                if i == advanced[0] and adjacent:
                     adv_idx, pos = idx[pos : pos + len(bshape)], pos + len(bshape)
                 if isinstance(e, int):
                     src.append(str(e))
@@ -281,36 +350,32 @@ class _Generator:
         self.constants.append(f"{name} = np.array({arr.tolist()!r}, dtype={dtype})")
         return name
 
-    # ------------------------------------------------------------- loops
-    def loop_nest(self, indent: int, shape: tuple[int, ...], parallel_outer: bool) -> tuple[int, list[str]]:
-        idx = []
-        for d, n in enumerate(shape):
-            var = f"i{d}"
-            rng = "prange" if (d == 0 and parallel_outer and self.parallel) else "range"
-            self.emit(indent, f"for {var} in {rng}({n}):")
-            idx.append(var)
-            indent += 1
-        return indent, idx
+    # -------------------------------------------------------- value kinds
+    def allocate(self, v: Value, name: str, fill: str | None = None) -> None:
+        dtype = _CTOR[v.type.dtype]
+        text = f"np.empty({v.type.shape}, dtype={dtype})" if fill is None else f"np.full({v.type.shape}, {fill}, dtype={dtype})"
+        self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
 
-    def materialize(self, indent: int, op: Op) -> None:
+    def materialize(self, op: Op) -> None:
         v = op.result
         out = v.type
         if out.ndim == 0:
-            self.emit(indent, f"{self.bind(v)} = {self.op_expr(op, [])}{self.comment(v)}")
+            name = self.bind(v)
+            self.stmt(f"{name} = {self.op_expr(op, [])}{self.comment(v)}", scalar_writes={name})
             return
         name = self.new_name()
         operand = op.operands[0] if op.operands else None
-        if op.name == "broadcast" and operand in self.producer and self.producer[operand].name == "constant" and operand.type.size == 1:
-            fill = literal(self.producer[operand].attrs["value"], operand.type)
-            self.emit(indent, f"{name} = np.full({out.shape}, {fill}, dtype={_CTOR[out.dtype]}){self.comment(v)}")
+        if op.name == "broadcast" and self.producer.get(operand) is not None and self.producer[operand].name == "constant":
+            self.allocate(v, name, literal(self.producer[operand].attrs["value"], operand.type))
         else:
-            self.emit(indent, f"{name} = np.empty({out.shape}, dtype={_CTOR[out.dtype]}){self.comment(v)}")
-            body, idx = self.loop_nest(indent, out.shape, parallel_outer=True)
-            self.emit(body, f"{name}[{', '.join(idx)}] = {self.op_expr(op, idx)}")
+            self.allocate(v, name)
+            with self.loop_nest(out.shape, parallel=True) as idx:
+                value = self.op_expr(op, idx)
+                self.stmt(f"{name}[{', '.join(idx)}] = {value}", writes=[(name, tuple(idx))])
         self.bind(v, name)
         self.fresh.add(v)
 
-    def reduction(self, indent: int, op: Op) -> None:
+    def reduction(self, op: Op) -> None:
         (x,) = op.operands
         v = op.result
         axes = op.attrs["axes"]
@@ -322,10 +387,6 @@ class _Generator:
             info = np.iinfo(dt.np_dtype)
             identity = {"sum": 0, "prod": 1, "max": int(info.min), "min": int(info.max)}[kind]
         init = literal(identity, dt)
-        combine = {
-            "sum": "{acc} += {e}", "prod": "{acc} *= {e}",
-            "max": "{acc} = np.maximum({acc}, {e})", "min": "{acc} = np.minimum({acc}, {e})",
-        }[kind]  # fmt: skip
         shape = x.type.shape
         name = self.new_name()
         kept = [d for d in range(len(shape)) if d not in axes]
@@ -333,75 +394,93 @@ class _Generator:
         if suffix:
             # reduced axes innermost: a scalar accumulator per output element
             if kept:
-                self.emit(indent, f"{name} = np.empty({v.type.shape}, dtype={_CTOR[dt.dtype]}){self.comment(v)}")
-            body, outer = self.loop_nest(indent, tuple(shape[d] for d in kept), parallel_outer=True)
-            acc = self.new_name("acc")
-            self.emit(body, f"{acc} = {init}")
-            inner_indent = body
-            inner = []
-            for k, d in enumerate(axes):
-                var = f"j{k}"
-                self.emit(inner_indent, f"for {var} in range({shape[d]}):")
-                inner.append(var)
-                inner_indent += 1
-            self.emit(inner_indent, combine.format(acc=acc, e=self.expr(x, outer + inner)))
-            if kept:
-                self.emit(body, f"{name}[{', '.join(outer)}] = {acc}")
-            else:
-                self.emit(body, f"{name} = {acc}{self.comment(v)}")
+                self.allocate(v, name)
+            with self.loop_nest(tuple(shape[d] for d in kept), parallel=True) as outer:
+                acc = self.new_name("acc")
+                self.stmt(f"{acc} = {init}", scalar_writes={acc})
+                with self.loop_nest(tuple(shape[d] for d in axes), prefix="j") as inner:
+                    self.combine(kind, acc, None, self.expr(x, outer + inner), dt)
+                if kept:
+                    self.scalar_reads.add(acc)
+                    self.stmt(f"{name}[{', '.join(outer)}] = {acc}", writes=[(name, tuple(outer))])
+            if not kept:
+                self.scalar_reads.add(acc)
+                self.stmt(f"{name} = {acc}{self.comment(v)}", scalar_writes={name})
         else:
-            self.emit(indent, f"{name} = np.full({v.type.shape}, {init}, dtype={_CTOR[dt.dtype]}){self.comment(v)}")
-            body, idx = self.loop_nest(indent, shape, parallel_outer=(0 in kept))
-            target = f"{name}[{', '.join(idx[d] for d in kept)}]"
-            self.emit(body, combine.format(acc=target, e=self.expr(x, idx)))
+            self.allocate(v, name, init)
+            with self.loop_nest(shape, parallel=0 in kept) as idx:
+                target = tuple(idx[d] for d in kept)
+                self.combine(kind, f"{name}[{', '.join(target)}]", (name, target), self.expr(x, idx), dt)
         self.bind(v, name)
         self.fresh.add(v)
 
+    def combine(self, kind: str, acc: str, element: Access | None, value: str, dt: TensorType) -> None:
+        """acc <- acc (op) value; a float max/min propagates NaN as NumPy does."""
+        if kind in ("sum", "prod"):
+            text = f"{acc} {'+' if kind == 'sum' else '*'}= {value}"
+        else:
+            t = self.new_name("t")
+            better = ">" if kind == "max" else "<"
+            nan = f" or {t} != {t}" if dt.is_float else ""
+            # a comparison and a select: unlike np.maximum this vectorizes
+            text = f"{t} = {value}\n{acc} = {t} if ({t} {better} {acc}{nan}) else {acc}"
+        if element is None:
+            self.scalar_reads.add(acc)
+            self.stmt(text, scalar_writes={acc} | ({t} if kind in ("max", "min") else set()))
+        else:
+            self.stmt(text, writes=[element], reads=[element])
+
     # ------------------------------------------------------ structural ops
-    def constant(self, indent: int, op: Op) -> None:
+    def constant(self, op: Op) -> None:
         # a module-level array, frozen into the compiled code (read only: never reused)
         self.bind(op.result, self.constant_array(np.asarray(op.attrs["value"])))
 
-    def matmul(self, indent: int, op: Op) -> None:
+    def matmul(self, op: Op) -> None:
         a, b = op.operands
         v = op.result
-        na, nb = self.names[a], self.names[b]
+        na, nb = self.read(self.names[a]), self.read(self.names[b])
         is_float = v.type.dtype in ("f64", "f32")
         if is_float and a.type.ndim <= 2 and b.type.ndim <= 2:
-            self.emit(indent, f"{self.bind(v)} = np.dot({na}, {nb}){self.comment(v)}")
+            name = self.bind(v)
+            self.stmt(f"{name} = np.dot({na}, {nb}){self.comment(v)}", writes=[(name, None)], scalar_writes={name} if v.type.ndim == 0 else set())
             self.fresh.add(v)
             return
         # promote 1-D operands to matrices, loop over the broadcast batch dims
-        product = "np.dot" if is_float else "_int_matmul"
         sa = a.type.shape if a.type.ndim > 1 else (1,) + a.type.shape
         sb = b.type.shape if b.type.ndim > 1 else b.type.shape + (1,)
         batch = np.broadcast_shapes(sa[:-2], sb[:-2])
         full = tuple(batch) + (sa[-2], sb[-1])
         name = self.new_name()
-        self.emit(indent, f"{name} = np.empty({full}, dtype={_CTOR[v.type.dtype]}){self.comment(v)}")
+        self.stmt(f"{name} = np.empty({full}, dtype={_CTOR[v.type.dtype]}){self.comment(v)}", writes=[(name, None)])
         a2 = na if a.type.ndim > 1 else f"{na}.reshape({sa})"
         b2 = nb if b.type.ndim > 1 else f"{nb}.reshape({sb})"
-        body, idx = self.loop_nest(indent, tuple(batch), parallel_outer=True)
+        with self.loop_nest(tuple(batch), parallel=True) as idx:
 
-        def batch_item(operand: str, shape: tuple[int, ...]) -> str:
-            off = len(batch) - (len(shape) - 2)
-            sub = [("0" if d == 1 else idx[off + j]) for j, d in enumerate(shape[:-2])]
-            return f"{operand}[{', '.join(sub)}]" if sub else operand
+            def batch_item(operand: str, shape: tuple[int, ...]) -> str:
+                off = len(batch) - (len(shape) - 2)
+                sub = [("0" if d == 1 else idx[off + j]) for j, d in enumerate(shape[:-2])]
+                return f"{operand}[{', '.join(sub)}]" if sub else operand
 
-        target = f"{name}[{', '.join(idx)}]" if idx else f"{name}[:, :]"
-        self.emit(body, f"{target} = {product}({batch_item(a2, sa)}, {batch_item(b2, sb)})")
+            target = f"{name}[{', '.join(idx)}]" if idx else name
+            if is_float:  # np.dot with out=: compiles far faster than an array assignment
+                text = f"np.dot({batch_item(a2, sa)}, {batch_item(b2, sb)}, {target})"
+            else:
+                text = f"{target}[:, :] = _int_matmul({batch_item(a2, sa)}, {batch_item(b2, sb)})"
+            self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=[(na, None), (nb, None)])
         if v.type.ndim == 0:
-            self.emit(indent, f"{name} = {name}[0, 0]")
+            self.stmt(f"{name} = {name}[0, 0]", scalar_writes={name}, reads=[(name, None)])
         elif full != v.type.shape:  # drop the dims of promoted 1-D operands
-            self.emit(indent, f"{name} = {name}.reshape({v.type.shape})")
+            self.stmt(f"{name} = {name}.reshape({v.type.shape})", writes=[(name, None)], reads=[(name, None)])
         self.bind(v, name)
         self.fresh.add(v)
 
-    def reshape(self, indent: int, op: Op) -> None:
+    def reshape(self, op: Op) -> None:
         (x,) = op.operands
         v = op.result
-        src = self.names[x]
+        src = self.read(self.names[x]) if x.type.ndim else self.names[x]
+        name = self.bind(v)
         if x.type.ndim == 0:
+            self.scalar_reads.add(src)
             text = f"np.full({v.type.shape}, {src}, dtype={_CTOR[v.type.dtype]})"
             self.fresh.add(v)
         elif v.type.ndim == 0:
@@ -409,43 +488,48 @@ class _Generator:
         else:
             text = f"{src}.reshape({v.type.shape})"
             self.roots[v] = self.roots.get(x, x)
-        self.emit(indent, f"{self.bind(v)} = {text}{self.comment(v)}")
+        self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)], scalar_writes={name} if v.type.ndim == 0 else set())
 
-    def concatenate(self, indent: int, op: Op) -> None:
+    def concatenate(self, op: Op) -> None:
         v = op.result
         axis = op.attrs["axis"]
         name = self.new_name()
-        self.emit(indent, f"{name} = np.empty({v.type.shape}, dtype={_CTOR[v.type.dtype]}){self.comment(v)}")
+        self.allocate(v, name)
         offset = 0
         for x in op.operands:
-            n = x.type.shape[axis]
-            sl = ", ".join([":"] * axis + [f"{offset}:{offset + n}"])
-            self.emit(indent, f"{name}[{sl}] = {self.names[x]}")
-            offset += n
+            with self.loop_nest(x.type.shape, parallel=True) as idx:
+                target = list(idx)
+                target[axis] = f"({offset} + {idx[axis]})" if offset else idx[axis]
+                self.stmt(f"{name}[{', '.join(target)}] = {self.expr(x, idx)}", writes=[(name, tuple(target))])
+            offset += x.type.shape[axis]
         self.bind(v, name)
         self.fresh.add(v)
 
-    def scatter(self, indent: int, op: Op, plan: _BlockPlan, position: int) -> None:
+    def scatter(self, op: Op, plan: _BlockPlan, position: int) -> None:
         x, val, *index = op.operands
         v = op.result
         name = self.new_name()
         if x.type.ndim == 0:  # x[()] = val on a 0-d array
-            self.emit(indent, f"{name} = {self.expr(val, [])}{self.comment(v)}")
+            self.stmt(f"{name} = {self.expr(val, [])}{self.comment(v)}", scalar_writes={name})
             self.bind(v, name)
             return
         root = self.roots.get(x, x)
-        reusable = root in self.fresh and all(
-            plan.last_use.get(w, -1) <= position for w, r in self.roots.items() if r is root
-        ) and plan.last_use.get(x, -1) <= position and plan.last_use.get(root, -1) <= position
-        source = self.names[x]
-        self.emit(indent, f"{name} = {source if reusable else source + '.copy()'}{self.comment(v)}")
+        reusable = (
+            root in self.fresh
+            and all(plan.last_use.get(w, -1) <= position for w, r in self.roots.items() if r is root)
+            and plan.last_use.get(x, -1) <= position
+            and plan.last_use.get(root, -1) <= position
+        )
+        source = self.read(self.names[x])
+        self.stmt(f"{name} = {source if reusable else source + '.copy()'}{self.comment(v)}", writes=[(name, None)])
         spec = op.attrs["index"]
         region = _gathered_shape(x, spec, index)
-        body, idx = self.loop_nest(indent, region, parallel_outer=False)
-        target = self.gather_indices(spec, x, index, idx)
-        value = self.operand_expr(val, region, idx)
-        assign = "+=" if op.name == "scatter_add" else "="
-        self.emit(body, f"{name}[{', '.join(target)}] {assign} {value}")
+        with self.loop_nest(region) as idx:
+            target = self.gather_indices(spec, x, index, idx)
+            value = self.operand_expr(val, region, idx)
+            assign = "+=" if op.name == "scatter_add" else "="
+            # writes through computed (possibly repeated) indices: keep this loop apart
+            self.stmt(f"{name}[{', '.join(target)}] {assign} {value}", writes=[(name, None)], reads=[(name, None)])
         self.bind(v, name)
         self.fresh.add(v)
         self.roots[v] = root if reusable else v
@@ -453,52 +537,50 @@ class _Generator:
             self.fresh.add(root)
 
     # --------------------------------------------------------- control flow
-    def control(self, indent: int, op: Op) -> None:
+    def control(self, op: Op) -> None:
         for v in op.operands:  # results may alias operands: never reuse their buffers
             self.fresh.discard(self.roots.get(v, v))
         operands = [self.names[v] for v in op.operands]
         results = [self.bind(r) for r in op.results]
         note = ", ".join(f"%{self.ir_names.get(r, '?')}" for r in op.results)
+        lines: list[str] = []
+
+        def region(block: Block, args: list[str], outs: list[str]) -> list[str]:
+            def build() -> None:
+                for a, src in zip(block.args, args):
+                    self.names[a] = src
+                self.block(block)
+                inner = ", ".join(self.names[r] for r in block.results)
+                self.stmt(f"{', '.join(outs)} = {inner}" if outs else "pass")
+
+            return ["    " + line for line in self.nested(build)]
+
         if op.name == "cond":
             then, other = op.regions
-            self.emit(indent, f"if {operands[0]}:  # {note} = cond")
-            self.region(indent + 1, then, operands[1:], results)
-            self.emit(indent, "else:")
-            self.region(indent + 1, other, operands[1:], results)
+            lines.append(f"if {operands[0]}:  # {note} = cond")
+            lines += region(then, operands[1:], results)
+            lines.append("else:")
+            lines += region(other, operands[1:], results)
         elif op.name == "while":
             test, body = op.regions
-            carried = results
-            self.emit(indent, f"{', '.join(carried)} = {', '.join(operands)}  # {note} = while")
-            self.emit(indent, "while True:")
-            for a, c in zip(test.args, carried):
+            lines.append(f"{', '.join(results)} = {', '.join(operands)}  # {note} = while")
+            lines.append("while True:")
+            for a, c in zip(test.args, results):
                 self.names[a] = c
-            self.block(indent + 1, test)
-            self.emit(indent + 1, f"if not {self.names[test.results[0]]}:")
-            self.emit(indent + 2, "break")
-            self.region(indent + 1, body, carried, carried)
+            lines += ["    " + line for line in self.nested(lambda: self.block(test))]
+            lines += [f"    if not {self.names[test.results[0]]}:", "        break"]
+            lines += region(body, results, results)
         else:  # for
             (body,) = op.regions
-            carried = results
             counter = self.new_name("k")
-            if carried:
-                self.emit(indent, f"{', '.join(carried)} = {', '.join(operands[2:])}  # {note} = for")
-            self.emit(indent, f"for {counter} in range({operands[0]}, {operands[1]}):")
-            self.region(indent + 1, body, [counter] + carried, carried)
-            if not body.ops and not carried:
-                self.emit(indent + 1, "pass")
-
-    def region(self, indent: int, block: Block, args: list[str], results: list[str]) -> None:
-        for a, src in zip(block.args, args):
-            self.names[a] = src
-        self.block(indent, block)
-        if results:
-            inner = ", ".join(self.names[r] for r in block.results)
-            self.emit(indent, f"{', '.join(results)} = {inner}")
-        else:
-            self.emit(indent, "pass")
+            if results:
+                lines.append(f"{', '.join(results)} = {', '.join(operands[2:])}  # {note} = for")
+            lines.append(f"for {counter} in range({operands[0]}, {operands[1]}):")
+            lines += region(body, [counter] + results, results)
+        self.stmt("\n".join(lines), opaque=True)
 
     # --------------------------------------------------------------- blocks
-    def block(self, indent: int, block: Block) -> None:
+    def block(self, block: Block) -> None:
         plan = _plan(block)
         for op in block.ops:
             for r in op.results:
@@ -507,34 +589,36 @@ class _Generator:
             if op.results and op.results[0] in plan.inline:
                 continue
             if op.regions:
-                self.control(indent, op)
+                self.control(op)
             elif _fusible(op):
-                self.materialize(indent, op)
+                self.materialize(op)
             elif _reduces(op):
-                self.reduction(indent, op)
+                self.reduction(op)
             elif op.name in ("scatter", "scatter_add"):
-                self.scatter(indent, op, plan, position)
+                self.scatter(op, plan, position)
             else:
-                getattr(self, op.name)(indent, op)
+                getattr(self, op.name)(op)
         for r in block.results:  # results must be named variables
             if r not in self.names:
-                self.materialize(indent, self.producer[r])
+                self.materialize(self.producer[r])
 
     def generate(self) -> str:
         _name_values(self.fn, self.ir_names)
         params = []
         for p in self.fn.params:
             params.append(self.bind(p, "a_" + self.ir_names[p].replace(".", "_")))
-        self.block(1, self.fn.body)
+        self.block(self.fn.body)
         outs = []
         for r in self.fn.results:
             name = self.names[r]
             owned = r.type.ndim == 0 or r in self.fresh or r in self.roots
             outs.append(name if owned else f"{name}.copy()")
-        self.emit(1, f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+        self.stmt(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})", opaque=True)
+        lines: list[str] = []
+        render(fuse(self.bodies[0]), 1, lines)
         header = [
             PRELUDE,
-            *([_INT_MATMUL] if "_int_matmul(" in "\n".join(self.lines) else []),
+            *([_INT_MATMUL] if "_int_matmul(" in "\n".join(lines) else []),
             *self.constants,
             "",
             "",
@@ -542,7 +626,7 @@ class _Generator:
             f"def entry({', '.join(params)}):",
             *(f"    # {line}" for line in _signature_comment(self.fn)),
         ]
-        return "\n".join(header + self.lines) + "\n"
+        return "\n".join(header + lines) + "\n"
 
 
 _INT_MATMUL = '''

@@ -8,8 +8,9 @@ the Python control flow, so decorated code also works uncompiled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -14,7 +14,8 @@ import math
 import os
 import sys
 import sysconfig
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -145,7 +146,7 @@ def _bitwise(name: str) -> Callable[..., Any]:
     def apply(*xs: Any) -> Any:
         if all(ops.dtype_of(unwrap(x)) == np.bool_ for x in xs):
             return _ew(name, *xs)
-        raise located(UnsupportedError(f"bitwise operations on integers are not supported"))
+        raise located(UnsupportedError("bitwise operations on integers are not supported"))
 
     return apply
 

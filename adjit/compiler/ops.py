@@ -9,7 +9,8 @@ Python scalars are weak, so `f32 * 2.0` stays f32. Conversions are explicit
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 

@@ -11,8 +11,8 @@ Everything is frozen: passes build new objects (`dataclasses.replace`).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
 
 import numpy as np
 

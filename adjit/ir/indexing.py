@@ -14,8 +14,9 @@ wrapped by explicit IR ops before indexing).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 

@@ -1,0 +1,157 @@
+"""Loop trees for generated code, and fusion of adjacent loops over the same range.
+
+The generator first builds statements and loops with the array elements and
+scalars each statement reads and writes, then `fuse` merges neighbouring loops
+of equal extent when no iteration of the second loop needs an element the first
+loop writes in a *different* iteration (and vice versa). Statements between two
+loops that are independent of the first loop move above it. Applied at every
+depth, this turns "row max; exp; row sum; divide" into one pass per row whose
+inner loops are merged too, as one would write by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Union
+
+Access = tuple[str, tuple[str, ...] | None]  # (array name, index exprs); None = whole
+
+
+@dataclass
+class Stmt:
+    text: str
+    reads: list[Access] = field(default_factory=list)
+    writes: list[Access] = field(default_factory=list)
+    scalar_reads: set[str] = field(default_factory=set)
+    scalar_writes: set[str] = field(default_factory=set)
+    opaque: bool = False  # control flow and the like: never moved or merged across
+
+
+@dataclass
+class Loop:
+    var: str
+    extent: int
+    parallel: bool
+    body: list[Node] = field(default_factory=list)
+
+
+Node = Union[Stmt, Loop]
+
+
+def _stmts(node: Node) -> list[Stmt]:
+    if isinstance(node, Stmt):
+        return [node]
+    return [s for child in node.body for s in _stmts(child)]
+
+
+def _loop_vars(node: Node) -> set[str]:
+    if isinstance(node, Stmt):
+        return set()
+    return {node.var}.union(*(_loop_vars(c) for c in node.body))
+
+
+def _conflicts(a: list[Stmt], b: list[Stmt]) -> bool:
+    """Do two statement sets touch a name that one of them writes?"""
+    written_a = {n for s in a for n, _ in s.writes} | {n for s in a for n in s.scalar_writes}
+    written_b = {n for s in b for n, _ in s.writes} | {n for s in b for n in s.scalar_writes}
+    touched_a = written_a | {n for s in a for n, _ in s.reads} | {n for s in a for n in s.scalar_reads}
+    touched_b = written_b | {n for s in b for n, _ in s.reads} | {n for s in b for n in s.scalar_reads}
+    return bool(written_a & touched_b or written_b & touched_a)
+
+
+def _can_merge(first: Loop, second: Loop) -> bool:
+    """Same extent, and every shared element is touched in the same iteration."""
+    if first.extent != second.extent:
+        return False
+    a, b = _stmts(first), _stmts(second)
+    if any(s.opaque for s in a + b):
+        return False
+    scalars_a = {n for s in a for n in s.scalar_writes}
+    scalars_b = {n for s in b for n in s.scalar_writes}
+    if scalars_a & {n for s in b for n in s.scalar_reads | s.scalar_writes}:
+        return False
+    if scalars_b & {n for s in a for n in s.scalar_reads}:
+        return False
+    for writer, other in ((a, b), (b, a)):
+        for name in {n for s in writer for n, _ in s.writes}:
+            written = [idx for s in writer for n, idx in s.writes if n == name]
+            touched = [idx for s in other for n, idx in s.reads + s.writes if n == name]
+            if touched and not _same_slice(written + touched, first.var):
+                return False
+    return True
+
+
+def _same_slice(indices: list[tuple[str, ...] | None], var: str) -> bool:
+    """Is there a dim indexed by exactly `var` in all these accesses?
+
+    Then iteration `var` of either loop only touches the slice `var` of the
+    array, so the two loops may run interleaved.
+    """
+    if any(idx is None for idx in indices):
+        return False
+    dims = set(range(min(len(idx) for idx in indices)))  # type: ignore[arg-type]
+    for idx in indices:
+        dims &= {d for d, e in enumerate(idx) if e == var}  # type: ignore[arg-type]
+    return bool(dims)
+
+
+def _rename(node: Node, old: str, new: str) -> Node:
+    pattern = re.compile(rf"\b{re.escape(old)}\b")
+
+    def sub_idx(idx: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if idx is None else tuple(pattern.sub(new, i) for i in idx)
+
+    if isinstance(node, Stmt):
+        return Stmt(
+            pattern.sub(new, node.text),
+            [(n, sub_idx(i)) for n, i in node.reads],
+            [(n, sub_idx(i)) for n, i in node.writes],
+            node.scalar_reads,
+            node.scalar_writes,
+            node.opaque,
+        )
+    var = new if node.var == old else node.var
+    return Loop(var, node.extent, node.parallel, [_rename(c, old, new) for c in node.body])
+
+
+def fuse(body: list[Node]) -> list[Node]:
+    """Merge adjacent loops of `body` (and, recursively, of their bodies)."""
+    body = list(body)
+    i = 0
+    while i < len(body):
+        first = body[i]
+        if isinstance(first, Loop):
+            j = i + 1
+            while (
+                j < len(body)
+                and isinstance(body[j], Stmt)
+                and not body[j].opaque
+                and not _conflicts([body[j]], _stmts(first))
+            ):
+                j += 1
+            second = body[j] if j < len(body) else None
+            if isinstance(second, Loop):
+                renamed = second if second.var == first.var else None
+                if renamed is None and first.var not in _loop_vars(second):
+                    renamed = _rename(second, second.var, first.var)
+                if renamed is not None and _can_merge(first, renamed):
+                    merged = Loop(
+                        first.var, first.extent, first.parallel and second.parallel,
+                        first.body + renamed.body,
+                    )  # fmt: skip
+                    body[i : j + 1] = [*body[i + 1 : j], merged]
+                    i = i + (j - i - 1)
+                    continue
+        i += 1
+    return [Loop(n.var, n.extent, n.parallel, fuse(n.body)) if isinstance(n, Loop) else n for n in body]
+
+
+def render(body: list[Node], indent: int, lines: list[str]) -> None:
+    for node in body:
+        if isinstance(node, Stmt):
+            lines.extend("    " * indent + line for line in node.text.split("\n"))
+        else:
+            rng = "prange" if node.parallel else "range"
+            lines.append("    " * indent + f"for {node.var} in {rng}({node.extent}):")
+            render(node.body, indent + 1, lines)

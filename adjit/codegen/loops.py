@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Callable, Union
 
 Access = tuple[str, tuple[str, ...] | None]  # (array name, index exprs); None = whole
 
@@ -26,6 +26,7 @@ class Stmt:
     scalar_reads: set[str] = field(default_factory=set)
     scalar_writes: set[str] = field(default_factory=set)
     opaque: bool = False  # control flow and the like: never moved or merged across
+    allocates: tuple[int, ...] | None = None  # `name = np.empty(shape, ...)` of writes[0]
 
 
 @dataclass
@@ -110,6 +111,7 @@ def _rename(node: Node, old: str, new: str) -> Node:
             node.scalar_reads,
             node.scalar_writes,
             node.opaque,
+            node.allocates,
         )
     var = new if node.var == old else node.var
     return Loop(var, node.extent, node.parallel, [_rename(c, old, new) for c in node.body])
@@ -145,6 +147,83 @@ def fuse(body: list[Node]) -> list[Node]:
                     continue
         i += 1
     return [Loop(n.var, n.extent, n.parallel, fuse(n.body)) if isinstance(n, Loop) else n for n in body]
+
+
+def contract(body: list[Node], parallel: bool) -> list[Node]:
+    """Shrink arrays that live within one iteration of a top-level loop.
+
+    An array allocated at the top level whose every access is inside one loop,
+    at the slice of the loop's variable, only carries values from an iteration
+    to itself: it becomes a buffer of one slice (a scalar for 1-D arrays),
+    allocated once (inside the loop when it runs in parallel). This keeps
+    temporaries like softmax's exp(x - max) in cache.
+    """
+    body = list(body)
+    for alloc in [n for n in body if isinstance(n, Stmt) and n.allocates is not None]:
+        name = alloc.writes[0][0]
+        loops = [n for n in body if isinstance(n, Loop) and name in _names(n)]
+        outside = [n for n in body if n is not alloc and isinstance(n, Stmt) and name in _names(n)]
+        if len(loops) != 1 or outside:
+            continue
+        (loop,) = loops
+        accesses = [idx for st in _stmts(loop) for n, idx in st.reads + st.writes if n == name]
+        if not accesses or any(idx is None or not idx or idx[0] != loop.var for idx in accesses):
+            continue
+        shape = alloc.allocates[1:]
+        pattern = re.compile(rf"\b{re.escape(name)}\[{re.escape(loop.var)}(\]|, )")
+        new_loop = _map_text(loop, lambda t: pattern.sub(lambda m: name if m.group(1) == "]" else name + "[", t))
+        new_loop = _drop_first_index(new_loop, name)
+        position = body.index(loop)
+        if shape:
+            buffer = Stmt(
+                re.sub(r"\(\(.*?\)", f"({shape!r}", alloc.text, count=1),
+                writes=[(name, None)],
+                allocates=shape,
+            )
+            if parallel and loop.parallel:
+                new_loop.body.insert(0, buffer)
+                body[position] = new_loop
+            else:
+                body[position] = new_loop
+                body.insert(position, buffer)
+        else:
+            body[position] = new_loop
+        body.remove(alloc)
+    return body
+
+
+def _names(node: Node) -> set[str]:
+    return {n for st in _stmts(node) for n, _ in st.reads + st.writes}
+
+
+def _map_text(node: Node, f: Callable[[str], str]) -> Node:
+    if isinstance(node, Stmt):
+        return Stmt(f(node.text), node.reads, node.writes, node.scalar_reads, node.scalar_writes, node.opaque, node.allocates)
+    return Loop(node.var, node.extent, node.parallel, [_map_text(c, f) for c in node.body])
+
+
+def _drop_first_index(node: Node, name: str) -> Node:
+    """Accesses of `name` lose their first index; 0-d ones become scalar accesses."""
+    if isinstance(node, Loop):
+        return Loop(node.var, node.extent, node.parallel, [_drop_first_index(c, name) for c in node.body])
+
+    def split(accesses: list[Access]) -> tuple[list[Access], set[str]]:
+        arrays, scalars = [], set()
+        for n, idx in accesses:
+            if n != name:
+                arrays.append((n, idx))
+            elif len(idx) > 1:  # type: ignore[arg-type]
+                arrays.append((n, idx[1:]))  # type: ignore[index]
+            else:
+                scalars.add(n)
+        return arrays, scalars
+
+    reads, scalar_reads = split(node.reads)
+    writes, scalar_writes = split(node.writes)
+    return Stmt(
+        node.text, reads, writes, node.scalar_reads | scalar_reads,
+        node.scalar_writes | scalar_writes, node.opaque, node.allocates,
+    )  # fmt: skip
 
 
 def render(body: list[Node], indent: int, lines: list[str]) -> None:

@@ -30,7 +30,7 @@ from ..ir.indexing import Dynamic, Slice
 from ..ir.primitives import PRIMITIVES
 from ..ir.printer import print_function
 from ..ir.types import TensorType
-from .loops import Access, Loop, Node, Stmt, fuse, render
+from .loops import Access, Loop, Node, Stmt, contract, fuse, render
 
 _INFIX = {
     "add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**",
@@ -353,8 +353,15 @@ class _Generator:
     # -------------------------------------------------------- value kinds
     def allocate(self, v: Value, name: str, fill: str | None = None) -> None:
         dtype = _CTOR[v.type.dtype]
-        text = f"np.empty({v.type.shape}, dtype={dtype})" if fill is None else f"np.full({v.type.shape}, {fill}, dtype={dtype})"
-        self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
+        if fill is None:
+            self.stmt(
+                f"{name} = np.empty({v.type.shape}, dtype={dtype}){self.comment(v)}",
+                writes=[(name, None)],
+            )
+            self.bodies[-1][-1].allocates = v.type.shape
+        else:
+            text = f"np.full({v.type.shape}, {fill}, dtype={dtype})"
+            self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
 
     def materialize(self, op: Op) -> None:
         v = op.result
@@ -438,9 +445,10 @@ class _Generator:
     def matmul(self, op: Op) -> None:
         a, b = op.operands
         v = op.result
-        na, nb = self.read(self.names[a]), self.read(self.names[b])
+        na, nb = self.names[a], self.names[b]
         is_float = v.type.dtype in ("f64", "f32")
         if is_float and a.type.ndim <= 2 and b.type.ndim <= 2:
+            self.read(na), self.read(nb)
             name = self.bind(v)
             self.stmt(f"{name} = np.dot({na}, {nb}){self.comment(v)}", writes=[(name, None)], scalar_writes={name} if v.type.ndim == 0 else set())
             self.fresh.add(v)
@@ -452,6 +460,7 @@ class _Generator:
         full = tuple(batch) + (sa[-2], sb[-1])
         name = self.new_name()
         self.stmt(f"{name} = np.empty({full}, dtype={_CTOR[v.type.dtype]}){self.comment(v)}", writes=[(name, None)])
+        self.bodies[-1][-1].allocates = full
         a2 = na if a.type.ndim > 1 else f"{na}.reshape({sa})"
         b2 = nb if b.type.ndim > 1 else f"{nb}.reshape({sb})"
         with self.loop_nest(tuple(batch), parallel=True) as idx:
@@ -466,7 +475,14 @@ class _Generator:
                 text = f"np.dot({batch_item(a2, sa)}, {batch_item(b2, sb)}, {target})"
             else:
                 text = f"{target}[:, :] = _int_matmul({batch_item(a2, sa)}, {batch_item(b2, sb)})"
-            self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=[(na, None), (nb, None)])
+            def batch_access(operand: str, shape: tuple[int, ...]) -> Access:
+                off = len(batch) - (len(shape) - 2)
+                sub = tuple(("0" if d == 1 else idx[off + j]) for j, d in enumerate(shape[:-2]))
+                return (operand, sub if sub else None)
+
+            self.reads = [r for r in self.reads if r[0] not in (na, nb)]
+            reads = [batch_access(na, sa), batch_access(nb, sb)]
+            self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads)
         if v.type.ndim == 0:
             self.stmt(f"{name} = {name}[0, 0]", scalar_writes={name}, reads=[(name, None)])
         elif full != v.type.shape:  # drop the dims of promoted 1-D operands
@@ -520,16 +536,18 @@ class _Generator:
             and plan.last_use.get(x, -1) <= position
             and plan.last_use.get(root, -1) <= position
         )
-        source = self.read(self.names[x])
-        self.stmt(f"{name} = {source if reusable else source + '.copy()'}{self.comment(v)}", writes=[(name, None)])
+        if reusable:  # write in place: the result keeps the target's variable
+            name = self.names[x]
+        else:
+            self.stmt(f"{name} = {self.read(self.names[x])}.copy(){self.comment(v)}", writes=[(name, None)])
         spec = op.attrs["index"]
         region = _gathered_shape(x, spec, index)
         with self.loop_nest(region) as idx:
             target = self.gather_indices(spec, x, index, idx)
             value = self.operand_expr(val, region, idx)
             assign = "+=" if op.name == "scatter_add" else "="
-            # writes through computed (possibly repeated) indices: keep this loop apart
-            self.stmt(f"{name}[{', '.join(target)}] {assign} {value}", writes=[(name, None)], reads=[(name, None)])
+            element = (name, tuple(target))
+            self.stmt(f"{name}[{', '.join(target)}] {assign} {value}", writes=[element], reads=[element])
         self.bind(v, name)
         self.fresh.add(v)
         self.roots[v] = root if reusable else v
@@ -577,7 +595,7 @@ class _Generator:
                 lines.append(f"{', '.join(results)} = {', '.join(operands[2:])}  # {note} = for")
             lines.append(f"for {counter} in range({operands[0]}, {operands[1]}):")
             lines += region(body, [counter] + results, results)
-        self.stmt("\n".join(lines), opaque=True)
+        self.stmt("\n".join(lines), opaque=True, reads=[(n, None) for n in operands])
 
     # --------------------------------------------------------------- blocks
     def block(self, block: Block) -> None:
@@ -613,9 +631,10 @@ class _Generator:
             name = self.names[r]
             owned = r.type.ndim == 0 or r in self.fresh or r in self.roots
             outs.append(name if owned else f"{name}.copy()")
-        self.stmt(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})", opaque=True)
+        returned = [(self.names[r], None) for r in self.fn.results]
+        self.stmt(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})", opaque=True, reads=returned)
         lines: list[str] = []
-        render(fuse(self.bodies[0]), 1, lines)
+        render(contract(fuse(self.bodies[0]), self.parallel), 1, lines)
         header = [
             PRELUDE,
             *([_INT_MATMUL] if "_int_matmul(" in "\n".join(lines) else []),

@@ -725,11 +725,6 @@ def test_corpus_is_large_enough():
     assert len(CASES) >= 45
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Python float argument is traced as a strong f64[] (NumPy treats it as a weak "
-    "scalar), so float32 arrays are widened to float64",
-)
 def test_python_float_argument_keeps_float32():
     def f(x, s):
         return x * s + s

@@ -561,9 +561,6 @@ def test_unsupported_input_dtype(dtype):
         adjit.trace(lambda x: x * 2)(np.ones(3, dtype=dtype))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="an unsupported input dtype raises a bare TypeError from trace.py"
-)
 def test_unsupported_input_dtype_is_an_adjit_error_naming_the_argument():
     def f(weights, x):
         return weights * x
@@ -629,9 +626,6 @@ def test_conversion_by_another_library():
         adjit.trace(f)(np.eye(3))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the location is scipy's line, not the user's (builder.user_location)"
-)
 def test_conversion_by_another_library_names_the_users_line():
     scipy_linalg = pytest.importorskip("scipy.linalg")
 

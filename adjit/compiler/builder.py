@@ -12,6 +12,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+import sysconfig
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -21,18 +22,30 @@ from ..ir.core import Block, Op, Value
 from ..ir.primitives import evaluate, infer_type
 from ..ir.types import TensorType
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+def _library_dirs() -> tuple[str, ...]:
+    """adjit's own package, NumPy, the standard library and installed packages."""
+    paths = sysconfig.get_paths()
+    dirs = {
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        os.path.dirname(os.path.abspath(np.__file__)),
+    }
+    dirs.update(os.path.abspath(paths[k]) for k in ("stdlib", "purelib", "platlib"))
+    return tuple(sorted(dirs))
+
+
+LIBRARY_DIRS = _library_dirs()
+
+
+def is_user_code(path: str) -> bool:
+    return not path.startswith(LIBRARY_DIRS) and not path.startswith("<__array_function__")
 
 
 def user_location() -> str | None:
-    """`file:line` of the innermost frame that is user code (not adjit, not NumPy)."""
+    """`file:line` of the innermost frame that is user code (not adjit or a library)."""
     frame = sys._getframe(1)
     while frame is not None:
-        path = frame.f_code.co_filename
-        inside = path.startswith(_PACKAGE_DIR) or path.startswith(_NUMPY_DIR)
-        if not inside and not path.startswith("<__array_function__"):
-            return f"{path}:{frame.f_lineno}"
+        if is_user_code(frame.f_code.co_filename):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return None
 
@@ -64,6 +77,8 @@ class Builder:
         self.captures: dict[Value, tuple[Value, Value]] = {}
         # values known while tracing (all inputs constant), shared with nested builders
         self.consts: dict[Value, np.ndarray] = parent.consts if parent else {}
+        # parameters that were Python scalars: weakly typed in promotion (NEP 50)
+        self.weak: set[Value] = parent.weak if parent else set()
 
     def add_arg(self, type: TensorType, hint: str | None = None) -> Value:
         value = Value(type, hint)

@@ -11,9 +11,7 @@ inputs are known while tracing, in which case NumPy itself computes it.
 from __future__ import annotations
 
 import math
-import os
 import sys
-import sysconfig
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,7 +20,7 @@ import numpy as np
 from ..errors import AdjitError, ShapeError, UnsupportedError
 from ..ir.core import Value
 from . import ops
-from .builder import located
+from .builder import is_user_code, located
 
 
 def wrap(value: Value, base: Any = None) -> Any:
@@ -716,20 +714,9 @@ def method(name: str) -> Callable[..., Any]:
 # ------------------------------------------- NumPy creation functions while tracing
 
 
-def _library_dirs() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    dirs = {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
-    dirs.update(os.path.abspath(paths[k]) for k in ("stdlib", "purelib", "platlib"))
-    return tuple(sorted(dirs))
-
-
-_LIBRARY_DIRS = _library_dirs()
-
-
 def _called_from_user_code() -> bool:
     """True when the caller two frames up is user code, not adjit, NumPy or a library."""
-    path = sys._getframe(2).f_code.co_filename
-    return not path.startswith(_LIBRARY_DIRS) and not path.startswith("<__array_function__")
+    return is_user_code(sys._getframe(2).f_code.co_filename)
 
 
 def _traced_version(original: Callable, traced: Callable) -> Callable[..., Any]:

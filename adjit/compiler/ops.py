@@ -37,6 +37,8 @@ def dtype_of(x: Operand) -> np.dtype:
 def _weak(x: Operand) -> object:
     """What np.result_type should see: dtypes for arrays, the value for Python scalars."""
     if isinstance(x, Value):
+        if x in current().weak:
+            return x.type.np_dtype.type(0).item()  # a Python scalar of the same kind
         return x.type.np_dtype
     if isinstance(x, (bool, int, float)):
         return x

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import tree
+from ..errors import UnsupportedError
 from ..ir.core import Function
 from ..ir.types import TensorType
 from ..ir.verifier import verify
@@ -71,6 +72,13 @@ def _param_names(f: Callable, args: tuple, kwargs: dict) -> tuple[list[str], dic
     return names[: len(args)], {k: k for k in kwargs}
 
 
+def _input_type(leaf: Any, path: str) -> TensorType:
+    try:
+        return TensorType.of_array(leaf)
+    except TypeError as e:
+        raise UnsupportedError(f"argument {path}: {e}") from None
+
+
 def function_name(f: Callable) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", getattr(f, "__name__", "f")) or "f"
 
@@ -86,10 +94,12 @@ def trace_function(f: Callable, args: tuple, kwargs: dict | None = None) -> Trac
 
     builder = Builder()
     with building(builder), numpy_patched():
-        inputs = [
-            Tracer(builder.add_arg(TensorType.of_array(leaf), path), is_input=True)
-            for leaf, path in zip(leaves, paths)
-        ]
+        inputs = []
+        for leaf, path in zip(leaves, paths):
+            param = builder.add_arg(_input_type(leaf, path), path)
+            if type(leaf) is float:
+                builder.weak.add(param)  # promotes like a Python scalar, as in NumPy
+            inputs.append(Tracer(param, is_input=True))
         call_args, call_kwargs = tree.unflatten(in_tree, inputs)
         out = f(*call_args, **call_kwargs)
         out_leaves, out_tree = tree.flatten(out, is_leaf=lambda x: isinstance(x, Tracer))

@@ -6,10 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.special import multigammaln
-
 from adbench import (
-    ADBENCH_DIR,
     ba_reference_jacobian_test,
     ba_residuals,
     data_path,
@@ -20,11 +17,7 @@ from adbench import (
     read_gmm,
     rho,
 )
-
-pytestmark = pytest.mark.skipif(
-    not (ADBENCH_DIR / "EXPECTED_test_values.txt").is_file(),
-    reason=f"ADBench data not found in {ADBENCH_DIR} (set ADJIT_ADBENCH_DIR)",
-)
+from scipy.special import multigammaln
 
 
 def _central_differences(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from adbench import ADBENCH_DIR, data_path, gmm_objective, read_gmm
+from adbench import data_path, gmm_objective, read_gmm
 from oracle import check_traced
 
 import adjit
@@ -676,11 +676,6 @@ def static_range_loop(x, steps, flag):
 
 # ------------------------------------------------------------------------- GMM
 
-needs_adbench = pytest.mark.skipif(
-    not (ADBENCH_DIR / "gmm" / "test.txt").is_file(), reason=f"no ADBench data in {ADBENCH_DIR}"
-)
-
-
 def _gmm(*parts: str):
     """The objective of one ADBench GMM file as a function of its arrays, and those arrays.
 
@@ -696,7 +691,6 @@ def _gmm(*parts: str):
     return objective, (data["alphas"], data["means"], data["icf"], data["x"])
 
 
-@needs_adbench
 def test_gmm_objective_test_instance():
     objective, args = _gmm("gmm", "test.txt")
     fn = check_traced(objective, *args)
@@ -705,7 +699,6 @@ def test_gmm_objective_test_instance():
     assert math.isclose(float(value), 8.07380408004975791, rel_tol=1e-12)
 
 
-@needs_adbench
 def test_gmm_objective_1k_d10_k5():
     objective, args = _gmm("gmm", "1k", "gmm_d10_K5.txt")
     assert args[3].shape == (1000, 10)

@@ -180,3 +180,38 @@ def test_nan_and_inf_pass_through():
 def test_unsupported_target_is_an_error():
     with pytest.raises(adjit.AdjitError, match="target 'tpu'"):
         adjit.jit(lambda x: x, target="tpu")
+
+
+def test_unsupported_input_dtype_names_the_argument():
+    with pytest.raises(adjit.UnsupportedError, match=r"argument x: dtype complex128"):
+        adjit.jit(lambda x: x * 2.0)(np.ones(3, dtype=complex))
+
+
+_SECOND_PROCESS = """
+import numpy as np, adjit
+def f(x):
+    return np.sum(np.exp(x) * 2.0, axis=0)
+jitted = adjit.jit(f)
+print(jitted(np.arange(6.0).reshape(3, 2)).tolist())
+(spec,) = jitted._specializations.values()
+print(sum(spec.entry.stats.cache_hits.values()))
+"""
+
+
+def test_second_process_loads_compiled_code_from_the_disk_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ADJIT_CACHE_DIR=str(tmp_path))
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _SECOND_PROCESS], env=env, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
+        for _ in range(2)
+    ]
+    x = np.arange(6.0).reshape(3, 2)
+    assert runs[0][0] == runs[1][0] == str(np.sum(np.exp(x) * 2.0, axis=0).tolist())
+    assert runs[0][1] == "0"  # first process: compiled
+    assert runs[1][1] == "1"  # second process: a hit in Numba's cache
+    assert len(list(tmp_path.glob("adjit_f_*.py"))) == 1

@@ -153,7 +153,9 @@ def gmm_objective(
         0.5 * gamma * gamma * (np.sum(qdiag * qdiag, axis=1) + np.sum(lower * lower, axis=1))
         - m * sum_qs
     )
-    prior_const = -k * (n_w * d * math.log(gamma / math.sqrt(2.0)) - float(multigammaln(0.5 * n_w, d)))
+    prior_const = -k * (
+        n_w * d * math.log(gamma / math.sqrt(2.0)) - float(multigammaln(0.5 * n_w, d))
+    )
     data_const = -n * d * 0.5 * math.log(2.0 * math.pi)
 
     return data_const + np.sum(lse) - n * lse_alphas + prior + prior_const
@@ -293,7 +295,9 @@ def ba_residuals(
     return reproj_err, w_err
 
 
-def ba_jacobian_structure(n: int, m: int, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def ba_jacobian_structure(
+    n: int, m: int, obs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """CSR structure ``(indptr, indices, shape)`` of ADBench's sparse BA Jacobian.
 
     Rows: 2p reprojection rows (observation i gives rows 2i, 2i+1, i.e.

@@ -51,7 +51,10 @@ def _gmm_objective_loops(alphas, means, icf, x, gamma, m) -> float:
     total = -n * d * 0.5 * math.log(2 * math.pi) - n * lse(alphas)
     for i in range(n):
         total += lse(
-            [alphas[c] + icf[c, :d].sum() - 0.5 * np.sum((qs[c] @ (x[i] - means[c])) ** 2) for c in range(k)]
+            [
+                alphas[c] + icf[c, :d].sum() - 0.5 * np.sum((qs[c] @ (x[i] - means[c])) ** 2)
+                for c in range(k)
+            ]
         )
     n_w = d + m + 1
     for c in range(k):
@@ -127,7 +130,9 @@ def test_ba_residual_values():
     b = read_ba(data_path("ba", "test.txt"))
     reproj_err, w_err = ba_residuals(b["cams"], b["X"], b["w"], b["feats"], b["obs"])
     expected = expected_test_values()
-    np.testing.assert_array_equal(expected["ba_reproj_err"], [-2.69048849235189402e-01, 2.59944792677901881e-01])
+    np.testing.assert_array_equal(
+        expected["ba_reproj_err"], [-2.69048849235189402e-01, 2.59944792677901881e-01]
+    )
     assert expected["ba_w_err"] == 8.26092651515999976e-01
 
     assert reproj_err.shape == (10, 2) and w_err.shape == (10,)
@@ -153,7 +158,9 @@ def test_ba_jacobian_finite_differences():
 
     def f(params):
         c, x, ww = np.split(params, sizes)
-        reproj_err, w_err = ba_residuals(c.reshape(cams.shape), x.reshape(X.shape), ww, b["feats"], b["obs"])
+        reproj_err, w_err = ba_residuals(
+            c.reshape(cams.shape), x.reshape(X.shape), ww, b["feats"], b["obs"]
+        )
         return np.concatenate([reproj_err.reshape(-1), w_err])
 
     params = np.concatenate([cams.reshape(-1), X.reshape(-1), w])

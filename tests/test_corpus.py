@@ -676,6 +676,7 @@ def static_range_loop(x, steps, flag):
 
 # ------------------------------------------------------------------------- GMM
 
+
 def _gmm(*parts: str):
     """The objective of one ADBench GMM file as a function of its arrays, and those arrays.
 

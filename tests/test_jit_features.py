@@ -206,7 +206,11 @@ def test_second_process_loads_compiled_code_from_the_disk_cache(tmp_path):
     env = dict(os.environ, ADJIT_CACHE_DIR=str(tmp_path))
     runs = [
         subprocess.run(
-            [sys.executable, "-c", _SECOND_PROCESS], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", _SECOND_PROCESS],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split("\n")
         for _ in range(2)
     ]

@@ -12,8 +12,9 @@ inner loops are merged too, as one would write by hand.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Union
 
 Access = tuple[str, tuple[str, ...] | None]  # (array name, index exprs); None = whole
 
@@ -56,8 +57,12 @@ def _conflicts(a: list[Stmt], b: list[Stmt]) -> bool:
     """Do two statement sets touch a name that one of them writes?"""
     written_a = {n for s in a for n, _ in s.writes} | {n for s in a for n in s.scalar_writes}
     written_b = {n for s in b for n, _ in s.writes} | {n for s in b for n in s.scalar_writes}
-    touched_a = written_a | {n for s in a for n, _ in s.reads} | {n for s in a for n in s.scalar_reads}
-    touched_b = written_b | {n for s in b for n, _ in s.reads} | {n for s in b for n in s.scalar_reads}
+    touched_a = (
+        written_a | {n for s in a for n, _ in s.reads} | {n for s in a for n in s.scalar_reads}
+    )
+    touched_b = (
+        written_b | {n for s in b for n, _ in s.reads} | {n for s in b for n in s.scalar_reads}
+    )
     return bool(written_a & touched_b or written_b & touched_a)
 
 
@@ -146,7 +151,9 @@ def fuse(body: list[Node]) -> list[Node]:
                     i = i + (j - i - 1)
                     continue
         i += 1
-    return [Loop(n.var, n.extent, n.parallel, fuse(n.body)) if isinstance(n, Loop) else n for n in body]
+    return [
+        Loop(n.var, n.extent, n.parallel, fuse(n.body)) if isinstance(n, Loop) else n for n in body
+    ]
 
 
 def contract(body: list[Node], parallel: bool) -> list[Node]:
@@ -170,9 +177,7 @@ def contract(body: list[Node], parallel: bool) -> list[Node]:
         if not accesses or any(idx is None or not idx or idx[0] != loop.var for idx in accesses):
             continue
         shape = alloc.allocates[1:]
-        pattern = re.compile(rf"\b{re.escape(name)}\[{re.escape(loop.var)}(\]|, )")
-        new_loop = _map_text(loop, lambda t: pattern.sub(lambda m: name if m.group(1) == "]" else name + "[", t))
-        new_loop = _drop_first_index(new_loop, name)
+        new_loop = _drop_first_index(_map_text(loop, _drop_first_index_text(name, loop.var)), name)
         position = body.index(loop)
         if shape:
             buffer = Stmt(
@@ -192,20 +197,36 @@ def contract(body: list[Node], parallel: bool) -> list[Node]:
     return body
 
 
+def _drop_first_index_text(name: str, var: str) -> Callable[[str], str]:
+    """`name[var, i]` -> `name[i]` and `name[var]` -> `name` in generated text."""
+    pattern = re.compile(rf"\b{re.escape(name)}\[{re.escape(var)}(\]|, )")
+    return lambda text: pattern.sub(lambda m: name if m.group(1) == "]" else name + "[", text)
+
+
 def _names(node: Node) -> set[str]:
     return {n for st in _stmts(node) for n, _ in st.reads + st.writes}
 
 
 def _map_text(node: Node, f: Callable[[str], str]) -> Node:
     if isinstance(node, Stmt):
-        return Stmt(f(node.text), node.reads, node.writes, node.scalar_reads, node.scalar_writes, node.opaque, node.allocates)
+        return Stmt(
+            f(node.text),
+            node.reads,
+            node.writes,
+            node.scalar_reads,
+            node.scalar_writes,
+            node.opaque,
+            node.allocates,
+        )
     return Loop(node.var, node.extent, node.parallel, [_map_text(c, f) for c in node.body])
 
 
 def _drop_first_index(node: Node, name: str) -> Node:
     """Accesses of `name` lose their first index; 0-d ones become scalar accesses."""
     if isinstance(node, Loop):
-        return Loop(node.var, node.extent, node.parallel, [_drop_first_index(c, name) for c in node.body])
+        return Loop(
+            node.var, node.extent, node.parallel, [_drop_first_index(c, name) for c in node.body]
+        )
 
     def split(accesses: list[Access]) -> tuple[list[Access], set[str]]:
         arrays, scalars = [], set()

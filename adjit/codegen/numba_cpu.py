@@ -39,10 +39,16 @@ _INFIX = {
 }  # fmt: skip
 _NUMPY_NAME = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2"}
 _HELPERS = {"logistic": "_logistic"}
-_CTOR = {"f64": "np.float64", "f32": "np.float32", "i64": "np.int64", "i32": "np.int32", "bool": "np.bool_"}
+_CTOR = {
+    "f64": "np.float64",
+    "f32": "np.float32",
+    "i64": "np.int64",
+    "i32": "np.int32",
+    "bool": "np.bool_",
+}
 _INDEX_ONLY = {"broadcast", "iota", "transpose", "gather", "convert", "constant"}
 
-PRELUDE = '''\
+PRELUDE = """\
 import numpy as np
 import numba
 from numba import prange
@@ -60,7 +66,7 @@ def _checked(i, n):
     if i < 0 or i >= n:
         raise IndexError("index out of bounds in a run-time (traced) index")
     return i
-'''
+"""
 
 
 def literal(value: object, type: TensorType) -> str:
@@ -192,7 +198,12 @@ class _Generator:
     ) -> None:
         """Append a statement; the array reads of expressions built since the last one count."""
         node = Stmt(
-            text, self.reads + list(reads), list(writes), self.scalar_reads, set(scalar_writes), opaque
+            text,
+            self.reads + list(reads),
+            list(writes),
+            self.scalar_reads,
+            set(scalar_writes),
+            opaque,
         )
         self.reads, self.scalar_reads = [], set()
         self.bodies[-1].append(node)
@@ -213,7 +224,9 @@ class _Generator:
             self.bodies.pop()
 
     @contextlib.contextmanager
-    def loop_nest(self, shape: tuple[int, ...], prefix: str = "i", parallel: bool = False) -> Iterator[list[str]]:
+    def loop_nest(
+        self, shape: tuple[int, ...], prefix: str = "i", parallel: bool = False
+    ) -> Iterator[list[str]]:
         with contextlib.ExitStack() as stack:
             idx = []
             for d, n in enumerate(shape):
@@ -321,7 +334,9 @@ class _Generator:
                 if isinstance(e, int):
                     src.append(str(e))
                     continue
-                shape = e.shape if isinstance(e, np.ndarray) else index_operands[e.position].type.shape
+                shape = (
+                    e.shape if isinstance(e, np.ndarray) else index_operands[e.position].type.shape
+                )
                 off = len(bshape) - len(shape)
                 sub = [("0" if d == 1 else adv_idx[off + j]) for j, d in enumerate(shape)]
                 dim = x.type.shape[len(src)]
@@ -372,7 +387,11 @@ class _Generator:
             return
         name = self.new_name()
         operand = op.operands[0] if op.operands else None
-        if op.name == "broadcast" and self.producer.get(operand) is not None and self.producer[operand].name == "constant":
+        if (
+            op.name == "broadcast"
+            and self.producer.get(operand) is not None
+            and self.producer[operand].name == "constant"
+        ):
             self.allocate(v, name, literal(self.producer[operand].attrs["value"], operand.type))
         else:
             self.allocate(v, name)
@@ -386,7 +405,7 @@ class _Generator:
         (x,) = op.operands
         v = op.result
         axes = op.attrs["axes"]
-        kind = op.name[len("reduce_"):]
+        kind = op.name[len("reduce_") :]
         dt = v.type
         if dt.is_float:
             identity = {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf}[kind]
@@ -417,11 +436,15 @@ class _Generator:
             self.allocate(v, name, init)
             with self.loop_nest(shape, parallel=0 in kept) as idx:
                 target = tuple(idx[d] for d in kept)
-                self.combine(kind, f"{name}[{', '.join(target)}]", (name, target), self.expr(x, idx), dt)
+                self.combine(
+                    kind, f"{name}[{', '.join(target)}]", (name, target), self.expr(x, idx), dt
+                )
         self.bind(v, name)
         self.fresh.add(v)
 
-    def combine(self, kind: str, acc: str, element: Access | None, value: str, dt: TensorType) -> None:
+    def combine(
+        self, kind: str, acc: str, element: Access | None, value: str, dt: TensorType
+    ) -> None:
         """acc <- acc (op) value; a float max/min propagates NaN as NumPy does."""
         if kind in ("sum", "prod"):
             text = f"{acc} {'+' if kind == 'sum' else '*'}= {value}"
@@ -450,7 +473,11 @@ class _Generator:
         if is_float and a.type.ndim <= 2 and b.type.ndim <= 2:
             self.read(na), self.read(nb)
             name = self.bind(v)
-            self.stmt(f"{name} = np.dot({na}, {nb}){self.comment(v)}", writes=[(name, None)], scalar_writes={name} if v.type.ndim == 0 else set())
+            self.stmt(
+                f"{name} = np.dot({na}, {nb}){self.comment(v)}",
+                writes=[(name, None)],
+                scalar_writes={name} if v.type.ndim == 0 else set(),
+            )
             self.fresh.add(v)
             return
         # promote 1-D operands to matrices, loop over the broadcast batch dims
@@ -459,7 +486,10 @@ class _Generator:
         batch = np.broadcast_shapes(sa[:-2], sb[:-2])
         full = tuple(batch) + (sa[-2], sb[-1])
         name = self.new_name()
-        self.stmt(f"{name} = np.empty({full}, dtype={_CTOR[v.type.dtype]}){self.comment(v)}", writes=[(name, None)])
+        self.stmt(
+            f"{name} = np.empty({full}, dtype={_CTOR[v.type.dtype]}){self.comment(v)}",
+            writes=[(name, None)],
+        )
         self.bodies[-1][-1].allocates = full
         a2 = na if a.type.ndim > 1 else f"{na}.reshape({sa})"
         b2 = nb if b.type.ndim > 1 else f"{nb}.reshape({sb})"
@@ -475,6 +505,7 @@ class _Generator:
                 text = f"np.dot({batch_item(a2, sa)}, {batch_item(b2, sb)}, {target})"
             else:
                 text = f"{target}[:, :] = _int_matmul({batch_item(a2, sa)}, {batch_item(b2, sb)})"
+
             def batch_access(operand: str, shape: tuple[int, ...]) -> Access:
                 off = len(batch) - (len(shape) - 2)
                 sub = tuple(("0" if d == 1 else idx[off + j]) for j, d in enumerate(shape[:-2]))
@@ -486,7 +517,11 @@ class _Generator:
         if v.type.ndim == 0:
             self.stmt(f"{name} = {name}[0, 0]", scalar_writes={name}, reads=[(name, None)])
         elif full != v.type.shape:  # drop the dims of promoted 1-D operands
-            self.stmt(f"{name} = {name}.reshape({v.type.shape})", writes=[(name, None)], reads=[(name, None)])
+            self.stmt(
+                f"{name} = {name}.reshape({v.type.shape})",
+                writes=[(name, None)],
+                reads=[(name, None)],
+            )
         self.bind(v, name)
         self.fresh.add(v)
 
@@ -504,7 +539,11 @@ class _Generator:
         else:
             text = f"{src}.reshape({v.type.shape})"
             self.roots[v] = self.roots.get(x, x)
-        self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)], scalar_writes={name} if v.type.ndim == 0 else set())
+        self.stmt(
+            f"{name} = {text}{self.comment(v)}",
+            writes=[(name, None)],
+            scalar_writes={name} if v.type.ndim == 0 else set(),
+        )
 
     def concatenate(self, op: Op) -> None:
         v = op.result
@@ -516,7 +555,10 @@ class _Generator:
             with self.loop_nest(x.type.shape, parallel=True) as idx:
                 target = list(idx)
                 target[axis] = f"({offset} + {idx[axis]})" if offset else idx[axis]
-                self.stmt(f"{name}[{', '.join(target)}] = {self.expr(x, idx)}", writes=[(name, tuple(target))])
+                self.stmt(
+                    f"{name}[{', '.join(target)}] = {self.expr(x, idx)}",
+                    writes=[(name, tuple(target))],
+                )
             offset += x.type.shape[axis]
         self.bind(v, name)
         self.fresh.add(v)
@@ -532,14 +574,19 @@ class _Generator:
         root = self.roots.get(x, x)
         reusable = (
             root in self.fresh
-            and all(plan.last_use.get(w, -1) <= position for w, r in self.roots.items() if r is root)
+            and all(
+                plan.last_use.get(w, -1) <= position for w, r in self.roots.items() if r is root
+            )
             and plan.last_use.get(x, -1) <= position
             and plan.last_use.get(root, -1) <= position
         )
         if reusable:  # write in place: the result keeps the target's variable
             name = self.names[x]
         else:
-            self.stmt(f"{name} = {self.read(self.names[x])}.copy(){self.comment(v)}", writes=[(name, None)])
+            self.stmt(
+                f"{name} = {self.read(self.names[x])}.copy(){self.comment(v)}",
+                writes=[(name, None)],
+            )
         spec = op.attrs["index"]
         region = _gathered_shape(x, spec, index)
         with self.loop_nest(region) as idx:
@@ -547,7 +594,9 @@ class _Generator:
             value = self.operand_expr(val, region, idx)
             assign = "+=" if op.name == "scatter_add" else "="
             element = (name, tuple(target))
-            self.stmt(f"{name}[{', '.join(target)}] {assign} {value}", writes=[element], reads=[element])
+            self.stmt(
+                f"{name}[{', '.join(target)}] {assign} {value}", writes=[element], reads=[element]
+            )
         self.bind(v, name)
         self.fresh.add(v)
         self.roots[v] = root if reusable else v
@@ -632,7 +681,11 @@ class _Generator:
             owned = r.type.ndim == 0 or r in self.fresh or r in self.roots
             outs.append(name if owned else f"{name}.copy()")
         returned = [(self.names[r], None) for r in self.fn.results]
-        self.stmt(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})", opaque=True, reads=returned)
+        self.stmt(
+            f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})",
+            opaque=True,
+            reads=returned,
+        )
         lines: list[str] = []
         render(contract(fuse(self.bodies[0]), self.parallel), 1, lines)
         header = [
@@ -648,7 +701,7 @@ class _Generator:
         return "\n".join(header + lines) + "\n"
 
 
-_INT_MATMUL = '''
+_INT_MATMUL = """
 
 @numba.njit(cache=CACHE)
 def _int_matmul(a, b):
@@ -659,7 +712,7 @@ def _int_matmul(a, b):
             for j in range(b.shape[1]):
                 out[i, j] += a[i, k] * b[k, j]
     return out
-'''
+"""
 
 
 def _gathered_shape(x: Value, spec: tuple, index: list[Value]) -> tuple[int, ...]:

@@ -22,6 +22,7 @@ from ..ir.core import Block, Op, Value
 from ..ir.primitives import evaluate, infer_type
 from ..ir.types import TensorType
 
+
 def _library_dirs() -> tuple[str, ...]:
     """adjit's own package, NumPy, the standard library and installed packages."""
     paths = sysconfig.get_paths()

@@ -42,11 +42,14 @@ def _is_state_leaf(x: Any) -> bool:
 
 def _leaf_types(leaves: list[Any]) -> list[TensorType]:
     return [
-        leaf.value.type if isinstance(leaf, Tracer) else TensorType.of_array(leaf) for leaf in leaves
+        leaf.value.type if isinstance(leaf, Tracer) else TensorType.of_array(leaf)
+        for leaf in leaves
     ]
 
 
-def _trace_region(fn: Callable, in_tree: tree.TreeDef, types: list[TensorType], prefix: int = 0) -> _Region:
+def _trace_region(
+    fn: Callable, in_tree: tree.TreeDef, types: list[TensorType], prefix: int = 0
+) -> _Region:
     """Trace fn on fresh block arguments; `prefix` arguments come before the pytree ones."""
     builder = Builder(current())
     with building(builder):
@@ -75,7 +78,9 @@ def _block(region: _Region, captured: list[Value], results: list[Value]) -> Bloc
     return Block(tuple(region.params + cap_args), tuple(region.builder.ops), tuple(results))
 
 
-def _emit(name: str, operands: list[Value], regions: list[Block], types: list[TensorType]) -> list[Value]:
+def _emit(
+    name: str, operands: list[Value], regions: list[Block], types: list[TensorType]
+) -> list[Value]:
     builder = current()
     operands = [builder.local(v) for v in operands]
     results = tuple(Value(t) for t in types)
@@ -83,7 +88,9 @@ def _emit(name: str, operands: list[Value], regions: list[Block], types: list[Te
     return list(results)
 
 
-def _check_same(what: str, first: _Region, other: _Region, first_name: str, other_name: str) -> None:
+def _check_same(
+    what: str, first: _Region, other: _Region, first_name: str, other_name: str
+) -> None:
     if first.out_tree != other.out_tree:
         raise located(
             ControlFlowError(
@@ -106,7 +113,9 @@ def cond(pred: Any, true_fn: Callable, false_fn: Callable, *operands: Any) -> An
     if not is_tracing() or not _is_tracer(pred) or pred.const is not None:
         return true_fn(*operands) if bool(pred) else false_fn(*operands)
     if pred.shape != ():
-        raise located(ControlFlowError(f"adjit.cond: the predicate must be a scalar, got shape {pred.shape}"))
+        raise located(
+            ControlFlowError(f"adjit.cond: the predicate must be a scalar, got shape {pred.shape}")
+        )
     leaves, in_tree = tree.flatten(operands, is_leaf=_is_state_leaf)
     types = _leaf_types(leaves)
     then, other = (_trace_region(fn, in_tree, types) for fn in (true_fn, false_fn))
@@ -115,7 +124,9 @@ def cond(pred: Any, true_fn: Callable, false_fn: Callable, *operands: Any) -> An
     regions = [_block(r, captured, r.results) for r in (then, other)]
     pred_value = ops.convert(pred.value, "bool")
     values = [ops.as_value(numpy_api.unwrap(x), t.np_dtype) for x, t in zip(leaves, types)]
-    results = _emit("cond", [pred_value, *values, *captured], regions, [v.type for v in then.results])
+    results = _emit(
+        "cond", [pred_value, *values, *captured], regions, [v.type for v in then.results]
+    )
     return tree.unflatten(then.out_tree, [Tracer(v) for v in results])
 
 
@@ -153,7 +164,10 @@ def while_loop(cond_fn: Callable, body_fn: Callable, init: Any) -> Any:
         test.results[0] = ops.convert(test.results[0], "bool")
     captured = _unify_captures([test, body])
     cap_args = [body.builder.captures[v][1] for v in captured]
-    regions = [_block(test, captured, test.results), _block(body, captured, body.results + cap_args)]
+    regions = [
+        _block(test, captured, test.results),
+        _block(body, captured, body.results + cap_args),
+    ]
     values = [ops.as_value(numpy_api.unwrap(x), t.np_dtype) for x, t in zip(leaves, types)]
     all_types = types + [v.type for v in captured]
     results = _emit("while", [*values, *captured], regions, all_types)
@@ -169,7 +183,10 @@ def fori_loop(lower: Any, upper: Any, body_fn: Callable, init: Any) -> Any:
         return state
     leaves, in_tree, types = _loop_state(init, "adjit.fori_loop")
     body = _trace_region(
-        lambda i, *a: body_fn(i, *a), tree.TreeDef("tuple", (in_tree,)), [TensorType("i64", ())] + types, prefix=1
+        lambda i, *a: body_fn(i, *a),
+        tree.TreeDef("tuple", (in_tree,)),
+        [TensorType("i64", ())] + types,
+        prefix=1,
     )
     _check_body("adjit.fori_loop", body, in_tree, types)
     captured = _unify_captures([body])
@@ -180,4 +197,3 @@ def fori_loop(lower: Any, upper: Any, body_fn: Callable, init: Any) -> Any:
     all_types = types + [v.type for v in captured]
     results = _emit("for", [*bounds, *values, *captured], [region], all_types)
     return tree.unflatten(in_tree, [Tracer(v) for v in results[: len(types)]])
-

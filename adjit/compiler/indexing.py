@@ -51,7 +51,9 @@ def _known(entry: Any) -> Any:
             )
         if entry.dtype.kind not in "iu":
             raise located(
-                UnsupportedError(f"arrays used as indices must be of integer type, got {entry.dtype}")
+                UnsupportedError(
+                    f"arrays used as indices must be of integer type, got {entry.dtype}"
+                )
             )
         return _Traced(entry.value)
     if isinstance(entry, list) and any(isinstance(e, Tracer) for e in entry):
@@ -66,7 +68,9 @@ def _known(entry: Any) -> Any:
 
 def is_view(spec: IndexSpec, dynamic: list[Value]) -> bool:
     """Whether NumPy would return a view: no index arrays (traced scalars act as ints)."""
-    return not any(isinstance(e, np.ndarray) for e in spec) and all(v.type.ndim == 0 for v in dynamic)
+    return not any(isinstance(e, np.ndarray) for e in spec) and all(
+        v.type.ndim == 0 for v in dynamic
+    )
 
 
 def resolve(index: Any, shape: tuple[int, ...]) -> tuple[IndexSpec, list[Value]]:

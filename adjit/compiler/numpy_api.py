@@ -167,7 +167,9 @@ _UFUNC_COMPOSITE: dict[np.ufunc, Callable[..., Any]] = {
     np.isfinite: lambda x: _ew("lt", np.abs(x), math.inf),
     np.deg2rad: lambda x: _ew("mul", _float_arg(x), math.pi / 180),
     np.rad2deg: lambda x: _ew("mul", _float_arg(x), 180 / math.pi),
-    np.logical_xor: lambda a, b: _ew("ne", ops.as_value(unwrap(a), np.bool_), ops.as_value(unwrap(b), np.bool_)),
+    np.logical_xor: lambda a, b: _ew(
+        "ne", ops.as_value(unwrap(a), np.bool_), ops.as_value(unwrap(b), np.bool_)
+    ),
     np.bitwise_and: _bitwise("and"),
     np.bitwise_or: _bitwise("or"),
     np.invert: _bitwise("not"),
@@ -188,7 +190,9 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
     extra = {k: v for k, v in kwargs.items() if k != "out"}
     if method == "reduce" and ufunc in _REDUCE_UFUNC and set(extra) <= {"axis", "keepdims"}:
         axis = extra.get("axis", 0)
-        return _REDUCTIONS[_REDUCE_UFUNC[ufunc]](inputs[0], axis=axis, keepdims=extra.get("keepdims", False))
+        return _REDUCTIONS[_REDUCE_UFUNC[ufunc]](
+            inputs[0], axis=axis, keepdims=extra.get("keepdims", False)
+        )
     if method == "outer" and ufunc.nin == 2 and not extra:
         a, b = (asarray(x) for x in inputs)
         a = reshape(a, a.shape + (1,) * b.ndim)
@@ -435,7 +439,9 @@ for _funcs, _impl in [
 @implements(np.reshape)
 def reshape(a: Any, shape: Any = None, order: str = "C", newshape: Any = None) -> Any:
     if order != "C":
-        raise located(UnsupportedError(f"reshape with order={order!r}: only order='C' is supported"))
+        raise located(
+            UnsupportedError(f"reshape with order={order!r}: only order='C' is supported")
+        )
     x = asarray(a)
     shape = newshape if shape is None else shape
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
@@ -511,7 +517,9 @@ def squeeze(a: Any, axis: Any = None) -> Any:
     else:
         axes = _axes(axis, x.ndim)
         if any(x.shape[i] != 1 for i in axes):
-            raise located(ShapeError("cannot select an axis to squeeze out which has size not equal to one"))
+            raise located(
+                ShapeError("cannot select an axis to squeeze out which has size not equal to one")
+            )
     return reshape(x, [d for i, d in enumerate(x.shape) if i not in axes])
 
 
@@ -548,7 +556,9 @@ def concatenate(arrays: Sequence[Any], axis: Any = 0, dtype: Any = None) -> Any:
         raise located(ShapeError("zero-dimensional arrays cannot be concatenated"))
     if len({x.ndim for x in xs}) > 1:
         dims = ", ".join(str(x.shape) for x in xs)
-        raise located(ShapeError(f"concatenate: arrays have different numbers of dimensions: {dims}"))
+        raise located(
+            ShapeError(f"concatenate: arrays have different numbers of dimensions: {dims}")
+        )
     axis = _axes(axis, xs[0].ndim)[0]
     out = wrap(ops.concatenate([x.value for x in xs], axis))
     return astype(out, dtype) if dtype is not None else out
@@ -560,7 +570,9 @@ def stack(arrays: Sequence[Any], axis: int = 0, dtype: Any = None) -> Any:
     if not xs:
         raise located(ShapeError("need at least one array to stack"))
     if len({x.shape for x in xs}) > 1:
-        raise located(ShapeError(f"all input arrays must have the same shape, got {[x.shape for x in xs]}"))
+        raise located(
+            ShapeError(f"all input arrays must have the same shape, got {[x.shape for x in xs]}")
+        )
     axis = _axes(axis, xs[0].ndim + 1)[0]
     expanded = [reshape(x, x.shape[:axis] + (1,) + x.shape[axis:]) for x in xs]
     return concatenate(expanded, axis=axis, dtype=dtype)
@@ -754,7 +766,18 @@ def _created(name: str) -> Callable[..., Any]:
 
 _ORIGINALS = {
     name: getattr(np, name)
-    for name in ("zeros", "ones", "full", "empty", "arange", "eye", "identity", "array", "asarray", "asanyarray")
+    for name in (
+        "zeros",
+        "ones",
+        "full",
+        "empty",
+        "arange",
+        "eye",
+        "identity",
+        "array",
+        "asarray",
+        "asanyarray",
+    )
 }
 
 

@@ -173,7 +173,7 @@ def scatter(
     return current().emit(name, (x, v, *dynamic), {"index": tuple(index)})
 
 
-def iota(shape: Sequence[int], axis: int, dtype: np.dtype = np.dtype(np.int64)) -> Value:
+def iota(shape: Sequence[int], axis: int, dtype: type = np.int64) -> Value:
     attrs = {"shape": tuple(shape), "axis": axis, "dtype": dtype_name(dtype)}
     return current().emit("iota", (), attrs)
 

@@ -90,7 +90,11 @@ def trace_function(f: Callable, args: tuple, kwargs: dict | None = None) -> Trac
     arg_names, kw_names = _param_names(f, tuple(args), kwargs)
     args_tree, kwargs_tree = in_tree.children
     paths = [p for i, c in enumerate(args_tree.children) for p in tree.leaf_paths(c, arg_names[i])]
-    paths += [p for k, c in zip(kwargs_tree.keys, kwargs_tree.children) for p in tree.leaf_paths(c, kw_names[k])]
+    paths += [
+        p
+        for k, c in zip(kwargs_tree.keys, kwargs_tree.children)
+        for p in tree.leaf_paths(c, kw_names[k])
+    ]
 
     builder = Builder()
     with building(builder), numpy_patched():

@@ -39,7 +39,13 @@ class Tracer:
 
     __array_priority__ = 1000
     __slots__ = (
-        "_value", "_base", "_base_version", "_index", "_version", "_is_input", "__weakref__"
+        "_value",
+        "_base",
+        "_base_version",
+        "_index",
+        "_version",
+        "_is_input",
+        "__weakref__",
     )
 
     def __init__(
@@ -102,7 +108,9 @@ class Tracer:
         self.value  # noqa: B018 - checks that this array is not a stale view
         if new.type != self._value.type:
             raise located(
-                MutationError(f"{what} would change the array from {self._value.type} to {new.type}")
+                MutationError(
+                    f"{what} would change the array from {self._value.type} to {new.type}"
+                )
             )
         self._value = new
         self._version += 1
@@ -143,7 +151,9 @@ class Tracer:
         # reached only when normal lookup fails: say so when NumPy arrays have `name`
         if not name.startswith("_") and hasattr(np.ndarray, name):
             raise located(
-                UnsupportedAttribute(f"the array attribute or method .{name} is not supported by adjit")
+                UnsupportedAttribute(
+                    f"the array attribute or method .{name} is not supported by adjit"
+                )
             )
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -153,7 +163,9 @@ class Tracer:
     def _known(self, what: str) -> np.ndarray:
         const = self.const
         if const is None:
-            raise located(ControlFlowError(f"cannot use a traced value as {what}: {_CONTROL_FLOW_HELP}"))
+            raise located(
+                ControlFlowError(f"cannot use a traced value as {what}: {_CONTROL_FLOW_HELP}")
+            )
         return const
 
     def __bool__(self) -> bool:
@@ -282,8 +294,17 @@ for _name, _ufunc in [
 ]:
     setattr(Tracer, f"__{_name}__", _operator(_ufunc))
 
-for _name, _ufunc in [("neg", np.negative), ("pos", np.positive), ("abs", np.absolute), ("invert", np.invert)]:
-    setattr(Tracer, f"__{_name}__", lambda self, u=_ufunc: numpy_api.apply_ufunc(u, "__call__", (self,), {}))
+for _name, _ufunc in [
+    ("neg", np.negative),
+    ("pos", np.positive),
+    ("abs", np.absolute),
+    ("invert", np.invert),
+]:
+    setattr(
+        Tracer,
+        f"__{_name}__",
+        lambda self, u=_ufunc: numpy_api.apply_ufunc(u, "__call__", (self,), {}),
+    )
 
 # Methods that mirror NumPy functions of the same name (x.sum(...) == np.sum(x, ...)).
 for _name in numpy_api.ARRAY_METHODS:

@@ -270,8 +270,9 @@ class _Parser:
         returned = [v.type for v in body.results]
         if returned != declared:
             shown = ", ".join(map(str, returned))
-            raise ParseError(f"@{name} declares results ({', '.join(map(str, declared))}) "
-                             f"but returns ({shown})")
+            raise ParseError(
+                f"@{name} declares results ({', '.join(map(str, declared))}) but returns ({shown})"
+            )
         if self.t.peek()[0] != "eof":
             raise self.t.error("text after the end of the function")
         return Function(name, body)

@@ -231,8 +231,7 @@ def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     b2 = b + (1,) if len(b) == 1 else b
     if a2[-1] != b2[-2]:
         raise ShapeError(
-            f"matmul: shapes {a} and {b} are not aligned "
-            f"(dimension {a2[-1]} != {b2[-2]})"
+            f"matmul: shapes {a} and {b} are not aligned (dimension {a2[-1]} != {b2[-2]})"
         )
     try:
         batch = np.broadcast_shapes(a2[:-2], b2[:-2])
@@ -386,9 +385,7 @@ def infer_type(name: str, operand_types: Sequence[TensorType], attrs: Attrs) -> 
     if prim.infer is None:
         raise VerificationError(f"{name} is typed by its regions, not by infer_type")
     if prim.arity is not None and len(operand_types) != prim.arity:
-        raise VerificationError(
-            f"{name} takes {prim.arity} operands, got {len(operand_types)}"
-        )
+        raise VerificationError(f"{name} takes {prim.arity} operands, got {len(operand_types)}")
     return prim.infer(operand_types, attrs)
 
 

@@ -104,11 +104,12 @@ class _Verifier:
         for region, (label, yields) in zip(op.regions, regions):
             if _types(region.args) != carried:
                 raise self.fail(
-                    op, f"{label} region takes {_show(_types(region.args))}, "
-                    f"expected {_show(carried)}"
+                    op,
+                    f"{label} region takes {_show(_types(region.args))}, expected {_show(carried)}",
                 )
             if _types(region.results) != yields:
                 raise self.fail(
-                    op, f"{label} region yields {_show(_types(region.results))}, "
-                    f"expected {_show(yields)}"
+                    op,
+                    f"{label} region yields {_show(_types(region.results))}, "
+                    f"expected {_show(yields)}",
                 )

@@ -181,7 +181,7 @@ def contract(body: list[Node], parallel: bool) -> list[Node]:
         position = body.index(loop)
         if shape:
             buffer = Stmt(
-                re.sub(r"\(\(.*?\)", f"({shape!r}", alloc.text, count=1),
+                re.sub(r"\(\(.*?\)", f"({shape!r}", alloc.text, count=1) + " (one slice)",
                 writes=[(name, None)],
                 allocates=shape,
             )

@@ -1,19 +1,18 @@
 """Numba CPU backend: an ir.Function becomes the Python source of one @njit function.
 
-Code generation follows three decisions, made per block:
-  - Fusion. Element-wise ops, conversions, broadcasts, iota, transposes and gathers
-    are index expressions. A value of such an op is *inlined* into its consumers'
-    loops when that does not repeat work (a single consumer iterating over the
-    same number of elements, or an op that is only index arithmetic); otherwise it
-    is *materialized* by one loop nest writing a fresh array. A chain of
-    element-wise ops thus becomes one loop nest with no temporaries, and a
-    reduction is computed inside the loop that produces its input.
-  - BLAS. matmul calls np.dot on C-contiguous operands (every array the generated
-    code holds is C-contiguous: transposes and slices are fused, never views).
-  - Buffer reuse. A scatter (item assignment) writes into its target's buffer in
-    place when that buffer is not needed afterwards.
-Scalars (shape ()) are plain Numba scalars. Every line that computes an IR value
-carries the value's IR name in a comment.
+  - Fusion (fusion.py) decides which values are inlined into their consumers'
+    loops; the rest are materialized by one loop nest each. A chain of
+    element-wise ops becomes one loop with no temporaries, and a reduction is
+    computed inside the loop that produces its input.
+  - The emitted statements and loops carry the array elements they touch, so
+    loops.py can merge neighbouring loops over the same range (a row softmax
+    becomes one pass per row) and shrink per-iteration temporaries to a slice.
+  - matmul calls np.dot (BLAS) on C-contiguous operands: every array the
+    generated code holds is C-contiguous, as transposes and slices are fused.
+  - A scatter (item assignment) writes into its target's buffer in place when
+    nothing reads that buffer afterwards.
+Scalars (shape ()) are plain Numba scalars. Each line computing an IR value
+carries the value's IR name and type in a comment.
 """
 
 from __future__ import annotations
@@ -21,15 +20,14 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic, Slice
-from ..ir.primitives import PRIMITIVES
 from ..ir.printer import print_function
 from ..ir.types import TensorType
+from .fusion import BlockPlan, fusible, plan_block, reduces
 from .loops import Access, Loop, Node, Stmt, contract, fuse, render
 
 _INFIX = {
@@ -46,7 +44,6 @@ _CTOR = {
     "i32": "np.int32",
     "bool": "np.bool_",
 }
-_INDEX_ONLY = {"broadcast", "iota", "transpose", "gather", "convert", "constant"}
 
 PRELUDE = """\
 import numpy as np
@@ -84,80 +81,6 @@ def literal(value: object, type: TensorType) -> str:
     else:
         text = repr(int(v))
     return text if type.dtype in ("f64", "i64") else f"{_CTOR[type.dtype]}({text})"
-
-
-def _unit_reshape(op: Op) -> bool:
-    """A reshape that only inserts or drops size-1 dims: an index remap."""
-    (x,) = op.operands
-    return [d for d in x.type.shape if d != 1] == [d for d in op.result.type.shape if d != 1]
-
-
-def _fusible(op: Op) -> bool:
-    if op.name == "constant":
-        return op.result.type.size == 1
-    if op.name == "reshape":
-        return _unit_reshape(op)
-    return PRIMITIVES[op.name].kind == "elementwise" or op.name in _INDEX_ONLY
-
-
-def _loop_consumer(op: Op, operand_index: int) -> bool:
-    """Does `op` read this operand element by element inside a loop it emits?"""
-    if _fusible(op) or PRIMITIVES[op.name].kind == "reduction":
-        return not (op.name == "gather" and operand_index > 0)
-    if op.name in ("scatter", "scatter_add"):
-        return operand_index == 1  # the value written; the target needs a buffer
-    return op.name == "concatenate"
-
-
-@dataclass
-class _BlockPlan:
-    inline: set[Value] = field(default_factory=set)
-    last_use: dict[Value, int] = field(default_factory=dict)  # op index; len(ops) = results
-
-
-def _plan(block: Block) -> _BlockPlan:
-    producers = {r: op for op in block.ops for r in op.results}
-    consumers: dict[Value, list[tuple[int, Op, int]]] = {}
-    for i, op in enumerate(block.ops):
-        for j, v in enumerate(op.operands):
-            consumers.setdefault(v, []).append((i, op, j))
-    plan = _BlockPlan()
-    returned = set(block.results)
-    for op in block.ops:
-        if not _fusible(op):
-            continue
-        v = op.result
-        uses = consumers.get(v, [])
-        if v in returned or not uses or not all(_loop_consumer(c, j) for _, c, j in uses):
-            continue
-        if v.type.ndim == 0 and op.name != "constant" and len(uses) > 1:
-            continue
-        cheap = op.name in _INDEX_ONLY or op.name == "reshape"
-        same_size = all(c.results[0].type.size == v.type.size or _reduces(c) for _, c, _ in uses)
-        if cheap or (len(uses) == 1 and same_size):
-            plan.inline.add(v)
-
-    # An inlined value is evaluated where its consumers are, so its operands are
-    # live until then (this keeps in-place buffer reuse safe).
-    def effective_uses(v: Value) -> list[int]:
-        positions = []
-        for i, c, _ in consumers.get(v, []):
-            if c.results and c.results[0] in plan.inline:
-                positions.extend(effective_uses(c.results[0]))
-            else:
-                positions.append(i)
-        return positions
-
-    for v in list(consumers) + list(producers):
-        uses = effective_uses(v)
-        plan.last_use[v] = max(uses, default=-1)
-    for v in block.results:
-        plan.last_use[v] = len(block.ops)
-    return plan
-
-
-def _reduces(op: Op) -> bool:
-    return PRIMITIVES[op.name].kind == "reduction"
 
 
 class _Generator:
@@ -563,7 +486,7 @@ class _Generator:
         self.bind(v, name)
         self.fresh.add(v)
 
-    def scatter(self, op: Op, plan: _BlockPlan, position: int) -> None:
+    def scatter(self, op: Op, plan: BlockPlan, position: int) -> None:
         x, val, *index = op.operands
         v = op.result
         name = self.new_name()
@@ -648,7 +571,7 @@ class _Generator:
 
     # --------------------------------------------------------------- blocks
     def block(self, block: Block) -> None:
-        plan = _plan(block)
+        plan = plan_block(block)
         for op in block.ops:
             for r in op.results:
                 self.producer[r] = op
@@ -657,9 +580,9 @@ class _Generator:
                 continue
             if op.regions:
                 self.control(op)
-            elif _fusible(op):
+            elif fusible(op):
                 self.materialize(op)
-            elif _reduces(op):
+            elif reduces(op):
                 self.reduction(op)
             elif op.name in ("scatter", "scatter_add"):
                 self.scatter(op, plan, position)

@@ -219,3 +219,30 @@ def test_second_process_loads_compiled_code_from_the_disk_cache(tmp_path):
     assert runs[0][1] == "0"  # first process: compiled
     assert runs[1][1] == "1"  # second process: a hit in Numba's cache
     assert len(list(tmp_path.glob("adjit_f_*.py"))) == 1
+
+
+def test_dead_buffers_are_overwritten_in_place():
+    def f(x):
+        y = np.exp(x)
+        z = np.sin(y) + y * 2.0  # y is dead after this line: z takes its buffer
+        w = z * z - z
+        return w.sum(), np.tanh(w)
+
+    x = np.random.default_rng(3).normal(size=(6, 5))
+    jitted = adjit.jit(f)
+    assert jitted.source(x).split("def entry")[1].count("np.empty(") == 1
+    got, want = jitted(x), f(x)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
+
+
+def test_buffers_read_at_other_elements_are_not_overwritten():
+    def f(x):
+        y = np.exp(x)
+        z = y[::-1] + y * y  # reads y at a mirrored index: needs a new buffer
+        return z, z[1:] - z[:-1]
+
+    x = np.linspace(-1.0, 1.0, 9)
+    got, want = adjit.jit(f)(x), f(x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-13)

@@ -301,28 +301,60 @@ class _Generator:
             text = f"np.full({v.type.shape}, {fill}, dtype={dtype})"
             self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
 
-    def materialize(self, op: Op) -> None:
+    def materialize(self, op: Op, plan: BlockPlan | None = None, position: int = -1) -> None:
         v = op.result
         out = v.type
         if out.ndim == 0:
             name = self.bind(v)
             self.stmt(f"{name} = {self.op_expr(op, [])}{self.comment(v)}", scalar_writes={name})
             return
-        name = self.new_name()
         operand = op.operands[0] if op.operands else None
         if (
             op.name == "broadcast"
             and self.producer.get(operand) is not None
             and self.producer[operand].name == "constant"
         ):
+            name = self.new_name()
             self.allocate(v, name, literal(self.producer[operand].attrs["value"], operand.type))
-        else:
+            self.bind(v, name)
+            self.fresh.add(v)
+            return
+        idx = [f"i{d}" for d in range(out.ndim)]
+        pending = (self.reads, self.scalar_reads)
+        self.reads, self.scalar_reads = [], set()
+        value = self.op_expr(op, idx)
+        reads, scalar_reads = self.reads, self.scalar_reads
+        self.reads, self.scalar_reads = pending
+        dead = self.dead_buffer(v, reads, tuple(idx), plan, position) if plan else None
+        if dead is None:
+            name = self.new_name()
             self.allocate(v, name)
-            with self.loop_nest(out.shape, parallel=True) as idx:
-                value = self.op_expr(op, idx)
-                self.stmt(f"{name}[{', '.join(idx)}] = {value}", writes=[(name, tuple(idx))])
+        else:  # overwrite a buffer nothing reads any more, element by element
+            name = self.names[dead]
+            self.roots[v] = self.roots.get(dead, dead)
+        with self.loop_nest(out.shape, parallel=True):
+            self.reads += reads
+            self.scalar_reads |= scalar_reads
+            self.stmt(f"{name}[{', '.join(idx)}] = {value}", writes=[(name, tuple(idx))])
         self.bind(v, name)
         self.fresh.add(v)
+
+    def dead_buffer(
+        self, v: Value, reads: list[Access], idx: tuple[str, ...], plan: BlockPlan, position: int
+    ) -> Value | None:
+        """An operand buffer of v's type, read only at v's own index, dead after this op."""
+        by_name = {self.names[w]: w for w in self.fresh if w in self.names}
+        for name in dict.fromkeys(n for n, _ in reads):
+            w = by_name.get(name)
+            if w is None or w.type != v.type:
+                continue
+            root = self.roots.get(w, w)
+            sharing = [u for u in self.names if self.roots.get(u, u) is root]
+            if root not in self.fresh or any(plan.last_use.get(u, -1) > position for u in sharing):
+                continue
+            if all(i == idx for n, i in reads if n == name):
+                return w
+        return None
 
     def reduction(self, op: Op) -> None:
         (x,) = op.operands
@@ -581,7 +613,7 @@ class _Generator:
             if op.regions:
                 self.control(op)
             elif fusible(op):
-                self.materialize(op)
+                self.materialize(op, plan, position)
             elif reduces(op):
                 self.reduction(op)
             elif op.name in ("scatter", "scatter_add"):

@@ -49,6 +49,11 @@ def case(*args, id: str | None = None, rtol: float = 1e-12, **kwargs):
 # ------------------------------------------------------------------ element-wise
 
 
+@case(np.linspace(-2.0, 2.0, 9), np.arange(-5, 4))
+def floor_divide_and_remainder(x, i):
+    return x // 0.3, x % 0.7, x % -0.5, i // 3, i % 3, -i % 4, 7.5 % (x + 3.0)
+
+
 @case(P, B)
 def unary_chain_1(p, b):
     return np.exp(np.log(p) + np.sqrt(p)) * np.log1p(p) - np.expm1(b)

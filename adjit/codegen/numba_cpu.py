@@ -32,6 +32,7 @@ from .loops import Access, Loop, Node, Stmt, contract, fuse, render
 
 _INFIX = {
     "add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**",
+    "floordiv": "//", "mod": "%",  # Numba's scalar np.floor_divide rounds differently
     "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=",
     "and": "and", "or": "or",
 }  # fmt: skip

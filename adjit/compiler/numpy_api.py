@@ -80,6 +80,8 @@ _UFUNC_PRIMITIVE = {
     np.maximum: "maximum",
     np.minimum: "minimum",
     np.arctan2: "atan2",
+    np.floor_divide: "floordiv",
+    np.remainder: "mod",
     np.less: "lt",
     np.less_equal: "le",
     np.greater: "gt",

@@ -126,6 +126,8 @@ _ELEMENTWISE: dict[str, tuple[int, str | None, Callable, str]] = {
     "maximum": (2, "Max(x, y)", np.maximum, NUMERIC),
     "minimum": (2, "Min(x, y)", np.minimum, NUMERIC),
     "atan2": (2, "atan2(x, y)", np.arctan2, FLOAT),
+    "floordiv": (2, "floor(x / y)", np.floor_divide, NUMERIC),
+    "mod": (2, "x - y*floor(x / y)", np.remainder, NUMERIC),
     "lt": (2, None, np.less, COMPARE),
     "le": (2, None, np.less_equal, COMPARE),
     "gt": (2, None, np.greater, COMPARE),
@@ -139,7 +141,7 @@ _ELEMENTWISE: dict[str, tuple[int, str | None, Callable, str]] = {
 }
 
 # Piecewise-constant ops: their derivative is zero wherever it exists.
-_ZERO_DERIVATIVE = {"sign", "floor", "ceil"}
+_ZERO_DERIVATIVE = {"sign", "floor", "ceil", "floordiv"}
 
 for _name, (_arity, _scalar, _fn, _rule) in _ELEMENTWISE.items():
     _register(

@@ -35,10 +35,21 @@ def test_sum_of_product_is_fused_into_one_loop():
     def f(x, y):
         return np.sum(x * y + 1.0)
 
-    source = adjit.jit(f).source(np.ones(10), np.ones(10))
+    source = adjit.jit(f).source(np.ones(100), np.ones(100))
     body = source.split("def entry")[1]
     assert "np.empty(" not in body
     assert body.count("for ") == 1
+
+
+@pytest.mark.parametrize("n", [3, 8, 37, 128, 130, 1000, 2048])
+def test_sums_over_the_last_axis_equal_numpy_bit_for_bit(n):
+    def f(x):
+        return np.exp(x).sum(axis=-1), x.mean(axis=1)
+
+    x = np.random.default_rng(n).normal(size=(4, n))
+    got, want = adjit.jit(f)(x), f(x)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_matmul_calls_blas():

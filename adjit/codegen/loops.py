@@ -33,9 +33,17 @@ class Stmt:
 @dataclass
 class Loop:
     var: str
-    extent: int
+    extent: int  # the loop runs range(start, extent, step)
     parallel: bool
     body: list[Node] = field(default_factory=list)
+    start: int = 0
+    step: int = 1
+
+    def same_range(self, other: Loop) -> bool:
+        return (self.start, self.extent, self.step) == (other.start, other.extent, other.step)
+
+    def with_body(self, body: list[Node], var: str | None = None) -> Loop:
+        return Loop(var or self.var, self.extent, self.parallel, body, self.start, self.step)
 
 
 Node = Union[Stmt, Loop]
@@ -68,7 +76,7 @@ def _conflicts(a: list[Stmt], b: list[Stmt]) -> bool:
 
 def _can_merge(first: Loop, second: Loop) -> bool:
     """Same extent, and every shared element is touched in the same iteration."""
-    if first.extent != second.extent:
+    if not first.same_range(second):
         return False
     a, b = _stmts(first), _stmts(second)
     if any(s.opaque for s in a + b):
@@ -119,7 +127,7 @@ def _rename(node: Node, old: str, new: str) -> Node:
             node.allocates,
         )
     var = new if node.var == old else node.var
-    return Loop(var, node.extent, node.parallel, [_rename(c, old, new) for c in node.body])
+    return node.with_body([_rename(c, old, new) for c in node.body], var)
 
 
 def fuse(body: list[Node]) -> list[Node]:
@@ -143,17 +151,13 @@ def fuse(body: list[Node]) -> list[Node]:
                 if renamed is None and first.var not in _loop_vars(second):
                     renamed = _rename(second, second.var, first.var)
                 if renamed is not None and _can_merge(first, renamed):
-                    merged = Loop(
-                        first.var, first.extent, first.parallel and second.parallel,
-                        first.body + renamed.body,
-                    )  # fmt: skip
+                    merged = first.with_body(first.body + renamed.body)
+                    merged.parallel = first.parallel and second.parallel
                     body[i : j + 1] = [*body[i + 1 : j], merged]
                     i = i + (j - i - 1)
                     continue
         i += 1
-    return [
-        Loop(n.var, n.extent, n.parallel, fuse(n.body)) if isinstance(n, Loop) else n for n in body
-    ]
+    return [n.with_body(fuse(n.body)) if isinstance(n, Loop) else n for n in body]
 
 
 def contract(body: list[Node], parallel: bool) -> list[Node]:
@@ -218,15 +222,13 @@ def _map_text(node: Node, f: Callable[[str], str]) -> Node:
             node.opaque,
             node.allocates,
         )
-    return Loop(node.var, node.extent, node.parallel, [_map_text(c, f) for c in node.body])
+    return node.with_body([_map_text(c, f) for c in node.body])
 
 
 def _drop_first_index(node: Node, name: str) -> Node:
     """Accesses of `name` lose their first index; 0-d ones become scalar accesses."""
     if isinstance(node, Loop):
-        return Loop(
-            node.var, node.extent, node.parallel, [_drop_first_index(c, name) for c in node.body]
-        )
+        return node.with_body([_drop_first_index(c, name) for c in node.body])
 
     def split(accesses: list[Access]) -> tuple[list[Access], set[str]]:
         arrays, scalars = [], set()
@@ -253,5 +255,8 @@ def render(body: list[Node], indent: int, lines: list[str]) -> None:
             lines.extend("    " * indent + line for line in node.text.split("\n"))
         else:
             rng = "prange" if node.parallel else "range"
-            lines.append("    " * indent + f"for {node.var} in {rng}({node.extent}):")
+            bounds = str(node.extent)
+            if (node.start, node.step) != (0, 1):
+                bounds = f"{node.start}, {node.extent}, {node.step}"
+            lines.append("    " * indent + f"for {node.var} in {rng}({bounds}):")
             render(node.body, indent + 1, lines)

@@ -138,8 +138,10 @@ class _Generator:
         return name
 
     @contextlib.contextmanager
-    def loop(self, var: str, extent: int, parallel: bool = False) -> Iterator[None]:
-        node = Loop(var, extent, parallel and self.parallel)
+    def loop(
+        self, var: str, extent: int, parallel: bool = False, start: int = 0, step: int = 1
+    ) -> Iterator[None]:
+        node = Loop(var, extent, parallel and self.parallel, [], start, step)
         self.bodies[-1].append(node)
         self.bodies.append(node.body)
         try:
@@ -379,9 +381,12 @@ class _Generator:
                 self.allocate(v, name)
             with self.loop_nest(tuple(shape[d] for d in kept), parallel=True) as outer:
                 acc = self.new_name("acc")
-                self.stmt(f"{acc} = {init}", scalar_writes={acc})
-                with self.loop_nest(tuple(shape[d] for d in axes), prefix="j") as inner:
-                    self.combine(kind, acc, None, self.expr(x, outer + inner), dt)
+                if kind == "sum" and dt.is_float and len(axes) == 1 and shape[axes[0]] >= 8:
+                    self.pairwise_sum(acc, lambda j: self.expr(x, outer + [j]), shape[axes[0]])
+                else:
+                    self.stmt(f"{acc} = {init}", scalar_writes={acc})
+                    with self.loop_nest(tuple(shape[d] for d in axes), prefix="j") as inner:
+                        self.combine(kind, acc, None, self.expr(x, outer + inner), dt)
                 if kept:
                     self.scalar_reads.add(acc)
                     self.stmt(f"{name}[{', '.join(outer)}] = {acc}", writes=[(name, tuple(outer))])
@@ -397,6 +402,51 @@ class _Generator:
                 )
         self.bind(v, name)
         self.fresh.add(v)
+
+    def pairwise_sum(self, acc: str, element: Callable[[str], str], n: int) -> None:
+        """acc = the sum of element(0..n-1), added in NumPy's pairwise order.
+
+        NumPy sums a contiguous axis in blocks of at most 128 with eight running
+        sums, and splits longer ranges in halves. Doing the same gives results
+        equal to NumPy's bit for bit, and the eight independent sums keep the
+        FPU busy. Ranges that would need more than 16 blocks use one 8-way
+        pass (not NumPy's order, still deterministic) to bound code size.
+        """
+
+        def block(start: int, count: int) -> str:
+            r = [self.new_name("r") for _ in range(8)]
+            for k in range(8):
+                self.stmt(f"{r[k]} = {element(f'{start + k}')}", scalar_writes={r[k]})
+            end = start + count - count % 8
+            if end > start + 8:
+                j = self.new_name("j")
+                with self.loop(j, end, start=start + 8, step=8):
+                    for k in range(8):
+                        self.scalar_reads.add(r[k])
+                        self.stmt(f"{r[k]} += {element(f'{j} + {k}')}", scalar_writes={r[k]})
+            total = self.new_name("s")
+            self.scalar_reads.update(r)
+            combined = f"(({r[0]} + {r[1]}) + ({r[2]} + {r[3]})) + (({r[4]} + {r[5]}) + ({r[6]} + {r[7]}))"
+            self.stmt(f"{total} = {combined}", scalar_writes={total})
+            for k in range(end, start + count):
+                self.scalar_reads.add(total)
+                self.stmt(f"{total} += {element(str(k))}", scalar_writes={total})
+            return total
+
+        def pairwise(start: int, count: int) -> str:
+            if count <= 128:
+                return block(start, count)
+            half = count // 2
+            half -= half % 8
+            left, right = pairwise(start, half), pairwise(start + half, count - half)
+            total = self.new_name("s")
+            self.scalar_reads.update({left, right})
+            self.stmt(f"{total} = {left} + {right}", scalar_writes={total})
+            return total
+
+        total = pairwise(0, n) if n <= 16 * 128 else block(0, n)
+        self.scalar_reads.add(total)
+        self.stmt(f"{acc} = {total}", scalar_writes={acc})
 
     def combine(
         self, kind: str, acc: str, element: Access | None, value: str, dt: TensorType

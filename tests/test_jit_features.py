@@ -257,3 +257,17 @@ def test_buffers_read_at_other_elements_are_not_overwritten():
     got, want = adjit.jit(f)(x), f(x)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-13)
+
+
+def test_modifying_an_outer_array_inside_a_loop_body_is_refused():
+    def f(x):
+        acc = np.zeros(3)
+
+        def body(i, s):
+            acc[0] = s  # writes into an array of the enclosing function
+            return s + x[i]
+
+        return adjit.fori_loop(0, 3, body, 0.0), acc
+
+    with pytest.raises(adjit.MutationError, match="defined outside this adjit.cond"):
+        adjit.trace(f)(np.ones(3))

@@ -106,6 +106,14 @@ class Tracer:
                 )
             )
         self.value  # noqa: B018 - checks that this array is not a stale view
+        if self._value not in current().owned:
+            raise located(
+                MutationError(
+                    f"{what} modifies an array defined outside this adjit.cond, while_loop or "
+                    "fori_loop body; pass it in the operands or loop state and return the "
+                    "new value instead"
+                )
+            )
         if new.type != self._value.type:
             raise located(
                 MutationError(

@@ -1,7 +1,7 @@
 """adjit: a differentiation compiler for NumPy code."""
 
 from . import ir
-from .api import cond, fori_loop, jit, trace, while_loop
+from .api import cond, fori_loop, grad, jit, trace, value_and_grad, vjp, while_loop
 from .errors import (
     AdjitError,
     ControlFlowError,
@@ -28,8 +28,11 @@ __all__ = [
     "VerificationError",
     "cond",
     "fori_loop",
+    "grad",
     "ir",
     "jit",
     "trace",
+    "value_and_grad",
+    "vjp",
     "while_loop",
 ]

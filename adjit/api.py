@@ -1,4 +1,4 @@
-"""The public transformations: trace, jit (and, as they land, grad, jvp, ...)."""
+"""The public transformations: trace, jit, grad, value_and_grad, vjp (and, as they land, jvp, ...)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,19 @@ import numpy as np
 from . import tree
 from .codegen.cache import load_module
 from .codegen.numba_cpu import generate_source
+from .compiler import ops
+from .compiler.builder import Builder, building, is_tracing
 from .compiler.control import cond, fori_loop, while_loop
+from .compiler.numpy_api import is_tracer, unwrap
 from .compiler.passes import simplify
-from .compiler.trace import Traced, trace, trace_function
+from .compiler.reverse import emit_adjoint, inline, vjp_function
+from .compiler.trace import Traced, function_name, trace, trace_function
+from .compiler.tracer import Tracer
 from .errors import AdjitError
-from .ir.core import Function
+from .ir.core import Function, Value
+from .ir.verifier import verify
 
-__all__ = ["cond", "fori_loop", "jit", "trace", "while_loop"]
+__all__ = ["cond", "fori_loop", "grad", "jit", "trace", "value_and_grad", "vjp", "while_loop"]
 
 
 def _leaf_signature(leaf: Any) -> tuple:
@@ -89,15 +95,25 @@ def _fast_key(args: tuple) -> tuple | None:
     return tuple(key)
 
 
+def _compile(traced: Traced, parallel: bool = False) -> Specialization:
+    """Optimize a traced function, generate its source and load the native entry."""
+    fn = simplify(traced.fn)
+    source = generate_source(fn, parallel=parallel)
+    module = load_module(source, fn.name)
+    return Specialization(traced, fn, source, module.entry)
+
+
 class Jitted:
     """`adjit.jit(f)`: compiled per input signature (shapes, dtypes, pytree structure)."""
 
     def __init__(self, f: Callable, parallel: bool = False) -> None:
+        # first: update_wrapper copies f's __dict__, which for a transformed f
+        # (jit(grad(f))) holds that object's own fields
+        functools.update_wrapper(self, f)
         self.f = f
         self.parallel = parallel
         self._specializations: dict[tuple, Specialization] = {}
         self._fast: dict[tuple, Callable[[tuple], Any]] = {}
-        functools.update_wrapper(self, f)
 
     def _lookup(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
         leaves, treedef = tree.flatten((args, kwargs))
@@ -112,10 +128,7 @@ class Jitted:
 
     def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
         traced = trace_function(self.f, args, kwargs)
-        fn = simplify(traced.fn)
-        source = generate_source(fn, parallel=self.parallel)
-        module = load_module(source, fn.name)
-        return Specialization(traced, fn, source, module.entry)
+        return _compile(traced, self.parallel)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs:
@@ -144,3 +157,266 @@ def jit(f: Callable | None = None, *, target: str = "cpu", parallel: bool = Fals
     if f is None:
         return lambda g: Jitted(g, parallel=parallel)
     return Jitted(f, parallel=parallel)
+
+
+# ------------------------------------------------------------------ reverse mode
+
+
+def _argnums_tuple(argnums: int | tuple[int, ...], nargs: int, what: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if not isinstance(i, int) or not -nargs <= i < nargs:
+            raise AdjitError(
+                f"{what}: argnums={argnums!r} is out of range for a call with {nargs} "
+                "positional argument(s)"
+            )
+    return tuple(i % nargs for i in nums)
+
+
+def _leaf_ranges(args_tree: tree.TreeDef) -> list[range]:
+    """The flat leaf indices of each positional argument."""
+    ranges, start = [], 0
+    for child in args_tree.children:
+        ranges.append(range(start, start + child.num_leaves))
+        start += child.num_leaves
+    return ranges
+
+
+def _check_differentiable(fn: Function, leaves: range, argnum: int, what: str) -> None:
+    if not leaves:
+        raise AdjitError(
+            f"{what}: argument {argnum} has no array leaves (a Python int, bool or None is "
+            "static); pass a float or a float array to differentiate it"
+        )
+    for i in leaves:
+        p = fn.params[i]
+        if not p.type.is_float:
+            raise AdjitError(
+                f"{what}: cannot differentiate argument {p.hint or argnum} of type {p.type}: "
+                "only floating-point inputs have gradients; pass it as floats "
+                "(e.g. x.astype(float)) or leave it out of argnums"
+            )
+
+
+@dataclass(frozen=True)
+class _GradSpec:
+    argnums: int | tuple[int, ...]
+    has_aux: bool
+    with_value: bool
+
+    @property
+    def what(self) -> str:
+        return "value_and_grad" if self.with_value else "grad"
+
+
+def _emit_grad(
+    traced: Traced, args: list[Value], spec: _GradSpec
+) -> tuple[list[Value], tree.TreeDef]:
+    """Emit f's value (and aux) and gradient into the current builder.
+
+    Returns the flat results and their tree: grad, (grad, aux), (value, grad) or
+    ((value, aux), grad).
+    """
+    fn, what = traced.fn, spec.what
+    args_tree = traced.in_tree.children[0]
+    nums = _argnums_tuple(spec.argnums, len(args_tree.children), what)
+    ranges = _leaf_ranges(args_tree)
+    for i in nums:
+        _check_differentiable(fn, ranges[i], i, what)
+    out_tree = traced.out_tree
+    if spec.has_aux:
+        if out_tree.kind not in ("tuple", "list") or len(out_tree.children) != 2:
+            raise AdjitError(
+                f"{what}(has_aux=True): the function must return a pair (value, aux), "
+                f"got a result of structure {out_tree}"
+            )
+        value_tree, aux_tree = out_tree.children
+    else:
+        value_tree, aux_tree = out_tree, None
+    value_type = fn.results[0].type if value_tree.kind == tree.LEAF else None
+    if value_type is None or value_type.ndim != 0 or not value_type.is_float:
+        got = value_type if value_type is not None else f"a result of structure {value_tree}"
+        raise AdjitError(
+            f"{what}: the function must return a float scalar, got {got}; for "
+            "non-scalar outputs use adjit.vjp or adjit.jacrev"
+        )
+    seeds: list[Value | None] = [None] * len(fn.results)
+    # the seed cotangent d value / d value = 1 is a constant, not an input
+    seeds[0] = ops.constant(np.ones((), value_type.np_dtype))
+    wrt = [leaf for i in nums for leaf in ranges[i]]
+    results, grads = emit_adjoint(fn, args, seeds, wrt)
+    grad_tree = (
+        args_tree.children[spec.argnums]
+        if isinstance(spec.argnums, int)
+        else tree.TreeDef("tuple", tuple(args_tree.children[i] for i in nums))
+    )
+    if spec.with_value:
+        head = tree.TreeDef("tuple", (value_tree, aux_tree)) if spec.has_aux else value_tree
+        return [*results, *grads], tree.TreeDef("tuple", (head, grad_tree))
+    if spec.has_aux:
+        return [*grads, *results[1:]], tree.TreeDef("tuple", (grad_tree, aux_tree))
+    return grads, grad_tree
+
+
+def _placeholder(leaf: Any) -> Any:
+    """A concrete stand-in with a tracer's shape and dtype (for tracing a nested call)."""
+    if is_tracer(leaf):
+        t = leaf.value.type
+        return np.zeros(t.shape, t.np_dtype)
+    return leaf
+
+
+class Differentiated(Jitted):
+    """`adjit.grad(f)` / `adjit.value_and_grad(f)`: value and gradient in one native call.
+
+    Compiled per input signature like `jit`; called inside a trace (nested `grad`,
+    `jit(grad(f))`, `grad(grad(f))`), the gradient is inlined as IR instead.
+    """
+
+    def __init__(self, f: Callable, spec: _GradSpec) -> None:
+        super().__init__(f)
+        self.spec = spec
+
+    def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
+        traced = trace_function(self.f, args, kwargs)
+        builder = Builder()
+        with building(builder):
+            params = [builder.add_arg(p.type, p.hint) for p in traced.fn.params]
+            flat, out_tree = _emit_grad(traced, params, self.spec)
+            body = builder.block(flat)
+        name = f"{self.spec.what}_{function_name(self.f)}"
+        fn = verify(Function(name, body))
+        return _compile(Traced(fn, traced.in_tree, out_tree))
+
+    def _inline(self, args: tuple, kwargs: dict) -> Any:
+        leaves, in_tree = tree.flatten((args, kwargs), is_leaf=is_tracer)
+        stand_ins = tree.unflatten(in_tree, [_placeholder(leaf) for leaf in leaves])
+        traced = trace_function(self.f, *stand_ins)
+        values = [ops.as_value(unwrap(leaf)) for leaf in leaves]
+        flat, out_tree = _emit_grad(traced, values, self.spec)
+        return tree.unflatten(out_tree, [Tracer(v) for v in flat])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if is_tracing() and any(
+            is_tracer(x) for x in tree.flatten((args, kwargs), is_leaf=is_tracer)[0]
+        ):
+            return self._inline(args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+def _differentiated(
+    f: Callable | None, argnums: int | tuple[int, ...], has_aux: bool, with_value: bool
+) -> Any:
+    spec = _GradSpec(argnums if isinstance(argnums, int) else tuple(argnums), has_aux, with_value)
+    if f is None:
+        return lambda g: Differentiated(g, spec)
+    return Differentiated(f, spec)
+
+
+def grad(
+    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+) -> Any:
+    """The gradient of scalar-valued `f` with respect to positional argument(s) `argnums`.
+
+    Usable as `adjit.grad(f)`, `@adjit.grad` and `@adjit.grad(argnums=1)`. Each
+    gradient has the structure of its argument; a tuple `argnums` gives a tuple.
+    With has_aux, f returns (value, aux) and the result is (gradient, aux).
+    """
+    return _differentiated(f, argnums, has_aux, with_value=False)
+
+
+def value_and_grad(
+    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+) -> Any:
+    """Like `grad`, but returns (value, gradient), both from one native call.
+
+    With has_aux: ((value, aux), gradient).
+    """
+    return _differentiated(f, argnums, has_aux, with_value=True)
+
+
+class _Pullback:
+    """The VJP of one call: cotangent of the output -> one cotangent per primal."""
+
+    def __init__(self, spec: Specialization, primal_leaves: list[Any]) -> None:
+        self._spec = spec
+        self._primals = primal_leaves
+        self._out_types = [r.type for r in spec.ir.params[len(primal_leaves) :]]
+
+    def __call__(self, cotangent: Any) -> tuple:
+        traced = self._spec.traced
+        leaves, ct_tree = tree.flatten(cotangent)
+        out_tree = traced.out_tree.children[0]
+        if ct_tree != out_tree or len(leaves) != len(self._out_types):
+            raise AdjitError(
+                f"vjp: the cotangent must have the structure of the output {out_tree}, "
+                f"got {ct_tree}"
+            )
+        cts = []
+        for leaf, t in zip(leaves, self._out_types):
+            arr = np.asarray(leaf, dtype=t.np_dtype)
+            if arr.shape != t.shape:
+                raise AdjitError(f"vjp: cotangent of shape {arr.shape} for an output of type {t}")
+            cts.append(arr)
+        return self._spec([*self._primals, *cts])[1]
+
+    def ir(self) -> Function:
+        return self._spec.ir
+
+    def source(self) -> str:
+        return self._spec.source
+
+
+def _traced_vjp(f: Callable, primals: tuple) -> tuple[Any, Callable[[Any], tuple]]:
+    """vjp inside a trace (`grad(lambda x: vjp(f, x)[1](...))`): inlined as IR.
+
+    The pullback re-emits the primal ops; simplify's CSE merges them with the first copy.
+    """
+    leaves, in_tree = tree.flatten(primals, is_leaf=is_tracer)
+    traced = trace_function(f, tree.unflatten(in_tree, [_placeholder(x) for x in leaves]), {})
+    fn = traced.fn
+    args_tree = traced.in_tree.children[0]
+    values = [ops.as_value(unwrap(x)) for x in leaves]
+    env = inline(fn, values)
+    out = tree.unflatten(traced.out_tree, [Tracer(env[r]) for r in fn.results])
+
+    def pullback(cotangent: Any) -> tuple:
+        ct_leaves, ct_tree = tree.flatten(cotangent, is_leaf=is_tracer)
+        if ct_tree != traced.out_tree:
+            raise AdjitError(
+                f"vjp: the cotangent must have the structure of the output "
+                f"{traced.out_tree}, got {ct_tree}"
+            )
+        cts = [
+            ops.broadcast_to(ops.as_value(unwrap(c), r.type.np_dtype), r.type.shape)
+            for c, r in zip(ct_leaves, fn.results)
+        ]
+        _, grads = emit_adjoint(fn, values, cts, range(len(fn.params)))
+        flat = [Tracer(g) for g in grads]
+        return tree.unflatten(tree.TreeDef("tuple", args_tree.children), flat)
+
+    return out, pullback
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Any, Any]:
+    """(f(*primals), pullback): pullback(cotangent) gives one cotangent per primal.
+
+    The output and every pullback come from one compiled function (the primal
+    pass runs again on each pullback call).
+    """
+    if is_tracing() and any(is_tracer(x) for x in tree.flatten(primals, is_leaf=is_tracer)[0]):
+        return _traced_vjp(f, primals)
+    traced = trace_function(f, primals, {})
+    args_tree = traced.in_tree.children[0]
+    for i, leaves in enumerate(_leaf_ranges(args_tree)):
+        if leaves:
+            _check_differentiable(traced.fn, leaves, i, "vjp")
+    fn = traced.fn
+    vjp_fn = vjp_function(fn, range(len(fn.params)))
+    grads_tree = tree.TreeDef("tuple", args_tree.children)
+    out_tree = tree.TreeDef("tuple", (traced.out_tree, grads_tree))
+    spec = _compile(Traced(vjp_fn, traced.in_tree, out_tree))
+    leaves = tree.flatten(primals)[0]
+    zeros = [np.zeros(r.type.shape, r.type.np_dtype) for r in fn.results]
+    out = spec([*leaves, *zeros])[0]
+    return out, _Pullback(spec, leaves)

@@ -1,0 +1,258 @@
+"""Partial derivatives of element-wise primitives, derived by SymPy and lowered to IR.
+
+Each element-wise primitive carries its scalar meaning as a SymPy expression in
+x, y, z (`logistic: 1/(1 + exp(-x))`). Its partials are `sympy.diff` of that
+expression, rewritten where possible in terms of the primitive's own result r
+(d logistic = r*(1 - r), d exp = r, d sqrt = 1/(2*r), d tanh = 1 - r**2): the
+result is already computed by the primal pass, and these forms stay finite where
+the textbook quotient overflows (exp(-x)/(1 + exp(-x))**2 at x = -1000).
+The chosen expression is lowered back to IR through `ops`, so derivatives are
+ordinary IR that later passes optimise and that can be differentiated again.
+
+SymPy is imported on first use only: `import adjit` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ir.core import Value
+from ..ir.primitives import PRIMITIVES, ZERO_DERIVATIVE
+from . import ops
+
+_SYMBOLS = ("x", "y", "z")
+RESULT = "r"  # the symbol standing for the primitive's own (primal) result
+
+_FUNCTIONS = {
+    "exp": "exp",
+    "log": "log",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "asin": "asin",
+    "acos": "acos",
+    "atan": "atan",
+    "atan2": "atan2",
+    "Abs": "abs",
+    "sign": "sign",
+    "floor": "floor",
+    "ceiling": "ceil",
+    "Max": "maximum",
+    "Min": "minimum",
+}
+
+
+def _sympy():
+    import sympy
+
+    return sympy
+
+
+def _symbols(sp) -> dict[str, object]:
+    syms = {s: sp.Symbol(s, real=True) for s in _SYMBOLS}
+    syms[RESULT] = sp.Symbol(RESULT, real=True)
+    return syms
+
+
+def _in_terms_of_result(sp, d, expr, x, r):
+    """`d` (a derivative of `expr` w.r.t. `x`) rewritten in the result r, or None."""
+    direct = d.subs(expr, r)
+    if x not in direct.free_symbols:
+        return sp.simplify(direct)
+    # unary: substitute x = f^-1(r); keep only a single rational function of r,
+    # never a new transcendental (d log = 1/x beats exp(-r)). r is taken positive
+    # so SymPy picks the real branch; a rational identity found for r > 0 holds on
+    # the whole (connected, analytic) domain: tan' = 1 + r**2 also for r < 0.
+    rp = sp.Symbol("rp", positive=True)
+    try:
+        solutions = sp.solve(sp.Eq(rp, expr), x)
+    except (NotImplementedError, ValueError):
+        return None
+    alts = {sp.factor(sp.simplify(d.subs(x, s))) for s in solutions}
+    if len(alts) != 1:
+        return None
+    (alt,) = alts
+    if alt.is_rational_function(rp) and x not in alt.free_symbols:
+        return alt.subs(rp, r)
+    return None
+
+
+def _binary_in_terms_of_result(sp, d, expr, r):
+    """`d` with r substituted (d/dy x**y = r*log(x)), unless that adds a division.
+
+    r*y/x for d/dx x**y would be NaN at x = 0 where y*x**(y - 1) is not.
+    """
+    better = d.subs(expr, r)
+    if r not in better.free_symbols:
+        return None
+    better, plain = sp.simplify(better), sp.simplify(d)
+    if not sp.cancel(sp.denom(plain) / sp.denom(better)).is_polynomial():
+        return None
+    return better
+
+
+@functools.cache
+def partials(name: str) -> tuple[object, ...]:
+    """The simplified SymPy partial derivatives of element-wise primitive `name`.
+
+    One per operand; the integer 0 for piecewise-constant ops (sign, floor, ceil).
+    """
+    prim = PRIMITIVES[name]
+    if prim.kind != "elementwise" or prim.scalar is None:
+        raise UnsupportedError(f"{name} has no scalar expression to differentiate")
+    if name in ZERO_DERIVATIVE:
+        return (0,) * prim.arity
+    sp = _sympy()
+    syms = _symbols(sp)
+    expr = sp.sympify(prim.scalar, locals=syms)
+    out = []
+    # floor, ceiling and sign inside an expression (mod: x - y*floor(x/y)) are
+    # piecewise constant: held as constants while differentiating
+    held = {a: sp.Dummy() for a in expr.atoms(sp.floor, sp.ceiling, sp.sign)}
+    unheld = {v: k for k, v in held.items()}
+    for s in _SYMBOLS[: prim.arity]:
+        x = syms[s]
+        d = sp.diff(expr.xreplace(held), x).xreplace(unheld)
+        if prim.arity == 1:
+            better = _in_terms_of_result(sp, d, expr, x, syms[RESULT])
+        else:
+            better = _binary_in_terms_of_result(sp, d, expr, syms[RESULT])
+        out.append(better if better is not None else sp.simplify(d))
+    return tuple(out)
+
+
+def _named(sp, e) -> tuple[str, object] | None:
+    """(primitive, argument) when `e` spells out log1p, expm1 or logistic exactly.
+
+    Those primitives are more accurate than their spelled-out forms (log(1 + a)
+    loses a's digits for small a; 1/(1 + exp(-a)) overflows for a << 0).
+    """
+    one = sp.Integer(1)
+    if isinstance(e, sp.log) and e.args[0].is_Add and one in e.args[0].args:
+        return "log1p", e.args[0] - 1  # log(a + 1)
+    if e.is_Add and len(e.args) == 2 and -one in e.args:
+        (rest,) = [a for a in e.args if a != -one]
+        if isinstance(rest, sp.exp):
+            return "expm1", rest.args[0]  # exp(a) - 1
+    if e.is_Pow and e.exp == -1 and e.base.is_Add and len(e.base.args) == 2 and one in e.base.args:
+        (rest,) = [a for a in e.base.args if a != one]
+        if isinstance(rest, sp.exp):
+            return "logistic", -rest.args[0]  # 1/(1 + exp(-a))
+    return None
+
+
+class _Lowering:
+    """SymPy expression -> IR values, with symbols bound to IR values."""
+
+    def __init__(self, env: dict[str, Value], dtype: np.dtype) -> None:
+        self.sp = _sympy()
+        self.env = env
+        self.dtype = dtype
+
+    def const(self, v: object) -> Value:
+        return ops.constant(np.asarray(float(v), self.dtype))
+
+    def ew(self, name: str, *xs: Value) -> Value:
+        return ops.elementwise(name, *xs)
+
+    def __call__(self, e) -> Value:
+        sp = self.sp
+        if e.is_Symbol:
+            return self.env[e.name]
+        if e.is_Number:
+            return self.const(e)
+        named = _named(sp, e)
+        if named is not None:
+            return self.ew(named[0], self(named[1]))
+        if e.is_Add:
+            return self.add(e.args)
+        if e.is_Mul:
+            return self.mul(e)
+        if e.is_Pow:
+            return self.pow(e.base, e.exp)
+        if isinstance(e, sp.Heaviside):
+            return self.heaviside(e.args[0])
+        fname = type(e).__name__
+        if fname in _FUNCTIONS:
+            return self.ew(_FUNCTIONS[fname], *(self(a) for a in e.args))
+        raise UnsupportedError(f"cannot lower the derivative expression {e} to IR")
+
+    def add(self, terms: Sequence) -> Value:
+        pos = [t for t in terms if not t.could_extract_minus_sign()]
+        neg = [-t for t in terms if t.could_extract_minus_sign()]
+        acc = self(pos[0]) if pos else None
+        for t in pos[1:]:
+            acc = self.ew("add", acc, self(t))
+        for t in neg:
+            acc = self.ew("neg", self(t)) if acc is None else self.ew("sub", acc, self(t))
+        return acc
+
+    def mul(self, e) -> Value:
+        coeff, factors = e.as_coeff_mul()
+        num = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
+        den = [f.base**-f.exp for f in factors if f.is_Pow and f.exp.is_negative]
+        negate = coeff < 0
+        coeff = abs(coeff)
+        if coeff != 1 and not coeff.is_Rational:
+            num = [coeff, *num]
+        elif coeff != 1:
+            num = [self.sp.Integer(coeff.p), *num] if coeff.p != 1 else num
+            den = [self.sp.Integer(coeff.q), *den] if coeff.q != 1 else den
+        top = self.product(num) if num else self.const(1)
+        out = self.ew("div", top, self.product(den)) if den else top
+        return self.ew("neg", out) if negate else out
+
+    def product(self, factors: Sequence) -> Value:
+        acc = self(factors[0])
+        for f in factors[1:]:
+            acc = self.ew("mul", acc, self(f))
+        return acc
+
+    def pow(self, base, exp) -> Value:
+        sp = self.sp
+        if exp == sp.Rational(1, 2):
+            return self.ew("sqrt", self(base))
+        if exp.is_Integer and 0 < exp <= 4:
+            b = self(base)
+            acc = b
+            for _ in range(int(exp) - 1):
+                acc = self.ew("mul", acc, b)
+            return acc
+        if exp.is_negative:
+            return self.ew("div", self.const(1), self.pow(base, -exp))
+        return self.ew("pow", self(base), self(exp))
+
+    def heaviside(self, arg) -> Value:
+        # Heaviside(x - y) = [x > y]: the side that is not strictly selected gets 0
+        # (relu'(0) = 0, max(x, y)'s gradient goes to neither operand at a tie)
+        terms = arg.args if arg.is_Add else (arg,)
+        pos = [t for t in terms if not t.could_extract_minus_sign()]
+        neg = [-t for t in terms if t.could_extract_minus_sign()]
+        if len(pos) == 1 and len(neg) == 1:
+            cond = self.ew("gt", self(pos[0]), self(neg[0]))
+        else:
+            cond = self.ew("gt", self(arg), self.const(0))
+        return self.ew("select", cond, self.const(1), self.const(0))
+
+
+def partial(name: str, index: int, xs: Sequence[Value], result: Value) -> Value | int | None:
+    """IR for d name(xs) / d xs[index], evaluated at xs (result = name(xs)).
+
+    Returns None when the partial is identically 0, and the ints 1 / -1 when it is
+    a constant +-1 (so the caller multiplies by nothing).
+    """
+    expr = partials(name)[index]
+    if expr == 0:
+        return None
+    if expr == 1 or expr == -1:
+        return int(expr)
+    env = {s: v for s, v in zip(_SYMBOLS, xs)}
+    env[RESULT] = result
+    return _Lowering(env, xs[index].type.np_dtype)(expr)

@@ -1,0 +1,129 @@
+"""The adjoint pass: reverse-mode differentiation as an IR -> IR transformation.
+
+The primal ops are re-emitted first (their results are reused by the adjoint,
+never recomputed); then the ops are walked in reverse order and each primitive's
+reverse rule (vjp_rules.py) turns the cotangent of its result into cotangents of
+its operands. Cotangents reaching a value along several paths are summed. Only
+"active" values get cotangents: float values that depend on a differentiated
+input (so constants and integer index arithmetic cost nothing); inputs the
+output does not depend on get zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ..errors import UnsupportedError
+from ..ir.core import Block, Function, Op, Value
+from ..ir.primitives import PRIMITIVES
+from ..ir.verifier import verify
+from . import ops, vjp_rules
+from .builder import Builder, building, current, describe_location
+
+
+def _clone_block(block: Block, env: dict[Value, Value]) -> Block:
+    args = tuple(Value(a.type, a.hint) for a in block.args)
+    env.update(zip(block.args, args))
+    body = tuple(_clone_op(op, env, lambda v: v) for op in block.ops)
+    return Block(args, body, tuple(env[v] for v in block.results))
+
+
+def _clone_op(op: Op, env: dict[Value, Value], local) -> Op:
+    """A copy of a control-flow op with fresh values (a function may be inlined twice)."""
+    operands = tuple(local(env[v]) for v in op.operands)
+    regions = tuple(_clone_block(r, env) for r in op.regions)
+    results = tuple(Value(r.type, r.hint) for r in op.results)
+    env.update(zip(op.results, results))
+    return replace(op, operands=operands, results=results, regions=regions)
+
+
+def inline(fn: Function, args: Sequence[Value]) -> dict[Value, Value]:
+    """Emit `fn`'s ops into the current builder; map fn's values to the new ones."""
+    b = current()
+    env: dict[Value, Value] = dict(zip(fn.params, args))
+    for op in fn.body.ops:
+        if op.regions:
+            b.append(_clone_op(op, env, b.local))
+        else:
+            env[op.result] = b.emit(op.name, [env[v] for v in op.operands], op.attrs, loc=op.loc)
+    return env
+
+
+def _active(fn: Function, wrt: Sequence[int]) -> set[Value]:
+    """Float values that depend on a differentiated parameter."""
+    active = {fn.params[i] for i in wrt if fn.params[i].type.is_float}
+    for op in fn.body.ops:
+        if any(v in active for v in op.operands):
+            active.update(r for r in op.results if r.type.is_float)
+    return active
+
+
+def emit_adjoint(
+    fn: Function,
+    args: Sequence[Value],
+    cotangents: Sequence[Value | None],
+    wrt: Sequence[int],
+) -> tuple[list[Value], list[Value]]:
+    """Emit fn(args) and its VJP into the current builder.
+
+    `cotangents` holds one cotangent per result of fn (None: zero). Returns the
+    results of fn and the gradient of each parameter in `wrt`.
+    """
+    env = inline(fn, args)
+    active = _active(fn, wrt)
+    cts: dict[Value, Value] = {}
+
+    def accumulate(v: Value, ct: Value) -> None:
+        if v not in active:
+            return
+        ct = ops.convert(ct, v.type.dtype)
+        cts[v] = ops.elementwise("add", cts[v], ct) if v in cts else ct
+
+    for r, ct in zip(fn.results, cotangents):
+        if ct is not None:
+            accumulate(r, ops.broadcast_to(ct, r.type.shape))
+
+    for op in reversed(fn.body.ops):
+        out_cts = [cts.pop(r, None) for r in op.results]
+        if all(c is None for c in out_cts):
+            continue
+        prim = PRIMITIVES[op.name]
+        if op.regions:
+            raise UnsupportedError(
+                f"reverse mode through {op.name} is not supported yet" + describe_location(op.loc)
+            )
+        rule = vjp_rules.rule_for(op.name, prim.kind) if prim.differentiable else None
+        if rule is None:
+            raise UnsupportedError(
+                f"{op.name} is not differentiable and has no reverse rule"
+                + describe_location(op.loc)
+            )
+        (ct,) = out_cts
+        xs = [env[v] for v in op.operands]
+        need = [v in active for v in op.operands]
+        for v, c in zip(op.operands, rule(ct, op, xs, env[op.result], need)):
+            if c is not None:
+                accumulate(v, c)
+
+    results = [env[r] for r in fn.results]
+    grads = []
+    for i in wrt:
+        p = fn.params[i]
+        g = cts.get(p)
+        grads.append(ops.zeros(p.type) if g is None else ops.broadcast_to(g, p.type.shape))
+    return results, grads
+
+
+def vjp_function(fn: Function, wrt: Sequence[int]) -> Function:
+    """fn's VJP as a Function: (params, one cotangent per result) -> (results, grads).
+
+    The gradients, one per parameter in `wrt`, have that parameter's type.
+    """
+    builder = Builder()
+    with building(builder):
+        params = [builder.add_arg(p.type, p.hint) for p in fn.params]
+        seeds = [builder.add_arg(r.type, f"ct{i}") for i, r in enumerate(fn.results)]
+        results, grads = emit_adjoint(fn, params, seeds, wrt)
+        body = builder.block([*results, *grads])
+    return verify(Function(f"{fn.name}_vjp", body))

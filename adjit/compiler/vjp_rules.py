@@ -1,0 +1,274 @@
+"""Reverse (VJP) rules, one per primitive, keyed by name.
+
+A rule takes the cotangent `ct` of an op's result, the op, its operands `xs`, its
+result `out` (values of the function being built) and which operands `need` a
+cotangent, and returns one cotangent per operand, None where there is none
+(index operands, conditions, constants). Cotangents computed but not needed are
+dropped by dead-code elimination; rules skip them where that saves work.
+Rules build IR through `ops`, like user code, so the adjoint is ordinary IR.
+
+Element-wise primitives have no hand-written rule: their partials come from
+their SymPy expressions (derivatives.py). Primitives whose results carry no
+cotangent (comparisons, logic, iota) are listed in NOT_DIFFERENTIABLE; control
+flow in UNSUPPORTED (reverse mode through regions is future work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..ir.core import Op, Value
+from ..ir.indexing import Slice
+from ..ir.primitives import ZERO_DERIVATIVE
+from . import derivatives, ops
+from .builder import current
+
+Cotangents = tuple[Value | None, ...]
+Rule = Callable[[Value, Op, Sequence[Value], Value, Sequence[bool]], Cotangents]
+
+
+def unbroadcast(ct: Value, shape: tuple[int, ...]) -> Value:
+    """Sum `ct` over the dimensions that broadcasting added to reach its shape."""
+    if ct.type.shape == tuple(shape):
+        return ct
+    lead = ct.type.ndim - len(shape)
+    axes = list(range(lead))
+    axes += [lead + i for i, d in enumerate(shape) if d == 1 and ct.type.shape[lead + i] != 1]
+    summed = ops.reduce("reduce_sum", ct, axes) if axes else ct
+    return ops.reshape(summed, shape)
+
+
+def _keepdims(v: Value, shape: tuple[int, ...], axes: Sequence[int]) -> Value:
+    """A reduced value broadcast back to the unreduced `shape`."""
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return ops.broadcast_to(ops.reshape(v, kept), shape)
+
+
+def _is_one(v: Value) -> bool:
+    known = current().consts.get(v)
+    return known is not None and bool(np.all(known == 1))
+
+
+def times(ct: Value, p: Value) -> Value:
+    """ct * p, skipping a factor known to be 1 (the seed of grad is the constant 1)."""
+    if ct.type.shape == () and _is_one(ct):
+        return p
+    if p.type.shape == () and _is_one(p):
+        return ct
+    return ops.elementwise("mul", ct, p)
+
+
+def _zero(like: Value) -> Value:
+    return ops.constant(np.zeros((), like.type.np_dtype))
+
+
+def _one(like: Value) -> Value:
+    return ops.constant(np.ones((), like.type.np_dtype))
+
+
+# ------------------------------------------------------------------ element-wise
+
+
+def elementwise(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    """ct_i = unbroadcast(ct * d out / d x_i): Jacobians are diagonal, never formed."""
+    if op.name in ZERO_DERIVATIVE:
+        return (None,) * len(xs)
+    cts: list[Value | None] = []
+    for i, x in enumerate(xs):
+        p = derivatives.partial(op.name, i, xs, out) if need[i] else None
+        if p is None:
+            cts.append(None)
+            continue
+        c = ct if p == 1 else ops.elementwise("neg", ct) if p == -1 else times(ct, p)
+        cts.append(unbroadcast(c, x.type.shape))
+    return tuple(cts)
+
+
+def _select(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]) -> Cotangents:
+    c, a, b = xs
+    zero = _zero(ct)
+    return (
+        None,
+        unbroadcast(ops.elementwise("select", c, ct, zero), a.type.shape),
+        unbroadcast(ops.elementwise("select", c, zero, ct), b.type.shape),
+    )
+
+
+# -------------------------------------------------------------------- reductions
+
+
+def _reduce_sum(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    (x,) = xs
+    return (_keepdims(ct, x.type.shape, op.attrs["axes"]),)
+
+
+def _reduce_extremum(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    # routed to the selected element; ties share it equally (as the autograd package)
+    (x,) = xs
+    axes = op.attrs["axes"]
+    chosen = ops.elementwise("eq", x, _keepdims(out, x.type.shape, axes))
+    mask = ops.convert(chosen, x.type.dtype)
+    count = ops.reduce("reduce_sum", mask, axes)
+    share = ops.elementwise("div", ct, count)
+    return (ops.elementwise("mul", mask, _keepdims(share, x.type.shape, axes)),)
+
+
+def _reduce_prod(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    # d prod / d x_i = product of the others. out / x_i is NaN at a zero, so:
+    # no zero in the slice -> out / x_i; one zero -> the product of the nonzeros at
+    # the zero, 0 elsewhere; two or more -> 0 everywhere.
+    (x,) = xs
+    shape, axes = x.type.shape, op.attrs["axes"]
+    zero, one = _zero(x), _one(x)
+    is_zero = ops.elementwise("eq", x, zero)
+    nonzero = ops.elementwise("select", is_zero, one, x)
+    others = _keepdims(ops.reduce("reduce_prod", nonzero, axes), shape, axes)
+    zeros = _keepdims(
+        ops.reduce("reduce_sum", ops.convert(is_zero, x.type.dtype), axes), shape, axes
+    )
+    at_zero = ops.elementwise("select", ops.elementwise("eq", zeros, one), others, zero)
+    elsewhere = ops.elementwise(
+        "select", ops.elementwise("eq", zeros, zero), ops.elementwise("div", others, nonzero), zero
+    )
+    d = ops.elementwise("select", is_zero, at_zero, elsewhere)
+    return (ops.elementwise("mul", _keepdims(ct, shape, axes), d),)
+
+
+# -------------------------------------------------------------------- structural
+
+
+def _broadcast(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    return (unbroadcast(ct, xs[0].type.shape),)
+
+
+def _reshape(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    return (ops.reshape(ct, xs[0].type.shape),)
+
+
+def _transpose(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    inverse = np.argsort(op.attrs["perm"])
+    return (ops.transpose(ct, inverse),)
+
+
+def _swap_last(v: Value) -> Value:
+    n = v.type.ndim
+    return ops.transpose(v, (*range(n - 2), n - 1, n - 2))
+
+
+def _matmul(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]) -> Cotangents:
+    # promote 1-D operands to matrices as NumPy does, then
+    # ct_a = ct @ b^T and ct_b = a^T @ ct, summed over broadcast batch dimensions
+    a, b = xs
+    a2 = ops.reshape(a, (1, *a.type.shape)) if a.type.ndim == 1 else a
+    b2 = ops.reshape(b, (*b.type.shape, 1)) if b.type.ndim == 1 else b
+    batch = np.broadcast_shapes(a2.type.shape[:-2], b2.type.shape[:-2])
+    ct2 = ops.reshape(ct, (*batch, a2.type.shape[-2], b2.type.shape[-1]))
+    ct_a = unbroadcast(ops.matmul(ct2, _swap_last(b2)), a2.type.shape)
+    ct_b = unbroadcast(ops.matmul(_swap_last(a2), ct2), b2.type.shape)
+    return (ops.reshape(ct_a, a.type.shape), ops.reshape(ct_b, b.type.shape))
+
+
+def _concatenate(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    # every axis is spelled out in the spec (the CPU backend mis-indexes fused
+    # gathers whose spec omits trailing axes)
+    axis = op.attrs["axis"]
+    full = [Slice(0, d, 1) for d in ct.type.shape]
+    cts, start = [], 0
+    for x in xs:
+        stop = start + x.type.shape[axis]
+        full[axis] = Slice(start, stop, 1)
+        cts.append(ops.gather(ct, tuple(full)))
+        start = stop
+    return tuple(cts)
+
+
+def _gather(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]) -> Cotangents:
+    # scatter-add into zeros: repeated indices accumulate
+    x, *index = xs
+    spec = op.attrs["index"]
+    zeros = ops.zeros(x.type)
+    return (ops.scatter(zeros, spec, ct, index, add=True), *(None,) * len(index))
+
+
+def _scatter(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    # x[idx] = v: overwritten entries of x get nothing, v gets what reached them.
+    # (With repeated indices NumPy keeps the last write; each repeat gets the
+    # cotangent here.)
+    x, v, *index = xs
+    spec = op.attrs["index"]
+    ct_x = ops.scatter(ct, spec, _zero(ct), index)
+    ct_v = unbroadcast(ops.gather(ct, spec, index), v.type.shape)
+    return (ct_x, ct_v, *(None,) * len(index))
+
+
+def _scatter_add(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    x, v, *index = xs
+    ct_v = unbroadcast(ops.gather(ct, op.attrs["index"], index), v.type.shape)
+    return (ct, ct_v, *(None,) * len(index))
+
+
+def _convert(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    (x,) = xs
+    return (ops.convert(ct, x.type.dtype) if x.type.is_float else None,)
+
+
+def _source(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]) -> Cotangents:
+    return ()
+
+
+RULES: dict[str, Rule] = {
+    "select": _select,
+    "reduce_sum": _reduce_sum,
+    "reduce_max": _reduce_extremum,
+    "reduce_min": _reduce_extremum,
+    "reduce_prod": _reduce_prod,
+    "broadcast": _broadcast,
+    "reshape": _reshape,
+    "transpose": _transpose,
+    "matmul": _matmul,
+    "concatenate": _concatenate,
+    "gather": _gather,
+    "scatter": _scatter,
+    "scatter_add": _scatter_add,
+    "convert": _convert,
+    "constant": _source,
+}
+
+# Results are bool or integer: no cotangent ever reaches them.
+NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota".split())
+
+# Ops with regions: reverse mode through them is not implemented yet.
+UNSUPPORTED = frozenset(("cond", "while", "for"))
+
+
+def rule_for(name: str, kind: str) -> Rule | None:
+    """The reverse rule of primitive `name` (None if it has none)."""
+    if name in RULES:
+        return RULES[name]
+    if kind == "elementwise" and name not in NOT_DIFFERENTIABLE:
+        return elementwise
+    return None

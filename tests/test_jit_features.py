@@ -271,3 +271,20 @@ def test_modifying_an_outer_array_inside_a_loop_body_is_refused():
 
     with pytest.raises(adjit.MutationError, match="defined outside this adjit.cond"):
         adjit.trace(f)(np.ones(3))
+
+
+def test_gather_spec_without_trailing_slices_compiles():
+    from adjit.codegen.cache import load_module
+    from adjit.codegen.numba_cpu import generate_source
+
+    fn = adjit.ir.parse(
+        """func @f(%x: f64[3,4]) -> f64[2,4] {
+  %0 = gather %x {index = (0:2:1,)} : f64[2,4]
+  %1 = gather %x {index = ([2, 0],)} : f64[2,4]
+  %2 = add %0, %1 : f64[2,4]
+  return %2
+}"""
+    )
+    x = np.arange(12.0).reshape(3, 4)
+    (got,) = load_module(generate_source(fn), "partial_spec").entry(x)
+    np.testing.assert_array_equal(got, adjit.ir.interpret(fn, x)[0])

@@ -283,7 +283,8 @@ class _Generator:
                     src.append(f"({e.start} + {e.step} * {j})")
             else:
                 src.append(str(e))
-        return src
+        remaining = x.type.ndim - len(src)  # a spec may leave out trailing full slices
+        return src + idx[pos : pos + remaining]
 
     def constant_array(self, arr: np.ndarray) -> str:
         name = f"C{len(self.constants)}"

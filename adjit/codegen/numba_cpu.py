@@ -98,6 +98,7 @@ class _Generator:
         self.bodies: list[list[Node]] = [[]]  # innermost last
         self.reads: list[Access] = []  # accesses of the statement being built
         self.scalar_reads: set[str] = set()
+        self.scratch: dict[str, str] = {}  # name -> allocation, made once per call
 
     # ----------------------------------------------------------- naming
     def new_name(self, prefix: str = "v") -> str:
@@ -382,8 +383,9 @@ class _Generator:
                 self.allocate(v, name)
             with self.loop_nest(tuple(shape[d] for d in kept), parallel=True) as outer:
                 acc = self.new_name("acc")
-                if kind == "sum" and dt.is_float and len(axes) == 1 and shape[axes[0]] >= 8:
-                    self.pairwise_sum(acc, lambda j: self.expr(x, outer + [j]), shape[axes[0]])
+                pairwise = kind == "sum" and dt.is_float and len(axes) == 1 and shape[axes[0]] >= 8
+                if pairwise and not self.parallel:  # the scratch lanes are shared
+                    self.pairwise_sum(acc, lambda j: self.expr(x, outer + [j]), shape[axes[0]], dt)
                 else:
                     self.stmt(f"{acc} = {init}", scalar_writes={acc})
                     with self.loop_nest(tuple(shape[d] for d in axes), prefix="j") as inner:
@@ -404,34 +406,41 @@ class _Generator:
         self.bind(v, name)
         self.fresh.add(v)
 
-    def pairwise_sum(self, acc: str, element: Callable[[str], str], n: int) -> None:
+    def pairwise_sum(
+        self, acc: str, element: Callable[[str], str], n: int, dt: TensorType
+    ) -> None:
         """acc = the sum of element(0..n-1), added in NumPy's pairwise order.
 
         NumPy sums a contiguous axis in blocks of at most 128 with eight running
         sums, and splits longer ranges in halves. Doing the same gives results
-        equal to NumPy's bit for bit, and the eight independent sums keep the
-        FPU busy. Ranges that would need more than 16 blocks use one 8-way
-        pass (not NumPy's order, still deterministic) to bound code size.
+        equal to NumPy's bit for bit, and the eight running sums (a scratch
+        array, so the element expression is written out only three times per
+        block) are independent, which keeps the FPU busy. Ranges that would need
+        more than 16 blocks are summed as one block: not NumPy's order, still
+        deterministic, and bounded in code size.
         """
+        lanes = self.lanes(dt)
 
         def block(start: int, count: int) -> str:
-            r = [self.new_name("r") for _ in range(8)]
-            for k in range(8):
-                self.stmt(f"{r[k]} = {element(f'{start + k}')}", scalar_writes={r[k]})
+            k = self.new_name("k")
+            with self.loop(k, 8):
+                self.stmt(f"{lanes}[{k}] = {element(f'{start} + {k}')}", writes=[(lanes, None)])
             end = start + count - count % 8
             if end > start + 8:
                 j = self.new_name("j")
-                with self.loop(j, end, start=start + 8, step=8):
-                    for k in range(8):
-                        self.scalar_reads.add(r[k])
-                        self.stmt(f"{r[k]} += {element(f'{j} + {k}')}", scalar_writes={r[k]})
+                with self.loop(j, end, start=start + 8, step=8), self.loop(k, 8):
+                    text = f"{lanes}[{k}] += {element(f'{j} + {k}')}"
+                    self.stmt(text, writes=[(lanes, None)], reads=[(lanes, None)])
             total = self.new_name("s")
-            self.scalar_reads.update(r)
-            combined = f"(({r[0]} + {r[1]}) + ({r[2]} + {r[3]})) + (({r[4]} + {r[5]}) + ({r[6]} + {r[7]}))"
-            self.stmt(f"{total} = {combined}", scalar_writes={total})
-            for k in range(end, start + count):
-                self.scalar_reads.add(total)
-                self.stmt(f"{total} += {element(str(k))}", scalar_writes={total})
+            lane = [f"{lanes}[{i}]" for i in range(8)]
+            pairs = f"(({lane[0]} + {lane[1]}) + ({lane[2]} + {lane[3]}))"
+            pairs += f" + (({lane[4]} + {lane[5]}) + ({lane[6]} + {lane[7]}))"
+            self.stmt(f"{total} = {pairs}", scalar_writes={total}, reads=[(lanes, None)])
+            if end < start + count:
+                j = self.new_name("j")
+                with self.loop(j, start + count, start=end):
+                    self.scalar_reads.add(total)
+                    self.stmt(f"{total} += {element(j)}", scalar_writes={total})
             return total
 
         def pairwise(start: int, count: int) -> str:
@@ -448,6 +457,13 @@ class _Generator:
         total = pairwise(0, n) if n <= 16 * 128 else block(0, n)
         self.scalar_reads.add(total)
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
+
+    def lanes(self, dt: TensorType) -> str:
+        """The function's scratch array of eight running sums for dtype `dt`."""
+        name = f"lanes_{dt.dtype}"
+        if name not in self.scratch:
+            self.scratch[name] = f"{name} = np.empty(8, dtype={_CTOR[dt.dtype]})"
+        return name
 
     def combine(
         self, kind: str, acc: str, element: Access | None, value: str, dt: TensorType
@@ -693,7 +709,7 @@ class _Generator:
             opaque=True,
             reads=returned,
         )
-        lines: list[str] = []
+        lines = [f"    {allocation}" for allocation in self.scratch.values()]
         render(contract(fuse(self.bodies[0]), self.parallel), 1, lines)
         header = [
             PRELUDE,

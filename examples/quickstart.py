@@ -39,3 +39,9 @@ print(f"loss (adjit.jit, native)     = {compiled(params, x, y):.12f}")
 print("\nGenerated source (first lines of the entry function):")
 source = compiled.source(params, x, y)
 print("\n".join(source[source.index("def entry") :].splitlines()[:12]))
+
+# Differentiate it: the value and the gradient (same structure as params) in one native call.
+value, grads = adjit.value_and_grad(mlp_loss)(params, x, y)
+print(f"\nvalue_and_grad: loss = {value:.12f}")
+for name, g in grads.items():
+    print(f"  d loss / d {name}: shape {g.shape}, norm {np.linalg.norm(g):.6f}")

@@ -13,7 +13,7 @@ from . import tree
 from .codegen.cache import load_module
 from .codegen.numba_cpu import generate_source
 from .compiler import ops
-from .compiler.builder import Builder, building, is_tracing
+from .compiler.builder import Builder, building, current, is_tracing
 from .compiler.control import cond, fori_loop, while_loop
 from .compiler.numpy_api import is_tracer, unwrap
 from .compiler.passes import simplify
@@ -291,15 +291,13 @@ class Differentiated(Jitted):
     def _inline(self, args: tuple, kwargs: dict) -> Any:
         leaves, in_tree = tree.flatten((args, kwargs), is_leaf=is_tracer)
         stand_ins = tree.unflatten(in_tree, [_placeholder(leaf) for leaf in leaves])
-        traced = trace_function(self.f, *stand_ins)
-        values = [ops.as_value(unwrap(leaf)) for leaf in leaves]
+        traced = trace_function(self.f, *stand_ins, parent=current())
+        values = [ops.as_value(unwrap(leaf)) for leaf in leaves] + list(traced.captures)
         flat, out_tree = _emit_grad(traced, values, self.spec)
         return tree.unflatten(out_tree, [Tracer(v) for v in flat])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if is_tracing() and any(
-            is_tracer(x) for x in tree.flatten((args, kwargs), is_leaf=is_tracer)[0]
-        ):
+        if is_tracing():  # inside jit(...), grad(...) or another trace: inline the IR
             return self._inline(args, kwargs)
         return super().__call__(*args, **kwargs)
 
@@ -373,10 +371,11 @@ def _traced_vjp(f: Callable, primals: tuple) -> tuple[Any, Callable[[Any], tuple
     The pullback re-emits the primal ops; simplify's CSE merges them with the first copy.
     """
     leaves, in_tree = tree.flatten(primals, is_leaf=is_tracer)
-    traced = trace_function(f, tree.unflatten(in_tree, [_placeholder(x) for x in leaves]), {})
+    stand_ins = tree.unflatten(in_tree, [_placeholder(x) for x in leaves])
+    traced = trace_function(f, stand_ins, {}, parent=current())
     fn = traced.fn
     args_tree = traced.in_tree.children[0]
-    values = [ops.as_value(unwrap(x)) for x in leaves]
+    values = [ops.as_value(unwrap(x)) for x in leaves] + list(traced.captures)
     env = inline(fn, values)
     out = tree.unflatten(traced.out_tree, [Tracer(env[r]) for r in fn.results])
 
@@ -391,7 +390,7 @@ def _traced_vjp(f: Callable, primals: tuple) -> tuple[Any, Callable[[Any], tuple
             ops.broadcast_to(ops.as_value(unwrap(c), r.type.np_dtype), r.type.shape)
             for c, r in zip(ct_leaves, fn.results)
         ]
-        _, grads = emit_adjoint(fn, values, cts, range(len(fn.params)))
+        _, grads = emit_adjoint(fn, values, cts, range(len(leaves)))
         flat = [Tracer(g) for g in grads]
         return tree.unflatten(tree.TreeDef("tuple", args_tree.children), flat)
 

@@ -724,3 +724,30 @@ def test_control_flow_off_the_differentiated_path_is_kept():
     np.testing.assert_allclose(adjit.grad(f)(x, 1.5), 2 * x * 3.0)
     # inlined twice into one function: the cond is cloned with fresh values
     np.testing.assert_allclose(adjit.grad(lambda x: np.sum(adjit.grad(f)(x, -1.5)))(x), [3.0] * 3)
+
+
+def test_nested_grad_closing_over_traced_values_is_inlined():
+    def outer(x):
+        inner = adjit.grad(lambda y: np.sum(x * y**2))  # closes over the traced x
+        return np.sum(inner(x))
+
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(adjit.grad(outer)(x), 4.0 * x, rtol=1e-14)
+
+
+def test_no_perturbation_confusion():
+    # d/dx [x * d/dy (x + y)] = 1 and d/dx [x * d/dy (x * y)] = 2x, at any x, y
+    for x in (0.5, 3.0, -2.0):
+        assert adjit.grad(lambda x: x * adjit.grad(lambda y: x + y)(2.0))(x) == 1.0
+        np.testing.assert_allclose(
+            adjit.grad(lambda x: x * adjit.grad(lambda y: x * y)(2.0))(x), 2 * x, rtol=1e-14
+        )
+
+
+def test_vjp_inside_a_trace_closing_over_traced_values():
+    def outer(x):
+        _, pullback = adjit.vjp(lambda y: x * np.sin(y), x)
+        return np.sum(pullback(np.ones(2))[0])
+
+    x = np.array([0.3, 0.5])
+    np.testing.assert_allclose(adjit.grad(outer)(x), np.cos(x) - x * np.sin(x), rtol=1e-13)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import tree
 from ..errors import UnsupportedError
-from ..ir.core import Function
+from ..ir.core import Function, Value
 from ..ir.types import TensorType
 from ..ir.verifier import verify
 from . import numpy_api, ops
@@ -28,6 +28,8 @@ class Traced:
     fn: Function
     in_tree: tree.TreeDef
     out_tree: tree.TreeDef
+    # values of an enclosing trace that f's closure uses: fn's trailing parameters
+    captures: tuple[Value, ...] = ()
 
 
 _patch_depth = 0
@@ -83,8 +85,14 @@ def function_name(f: Callable) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", getattr(f, "__name__", "f")) or "f"
 
 
-def trace_function(f: Callable, args: tuple, kwargs: dict | None = None) -> Traced:
-    """Run `f(*args, **kwargs)` on tracers; return its IR and pytree structure."""
+def trace_function(
+    f: Callable, args: tuple, kwargs: dict | None = None, parent: Builder | None = None
+) -> Traced:
+    """Run `f(*args, **kwargs)` on tracers; return its IR and pytree structure.
+
+    Inside another trace (`parent`), f may close over the enclosing trace's
+    values: they become extra trailing parameters, listed in `captures`.
+    """
     kwargs = kwargs or {}
     leaves, in_tree = tree.flatten((tuple(args), kwargs))
     arg_names, kw_names = _param_names(f, tuple(args), kwargs)
@@ -96,7 +104,7 @@ def trace_function(f: Callable, args: tuple, kwargs: dict | None = None) -> Trac
         for p in tree.leaf_paths(c, kw_names[k])
     ]
 
-    builder = Builder()
+    builder = Builder(parent)
     with building(builder), numpy_patched():
         inputs = []
         for leaf, path in zip(leaves, paths):
@@ -109,7 +117,8 @@ def trace_function(f: Callable, args: tuple, kwargs: dict | None = None) -> Trac
         out_leaves, out_tree = tree.flatten(out, is_leaf=lambda x: isinstance(x, Tracer))
         results = [ops.as_value(numpy_api.unwrap(leaf)) for leaf in out_leaves]
         body = builder.block(results)
-    return Traced(verify(Function(function_name(f), body)), in_tree, out_tree)
+    captures = tuple(outer for outer, _ in builder.captures.values())
+    return Traced(verify(Function(function_name(f), body)), in_tree, out_tree, captures)
 
 
 def trace(f: Callable) -> Callable[..., Function]:

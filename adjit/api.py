@@ -135,6 +135,8 @@ class Jitted:
             call = self._fast.get(_fast_key(args))
             if call is not None:
                 return call(args)
+        if is_tracing():  # jit(f) called inside another trace: f's ops join that trace
+            return self.f(*args, **kwargs)
         spec, leaves = self._lookup(args, kwargs)
         return spec(leaves)
 

@@ -288,3 +288,15 @@ def test_gather_spec_without_trailing_slices_compiles():
     x = np.arange(12.0).reshape(3, 4)
     (got,) = load_module(generate_source(fn), "partial_spec").entry(x)
     np.testing.assert_array_equal(got, adjit.ir.interpret(fn, x)[0])
+
+
+def test_jit_called_inside_a_trace_is_inlined():
+    inner = adjit.jit(lambda v: np.sin(v) * 2.0)
+
+    def f(x):
+        return inner(x).sum() + inner(x * 3.0).max()
+
+    x = np.linspace(0.0, 1.0, 4)
+    np.testing.assert_allclose(adjit.jit(f)(x), f(x), rtol=1e-14)
+    want = 2.0 * np.cos(x) + np.eye(4)[2] * 6.0 * np.cos(2.0)  # the max is at 3x = 2
+    np.testing.assert_allclose(adjit.grad(f)(x), want, rtol=1e-13)

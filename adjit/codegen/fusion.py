@@ -45,6 +45,8 @@ def _loop_consumer(op: Op, operand_index: int) -> bool:
 @dataclass
 class BlockPlan:
     inline: set[Value] = field(default_factory=set)
+    # 2-D transposes read only by matmuls: passed to BLAS as `x.T` views, never copied
+    transposed_views: set[Value] = field(default_factory=set)
     last_use: dict[Value, int] = field(default_factory=dict)  # op index; len(ops) = results
 
 
@@ -61,6 +63,9 @@ def plan_block(block: Block) -> BlockPlan:
             continue
         v = op.result
         uses = consumers.get(v, [])
+        if op.name == "transpose" and _matrix_view(op, uses, returned):
+            plan.transposed_views.add(v)
+            continue
         if v in returned or not uses or not all(_loop_consumer(c, j) for _, c, j in uses):
             continue
         if v.type.ndim == 0 and op.name != "constant" and len(uses) > 1:
@@ -75,7 +80,7 @@ def plan_block(block: Block) -> BlockPlan:
     def effective_uses(v: Value) -> list[int]:
         positions = []
         for i, c, _ in consumers.get(v, []):
-            if c.results and c.results[0] in plan.inline:
+            if c.results and (c.results[0] in plan.inline or c.results[0] in plan.transposed_views):
                 positions.extend(effective_uses(c.results[0]))
             else:
                 positions.append(i)
@@ -87,6 +92,13 @@ def plan_block(block: Block) -> BlockPlan:
     for v in block.results:
         plan.last_use[v] = len(block.ops)
     return plan
+
+
+def _matrix_view(op: Op, uses: list[tuple[int, Op, int]], returned: set[Value]) -> bool:
+    """A transpose of a matrix that only matrix products read (BLAS takes it transposed)."""
+    matrix = op.result.type.ndim == 2 and tuple(op.attrs["perm"]) == (1, 0)
+    only_products = bool(uses) and all(c.name == "matmul" for _, c, _ in uses)
+    return matrix and only_products and op.result not in returned
 
 
 def reduces(op: Op) -> bool:

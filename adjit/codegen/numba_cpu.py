@@ -91,7 +91,7 @@ class _Generator:
         self.names: dict[Value, str] = {}
         self.ir_names: dict[Value, str] = {}
         self.producer: dict[Value, Op] = {}
-        self.constants: list[str] = []
+        self.constants: dict[str, str] = {}  # array literal -> module-level name
         self.counter = 0
         self.fresh: set[Value] = set()  # values owning a buffer that may be reused
         self.roots: dict[Value, Value] = {}  # value -> value owning its buffer
@@ -99,6 +99,7 @@ class _Generator:
         self.reads: list[Access] = []  # accesses of the statement being built
         self.scalar_reads: set[str] = set()
         self.scratch: dict[str, str] = {}  # name -> allocation, made once per call
+        self.views: dict[Value, Value] = {}  # matrix transposes passed to BLAS as `x.T`
 
     # ----------------------------------------------------------- naming
     def new_name(self, prefix: str = "v") -> str:
@@ -267,7 +268,13 @@ class _Generator:
                 off = len(bshape) - len(shape)
                 sub = [("0" if d == 1 else adv_idx[off + j]) for j, d in enumerate(shape)]
                 dim = x.type.shape[len(src)]
-                if isinstance(e, np.ndarray):
+                if (
+                    isinstance(e, np.ndarray)
+                    and e.ndim == 1
+                    and np.array_equal(e, np.arange(e.size))
+                ):
+                    src.append(sub[0])  # x[np.arange(n), ...]: the loop index itself
+                elif isinstance(e, np.ndarray):
                     table = self.constant_array(np.ascontiguousarray(e, dtype=np.int64))
                     src.append(f"{table}[{', '.join(sub)}]" if sub else f"{table}[()]")
                 else:
@@ -288,10 +295,12 @@ class _Generator:
         return src + idx[pos : pos + remaining]
 
     def constant_array(self, arr: np.ndarray) -> str:
-        name = f"C{len(self.constants)}"
+        """A module-level array with these contents (one per distinct array)."""
         dtype = _CTOR[TensorType.of_array(arr).dtype]
-        self.constants.append(f"{name} = np.array({arr.tolist()!r}, dtype={dtype})")
-        return name
+        text = f"np.array({arr.tolist()!r}, dtype={dtype})"
+        if text not in self.constants:
+            self.constants[text] = f"C{len(self.constants)}"
+        return self.constants[text]
 
     # -------------------------------------------------------- value kinds
     def allocate(self, v: Value, name: str, fill: str | None = None) -> None:
@@ -406,9 +415,7 @@ class _Generator:
         self.bind(v, name)
         self.fresh.add(v)
 
-    def pairwise_sum(
-        self, acc: str, element: Callable[[str], str], n: int, dt: TensorType
-    ) -> None:
+    def pairwise_sum(self, acc: str, element: Callable[[str], str], n: int, dt: TensorType) -> None:
         """acc = the sum of element(0..n-1), added in NumPy's pairwise order.
 
         NumPy sums a contiguous axis in blocks of at most 128 with eight running
@@ -491,10 +498,9 @@ class _Generator:
     def matmul(self, op: Op) -> None:
         a, b = op.operands
         v = op.result
-        na, nb = self.names[a], self.names[b]
+        na, nb = self.matrix(a), self.matrix(b)
         is_float = v.type.dtype in ("f64", "f32")
         if is_float and a.type.ndim <= 2 and b.type.ndim <= 2:
-            self.read(na), self.read(nb)
             name = self.bind(v)
             self.stmt(
                 f"{name} = np.dot({na}, {nb}){self.comment(v)}",
@@ -534,8 +540,9 @@ class _Generator:
                 sub = tuple(("0" if d == 1 else idx[off + j]) for j, d in enumerate(shape[:-2]))
                 return (operand, sub if sub else None)
 
-            self.reads = [r for r in self.reads if r[0] not in (na, nb)]
-            reads = [batch_access(na, sa), batch_access(nb, sb)]
+            base_a, base_b = (self.names[self.views.get(u, u)] for u in (a, b))
+            self.reads = [r for r in self.reads if r[0] not in (base_a, base_b)]
+            reads = [batch_access(base_a, sa), batch_access(base_b, sb)]
             self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads)
         if v.type.ndim == 0:
             self.stmt(f"{name} = {name}[0, 0]", scalar_writes={name}, reads=[(name, None)])
@@ -547,6 +554,12 @@ class _Generator:
             )
         self.bind(v, name)
         self.fresh.add(v)
+
+    def matrix(self, x: Value) -> str:
+        """A matmul operand, recorded as a whole-array read: a name, or `name.T` for a view."""
+        if x in self.views:
+            return self.read(self.names[self.views[x]]) + ".T"
+        return self.read(self.names[x])
 
     def reshape(self, op: Op) -> None:
         (x,) = op.operands
@@ -678,6 +691,9 @@ class _Generator:
         for position, op in enumerate(block.ops):
             if op.results and op.results[0] in plan.inline:
                 continue
+            if op.results and op.results[0] in plan.transposed_views:
+                self.views[op.result] = op.operands[0]
+                continue
             if op.regions:
                 self.control(op)
             elif fusible(op):
@@ -714,7 +730,7 @@ class _Generator:
         header = [
             PRELUDE,
             *([_INT_MATMUL] if "_int_matmul(" in "\n".join(lines) else []),
-            *self.constants,
+            *(f"{name} = {text}" for text, name in self.constants.items()),
             "",
             "",
             f"@numba.njit(cache=CACHE, error_model='numpy'{', parallel=True' if self.parallel else ''})",

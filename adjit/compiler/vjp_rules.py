@@ -175,6 +175,8 @@ def _matmul(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
     # promote 1-D operands to matrices as NumPy does, then
     # ct_a = ct @ b^T and ct_b = a^T @ ct, summed over broadcast batch dimensions
     a, b = xs
+    if a.type.ndim <= 2 and b.type.ndim <= 2 and 1 in (a.type.ndim, b.type.ndim):
+        return _matmul_vector(ct, a, b, need)
     a2 = ops.reshape(a, (1, *a.type.shape)) if a.type.ndim == 1 else a
     b2 = ops.reshape(b, (*b.type.shape, 1)) if b.type.ndim == 1 else b
     batch = np.broadcast_shapes(a2.type.shape[:-2], b2.type.shape[:-2])
@@ -182,6 +184,25 @@ def _matmul(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
     ct_a = unbroadcast(ops.matmul(ct2, _swap_last(b2)), a2.type.shape)
     ct_b = unbroadcast(ops.matmul(_swap_last(a2), ct2), b2.type.shape)
     return (ops.reshape(ct_a, a.type.shape), ops.reshape(ct_b, b.type.shape))
+
+
+def _matmul_vector(ct: Value, a: Value, b: Value, need: Sequence[bool]) -> Cotangents:
+    """Products with a vector: the cotangents are matrix-vector products and outer
+    products (element-wise), never matrix products of an n-by-1 matrix."""
+
+    def outer(u: Value, w: Value) -> Value:  # u[:, None] * w[None, :]
+        return ops.elementwise("mul", ops.reshape(u, (*u.type.shape, 1)), w)
+
+    if a.type.ndim == 1 and b.type.ndim == 1:  # dot product: ct is a scalar
+        return (times(ct, b) if need[0] else None, times(ct, a) if need[1] else None)
+    if b.type.ndim == 1:  # (m, k) @ (k,) -> (m,)
+        ct_a = outer(ct, b) if need[0] else None
+        ct_b = ops.matmul(_swap_last(a), ct) if need[1] else None
+        return (ct_a, ct_b)
+    # (k,) @ (k, n) -> (n,)
+    ct_a = ops.matmul(b, ct) if need[0] else None
+    ct_b = outer(a, ct) if need[1] else None
+    return (ct_a, ct_b)
 
 
 def _concatenate(

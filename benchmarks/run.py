@@ -341,10 +341,12 @@ def child_load(what: str) -> dict[str, Any]:
     return {"total": total, "stages": clock.take()}
 
 
-def run_child(argv: list[str], env: dict[str, str]) -> dict[str, Any] | str:
-    """Run this script as a child; its last stdout line is JSON. A string on failure."""
+def run_child(
+    argv: list[str], env: dict[str, str], script: Path | None = None
+) -> dict[str, Any] | str:
+    """Run this script (or `script`) as a child; its last stdout line is JSON. A string on failure."""
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), *argv],
+        [sys.executable, str(script or Path(__file__).resolve()), *argv],
         capture_output=True,
         text=True,
         env={**os.environ, **env},

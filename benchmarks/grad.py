@@ -36,6 +36,7 @@ from run import (  # noqa: E402
     fmt_time,
     machine_line,
     per_call,
+    pin_to_one_cpu,
     run_child,
     table,
     version,
@@ -316,11 +317,7 @@ def main() -> None:
     if opts.child:
         import json
 
-        # One core, for real: XLA's CPU runtime ignores XLA_FLAGS' thread settings
-        # (jax 0.10 ran a 256x784x256 matmul on 2 threads: 1.8 CPU-seconds per
-        # second), so the child is pinned to one CPU before anything starts threads.
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        pin_to_one_cpu()
 
         print(json.dumps(child_bench(opts)))
         return

@@ -341,6 +341,14 @@ def child_load(what: str) -> dict[str, Any]:
     return {"total": total, "stages": clock.take()}
 
 
+def pin_to_one_cpu() -> None:
+    """Run on one CPU for real: XLA's CPU runtime ignores XLA_FLAGS' thread settings
+    (jax 0.10 ran a 256x784x256 matmul on 2 threads), so a child process is pinned
+    before anything starts threads."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
 def run_child(
     argv: list[str], env: dict[str, str], script: Path | None = None
 ) -> dict[str, Any] | str:
@@ -556,6 +564,7 @@ def main() -> None:
         os.environ.setdefault(key, value)
 
     if opts.child is not None:
+        pin_to_one_cpu()
         handlers = {
             "bench": lambda: child_bench(opts),
             "memory": child_memory,

@@ -181,9 +181,16 @@ def _matmul(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
     b2 = ops.reshape(b, (*b.type.shape, 1)) if b.type.ndim == 1 else b
     batch = np.broadcast_shapes(a2.type.shape[:-2], b2.type.shape[:-2])
     ct2 = ops.reshape(ct, (*batch, a2.type.shape[-2], b2.type.shape[-1]))
-    ct_a = unbroadcast(ops.matmul(ct2, _swap_last(b2)), a2.type.shape)
-    ct_b = unbroadcast(ops.matmul(_swap_last(a2), ct2), b2.type.shape)
-    return (ops.reshape(ct_a, a.type.shape), ops.reshape(ct_b, b.type.shape))
+    ct_a = ct_b = None
+    if need[0]:
+        ct_a = ops.reshape(
+            unbroadcast(ops.matmul(ct2, _swap_last(b2)), a2.type.shape), a.type.shape
+        )
+    if need[1]:
+        ct_b = ops.reshape(
+            unbroadcast(ops.matmul(_swap_last(a2), ct2), b2.type.shape), b.type.shape
+        )
+    return (ct_a, ct_b)
 
 
 def _matmul_vector(ct: Value, a: Value, b: Value, need: Sequence[bool]) -> Cotangents:
@@ -208,8 +215,7 @@ def _matmul_vector(ct: Value, a: Value, b: Value, need: Sequence[bool]) -> Cotan
 def _concatenate(
     ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
 ) -> Cotangents:
-    # every axis is spelled out in the spec (the CPU backend mis-indexes fused
-    # gathers whose spec omits trailing axes)
+    # each operand gets the slice of ct it produced
     axis = op.attrs["axis"]
     full = [Slice(0, d, 1) for d in ct.type.shape]
     cts, start = [], 0

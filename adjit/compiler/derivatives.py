@@ -196,8 +196,10 @@ class _Lowering:
 
     def mul(self, e) -> Value:
         coeff, factors = e.as_coeff_mul()
-        num = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
-        den = [f.base**-f.exp for f in factors if f.is_Pow and f.exp.is_negative]
+        # 1/(1 + exp(-a)) is a factor logistic(a), not a division
+        is_den = [f.is_Pow and f.exp.is_negative and _named(self.sp, f) is None for f in factors]
+        num = [f for f, d in zip(factors, is_den) if not d]
+        den = [f.base**-f.exp for f, d in zip(factors, is_den) if d]
         negate = coeff < 0
         coeff = abs(coeff)
         if coeff != 1 and not coeff.is_Rational:

@@ -300,3 +300,15 @@ def test_jit_called_inside_a_trace_is_inlined():
     np.testing.assert_allclose(adjit.jit(f)(x), f(x), rtol=1e-14)
     want = 2.0 * np.cos(x) + np.eye(4)[2] * 6.0 * np.cos(2.0)  # the max is at 3x = 2
     np.testing.assert_allclose(adjit.grad(f)(x), want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("shapes", [((7, 5), (7, 3)), ((2, 7, 5), (2, 7, 3)), ((2, 7, 5), (7, 3))])
+def test_transposed_matmul_operands_are_views_not_copies(shapes):
+    def f(a, b):
+        return np.swapaxes(a, -1, -2) @ b
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+    jitted = adjit.jit(f)
+    assert ".T" in jitted.source(a, b)
+    np.testing.assert_allclose(jitted(a, b), f(a, b), rtol=1e-13)

@@ -95,8 +95,9 @@ def plan_block(block: Block) -> BlockPlan:
 
 
 def _matrix_view(op: Op, uses: list[tuple[int, Op, int]], returned: set[Value]) -> bool:
-    """A transpose of a matrix that only matrix products read (BLAS takes it transposed)."""
-    matrix = op.result.type.ndim == 2 and tuple(op.attrs["perm"]) == (1, 0)
+    """A swap of the last two axes that only matrix products read (BLAS takes it transposed)."""
+    n = op.result.type.ndim
+    matrix = n >= 2 and tuple(op.attrs["perm"]) == (*range(n - 2), n - 1, n - 2)
     only_products = bool(uses) and all(c.name == "matmul" for _, c, _ in uses)
     return matrix and only_products and op.result not in returned
 

@@ -520,27 +520,30 @@ class _Generator:
             writes=[(name, None)],
         )
         self.bodies[-1][-1].allocates = full
-        a2 = na if a.type.ndim > 1 else f"{na}.reshape({sa})"
-        b2 = nb if b.type.ndim > 1 else f"{nb}.reshape({sb})"
+        base_a, base_b = (self.names[self.views.get(u, u)] for u in (a, b))
+        a2 = base_a if a.type.ndim > 1 else f"{base_a}.reshape({sa})"
+        b2 = base_b if b.type.ndim > 1 else f"{base_b}.reshape({sb})"
         with self.loop_nest(tuple(batch), parallel=True) as idx:
 
-            def batch_item(operand: str, shape: tuple[int, ...]) -> str:
+            def batch_item(operand: str, shape: tuple[int, ...], view: bool) -> str:
                 off = len(batch) - (len(shape) - 2)
                 sub = [("0" if d == 1 else idx[off + j]) for j, d in enumerate(shape[:-2])]
-                return f"{operand}[{', '.join(sub)}]" if sub else operand
+                item = f"{operand}[{', '.join(sub)}]" if sub else operand
+                return item + ".T" if view else item  # a transposed view of the base's slice
 
+            item_a = batch_item(a2, sa, a in self.views)
+            item_b = batch_item(b2, sb, b in self.views)
             target = f"{name}[{', '.join(idx)}]" if idx else name
             if is_float:  # np.dot with out=: compiles far faster than an array assignment
-                text = f"np.dot({batch_item(a2, sa)}, {batch_item(b2, sb)}, {target})"
+                text = f"np.dot({item_a}, {item_b}, {target})"
             else:
-                text = f"{target}[:, :] = _int_matmul({batch_item(a2, sa)}, {batch_item(b2, sb)})"
+                text = f"{target}[:, :] = _int_matmul({item_a}, {item_b})"
 
             def batch_access(operand: str, shape: tuple[int, ...]) -> Access:
                 off = len(batch) - (len(shape) - 2)
                 sub = tuple(("0" if d == 1 else idx[off + j]) for j, d in enumerate(shape[:-2]))
                 return (operand, sub if sub else None)
 
-            base_a, base_b = (self.names[self.views.get(u, u)] for u in (a, b))
             self.reads = [r for r in self.reads if r[0] not in (base_a, base_b)]
             reads = [batch_access(base_a, sa), batch_access(base_b, sb)]
             self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads)

@@ -498,9 +498,9 @@ class _Generator:
     def matmul(self, op: Op) -> None:
         a, b = op.operands
         v = op.result
-        na, nb = self.matrix(a), self.matrix(b)
         is_float = v.type.dtype in ("f64", "f32")
         if is_float and a.type.ndim <= 2 and b.type.ndim <= 2:
+            na, nb = self.matrix(a), self.matrix(b)
             name = self.bind(v)
             self.stmt(
                 f"{name} = np.dot({na}, {nb}){self.comment(v)}",
@@ -544,7 +544,6 @@ class _Generator:
                 sub = tuple(("0" if d == 1 else idx[off + j]) for j, d in enumerate(shape[:-2]))
                 return (operand, sub if sub else None)
 
-            self.reads = [r for r in self.reads if r[0] not in (base_a, base_b)]
             reads = [batch_access(base_a, sa), batch_access(base_b, sb)]
             self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads)
         if v.type.ndim == 0:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .codegen.cache import load_module
+from .codegen.cache import load_module, load_source, store_source
 from .codegen.numba_cpu import generate_source
 from .compiler import ops
 from .compiler.builder import Builder, building, current, is_tracing
@@ -49,16 +49,19 @@ class Specialization:
     """One compiled signature: the traced and optimized IR, its source and native entry."""
 
     traced: Traced
-    ir: Function
     source: str
     entry: Callable[..., tuple]
 
     def __post_init__(self) -> None:
-        self._scalar_params = [p.type.ndim == 0 for p in self.ir.params]
-        self._result_makers = [
-            r.type.np_dtype.type if r.type.ndim == 0 else None for r in self.ir.results
-        ]
+        fn = self.traced.fn  # the optimized IR has the same signature
+        self._scalar_params = [p.type.ndim == 0 for p in fn.params]
+        self._result_makers = [r.type.np_dtype.type if r.type.ndim == 0 else None for r in fn.results]
         self.call_flat = self._flat_caller()
+
+    @functools.cached_property
+    def ir(self) -> Function:
+        """The optimized IR the native code computes."""
+        return simplify(self.traced.fn)
 
     def __call__(self, leaves: list[Any]) -> Any:
         args = [_argument(leaf, s) for leaf, s in zip(leaves, self._scalar_params)]
@@ -96,11 +99,18 @@ def _fast_key(args: tuple) -> tuple | None:
 
 
 def _compile(traced: Traced, parallel: bool = False) -> Specialization:
-    """Optimize a traced function, generate its source and load the native entry."""
-    fn = simplify(traced.fn)
-    source = generate_source(fn, parallel=parallel)
-    module = load_module(source, fn.name)
-    return Specialization(traced, fn, source, module.entry)
+    """Optimize a traced function, generate its source and load the native entry.
+
+    The source is cached on disk under the traced IR's text, so a process that
+    traces the same function again skips the passes and code generation too.
+    """
+    key = f"{traced.fn}\nparallel={parallel}"
+    source = load_source(key)
+    if source is None:
+        source = generate_source(simplify(traced.fn), parallel=parallel)
+        store_source(key, source)
+    module = load_module(source, traced.fn.name)
+    return Specialization(traced, source, module.entry)
 
 
 class Jitted:

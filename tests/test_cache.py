@@ -351,3 +351,29 @@ def test_unusable_directory_in_subprocess(tmp_path):
     assert proc.returncode == 0, err
     assert out == "7.0\n"
     assert err.count("AdjitCacheWarning") == 1
+
+
+def test_generated_source_is_cached_by_ir_text_and_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "_warned", set())
+    cache.store_source("func @f ...", "def entry(x):\n    return (x,)\n")
+    assert cache.load_source("func @f ...") == "def entry(x):\n    return (x,)\n"
+    assert cache.load_source("func @g ...") is None
+    (entry,) = tmp_path.glob("adjit_source_*.txt")
+    entry.write_text(entry.read_text().replace("return (x,)", "return (x + 1,)"))
+    with pytest.warns(cache.AdjitCacheWarning, match="corrupt"):
+        assert cache.load_source("func @f ...") is None
+
+
+def test_jit_survives_a_corrupt_source_entry(tmp_path, monkeypatch):
+    import adjit
+
+    monkeypatch.setenv("ADJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "_warned", set())
+    x = np.linspace(0.0, 1.0, 5)
+    np.testing.assert_allclose(adjit.jit(lambda v: np.exp(v) * 3.0)(x), np.exp(x) * 3.0)
+    (entry,) = tmp_path.glob("adjit_source_*.txt")
+    entry.write_text(entry.read_text().replace("3.0", "4.0"))
+    with pytest.warns(cache.AdjitCacheWarning):
+        got = adjit.jit(lambda v: np.exp(v) * 3.0)(x)  # a new Jitted: looks the entry up again
+    np.testing.assert_allclose(got, np.exp(x) * 3.0)

@@ -34,7 +34,14 @@ import numpy as np
 from numba.core.caching import Cache
 from numba.core.dispatcher import Dispatcher
 
-__all__ = ["AdjitCacheWarning", "cache_dir", "load_module", "set_cache_dir"]
+__all__ = [
+    "AdjitCacheWarning",
+    "cache_dir",
+    "load_module",
+    "load_source",
+    "set_cache_dir",
+    "store_source",
+]
 
 
 class AdjitCacheWarning(UserWarning):
@@ -82,6 +89,45 @@ def load_module(source: str, name_hint: str = "fn") -> types.ModuleType:
         if module is None:
             module = _memo[key] = _load(source, name_hint, key)
         return module
+
+
+def load_source(text_key: str) -> str | None:
+    """Generated source stored under `text_key` by `store_source` (None if absent or damaged).
+
+    This lets a second process go from a traced function straight to its module,
+    skipping the optimization passes (SymPy among them) and code generation.
+    """
+    directory = cache_dir()
+    if directory is None:
+        return None
+    path = directory / f"adjit_source_{_key(text_key)[:32]}.txt"
+    try:
+        data = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    header, _, source = data.partition("\n")
+    if header != _source_header(text_key, source):
+        _warn_once("corrupt", f"adjit cache entry {path} is corrupt; rebuilding it")
+        return None
+    return source
+
+
+def store_source(text_key: str, source: str) -> None:
+    """Remember `source` as the code generated for `text_key` (best effort)."""
+    directory = cache_dir()
+    if directory is None:
+        return
+    path = directory / f"adjit_source_{_key(text_key)[:32]}.txt"
+    data = f"{_source_header(text_key, source)}\n{source}".encode()
+    try:
+        _write_entry(path, data)
+    except OSError:
+        pass  # load_module reports an unusable directory; the source is only a shortcut
+
+
+def _source_header(text_key: str, source: str) -> str:
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    return f"# adjit generated source for {_key(text_key)}; sha256 {digest}"
 
 
 def _key(source: str) -> str:

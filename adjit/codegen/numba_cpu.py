@@ -466,10 +466,12 @@ class _Generator:
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
 
     def lanes(self, dt: TensorType) -> str:
-        """The function's scratch array of eight running sums for dtype `dt`."""
-        name = f"lanes_{dt.dtype}"
-        if name not in self.scratch:
-            self.scratch[name] = f"{name} = np.empty(8, dtype={_CTOR[dt.dtype]})"
+        """A scratch array of eight running sums, allocated once per call.
+
+        One per reduction: loops of different reductions then share no array and
+        may still be merged."""
+        name = self.new_name("lanes")
+        self.scratch[name] = f"{name} = np.empty(8, dtype={_CTOR[dt.dtype]})"
         return name
 
     def combine(

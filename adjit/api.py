@@ -55,7 +55,9 @@ class Specialization:
     def __post_init__(self) -> None:
         fn = self.traced.fn  # the optimized IR has the same signature
         self._scalar_params = [p.type.ndim == 0 for p in fn.params]
-        self._result_makers = [r.type.np_dtype.type if r.type.ndim == 0 else None for r in fn.results]
+        self._result_makers = [
+            r.type.np_dtype.type if r.type.ndim == 0 else None for r in fn.results
+        ]
         self.call_flat = self._flat_caller()
 
     @functools.cached_property

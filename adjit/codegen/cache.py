@@ -2,7 +2,7 @@
 
 The code generators produce the Python source of a module of ``@numba.njit(cache=CACHE)``
 functions. ``load_module`` writes that source to a real ``.py`` file named by a content hash
-(source + adjit, Numba, NumPy and Python versions) in ``cache_dir()`` and executes it with
+(source + a hash of adjit's own code + Numba, NumPy and Python versions) in ``cache_dir()`` and executes it with
 ``CACHE = True``, so Numba keeps its compiled code in ``__pycache__`` next to the file and a
 second process that loads the same source skips LLVM compilation.
 
@@ -130,10 +130,20 @@ def _source_header(text_key: str, source: str) -> str:
     return f"# adjit generated source for {_key(text_key)}; sha256 {digest}"
 
 
-def _key(source: str) -> str:
-    from adjit import __version__  # at call time: adjit imports codegen while initialising
+@functools.lru_cache(maxsize=1)
+def _adjit_fingerprint() -> str:
+    """A hash of adjit's own source files: generated code depends on all of them,
+    so a changed compiler never reuses an entry of another one, whatever its version."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
-    parts = (source, __version__, numba.__version__, np.__version__, sys.version)
+
+def _key(source: str) -> str:
+    parts = (source, _adjit_fingerprint(), numba.__version__, np.__version__, sys.version)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

@@ -38,6 +38,10 @@ _INFIX = {
 }  # fmt: skip
 _NUMPY_NAME = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2"}
 _HELPERS = {"logistic": "_logistic"}
+# Shorter sums are added sequentially: the eight-lane form costs compile time
+# (Numba compiles each loop) for little speed on a few elements.
+PAIRWISE_MIN = 64
+
 _CTOR = {
     "f64": "np.float64",
     "f32": "np.float32",
@@ -392,7 +396,12 @@ class _Generator:
                 self.allocate(v, name)
             with self.loop_nest(tuple(shape[d] for d in kept), parallel=True) as outer:
                 acc = self.new_name("acc")
-                pairwise = kind == "sum" and dt.is_float and len(axes) == 1 and shape[axes[0]] >= 8
+                pairwise = (
+                    kind == "sum"
+                    and dt.is_float
+                    and len(axes) == 1
+                    and shape[axes[0]] >= PAIRWISE_MIN
+                )
                 if pairwise and not self.parallel:  # the scratch lanes are shared
                     self.pairwise_sum(acc, lambda j: self.expr(x, outer + [j]), shape[axes[0]], dt)
                 else:

@@ -28,12 +28,12 @@ is kept only if
     1e200, 1e-200, 1e-10, +-inf) the same value wherever the region gives a
     number (no new overflow, no lost digits). Where the region overflowed to
     NaN/inf at an extreme input (inf/inf, 0*inf), the candidate may give the
-    finite limit: that is the point of the log(logistic) rewrite.
-Symbols are real (never positive: that would license log(x*y) -> log(x) + log(y)).
-Dtypes are kept: constants are emitted in the region's dtype, f32 stays f32.
+    finite limit: that is the point of the log(logistic) rewrite;
   - every divisor of the region that SymPy cannot prove non-zero still divides
     (a power of) its denominator: the grid is a sample and would miss the pole
     of (x - 7)*x/(x - 7) -> x at x = 7.
+Symbols are real (never positive: that would license log(x*y) -> log(x) + log(y)).
+Dtypes are kept: constants are emitted in the region's dtype, f32 stays f32.
 
 SymPy is imported on first use only.
 """

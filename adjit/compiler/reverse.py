@@ -6,7 +6,8 @@ reverse rule (vjp_rules.py) turns the cotangent of its result into cotangents of
 its operands. Cotangents reaching a value along several paths are summed. Only
 "active" values get cotangents: float values that depend on a differentiated
 input (so constants and integer index arithmetic cost nothing); inputs the
-output does not depend on get zeros.
+output does not depend on get zeros. A `cond` is differentiated branch by branch
+(its adjoint is a `cond` of the branches' adjoints); loops are not supported yet.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ def emit_adjoint(
         if all(c is None for c in out_cts):
             continue
         prim = PRIMITIVES[op.name]
+        if op.name == "cond":
+            operand_cts = _cond_adjoint(op, env, out_cts, active)
+            for v, c in zip(op.operands, operand_cts):
+                if c is not None:
+                    accumulate(v, c)
+            continue
         if op.regions:
             raise UnsupportedError(
                 f"reverse mode through {op.name} is not supported yet" + describe_location(op.loc)
@@ -113,6 +120,43 @@ def emit_adjoint(
         g = cts.get(p)
         grads.append(ops.zeros(p.type) if g is None else ops.broadcast_to(g, p.type.shape))
     return results, grads
+
+
+def _cond_adjoint(
+    op: Op, env: dict[Value, Value], out_cts: list[Value | None], active: set[Value]
+) -> list[Value | None]:
+    """The adjoint of `cond` is a `cond` of the branches' adjoints.
+
+    Each adjoint branch recomputes its primal branch (regions keep no values
+    for later), then runs the reverse pass over it; both take the operands and
+    the results' cotangents and yield the operands' cotangents.
+    """
+    pred, *values = (env[v] for v in op.operands)
+    wrt = [i for i, v in enumerate(op.operands[1:]) if v in active]
+    if not wrt:
+        return [None] * len(op.operands)
+    cts = [
+        ct if ct is not None else ops.zeros(r.type)
+        for ct, r in zip(out_cts, op.results)
+        if r.type.is_float
+    ]
+    regions = []
+    for block in op.regions:
+        builder = Builder(current())
+        with building(builder):
+            args = [builder.add_arg(a.type, a.hint) for a in block.args]
+            ct_args = iter([builder.add_arg(c.type) for c in cts])
+            seeds = [next(ct_args) if r.type.is_float else None for r in block.results]
+            _, grads = emit_adjoint(Function(op.name, block), args, seeds, wrt)
+            region = builder.block(grads)
+        assert not builder.captures, "cond regions are isolated"
+        regions.append(region)
+    results = tuple(Value(values[i].type) for i in wrt)
+    current().append(Op("cond", (pred, *values, *cts), results, {}, tuple(regions), op.loc))
+    operand_cts: list[Value | None] = [None] * len(op.operands)
+    for i, g in zip(wrt, results):
+        operand_cts[1 + i] = g
+    return operand_cts
 
 
 def vjp_function(fn: Function, wrt: Sequence[int]) -> Function:

@@ -10,7 +10,7 @@ Rules build IR through `ops`, like user code, so the adjoint is ordinary IR.
 Element-wise primitives have no hand-written rule: their partials come from
 their SymPy expressions (derivatives.py). Primitives whose results carry no
 cotangent (comparisons, logic, iota) are listed in NOT_DIFFERENTIABLE; control
-flow in UNSUPPORTED (reverse mode through regions is future work).
+flow in REGION_OPS (handled by the reverse pass) or UNSUPPORTED (loops, future work).
 """
 
 from __future__ import annotations
@@ -288,8 +288,10 @@ RULES: dict[str, Rule] = {
 # Results are bool or integer: no cotangent ever reaches them.
 NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota".split())
 
-# Ops with regions: reverse mode through them is not implemented yet.
-UNSUPPORTED = frozenset(("cond", "while", "for"))
+# Ops with regions: the reverse pass differentiates `cond` branch by branch
+# (reverse.py); loops need their iterations' values kept or recomputed: not yet.
+REGION_OPS = frozenset(("cond",))
+UNSUPPORTED = frozenset(("while", "for"))
 
 
 def rule_for(name: str, kind: str) -> Rule | None:

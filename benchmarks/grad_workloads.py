@@ -35,7 +35,7 @@ from adbench import data_path, gmm_objective, read_gmm  # noqa: E402
 
 sys.path.pop(0)
 sys.path.insert(0, str(HERE))
-from workloads import _gmm_constants  # noqa: E402  (shared with the jit benchmarks)
+from workloads import _gmm_constants, gmm_jax_objective  # noqa: E402  (shared with run.py)
 
 sys.path.pop(0)
 
@@ -355,30 +355,7 @@ class GmmInstance:
         return value, tuple(grads)
 
     def jax_fn(self, alphas, means, icf, x):
-        gamma, m, rows, cols = self.gamma, self.m, self.rows, self.cols
-        n, d = x.shape
-        k = alphas.shape[0]
-        diag = np.arange(d)
-        log_qdiag = icf[:, :d]
-        qdiag = jnp.exp(log_qdiag)
-        lower = icf[:, d:]
-        sum_qs = jnp.sum(log_qdiag, axis=1)
-        q = jnp.zeros((k, d, d), dtype=icf.dtype)
-        q = q.at[:, diag, diag].set(qdiag)
-        q = q.at[:, rows, cols].set(lower)
-        xc = x[jnp.newaxis, :, :] - means[:, jnp.newaxis, :]
-        qxc = xc @ jnp.transpose(q, (0, 2, 1))
-        sqsum = jnp.sum(qxc * qxc, axis=2)
-        inner = (alphas + sum_qs)[:, jnp.newaxis] - 0.5 * sqsum
-        inner_max = jnp.max(inner, axis=0, keepdims=True)
-        lse = jnp.log(jnp.sum(jnp.exp(inner - inner_max), axis=0)) + inner_max[0]
-        alphas_max = jnp.max(alphas)
-        lse_alphas = jnp.log(jnp.sum(jnp.exp(alphas - alphas_max))) + alphas_max
-        prior = jnp.sum(
-            0.5 * gamma * gamma * (jnp.sum(qdiag * qdiag, axis=1) + jnp.sum(lower * lower, axis=1))
-            - m * sum_qs
-        )
-        return jnp.sum(lse) - n * lse_alphas + prior + self.const
+        return gmm_jax_objective(alphas, means, icf, x, self.gamma, self.m)
 
     def torch_fn(self, alphas, means, icf, x):
         gamma, m = self.gamma, self.m

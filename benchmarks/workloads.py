@@ -308,7 +308,11 @@ def gmm_nb(alphas, means, icf, x):
 
 def gmm_jax(alphas, means, icf, x):
     g = _gmm_data()
-    gamma, m = g["gamma"], g["m"]
+    return gmm_jax_objective(alphas, means, icf, x, g["gamma"], g["m"])
+
+
+def gmm_jax_objective(alphas, means, icf, x, gamma, m):
+    """The GMM objective in jax.numpy (shared with the gradient benchmarks)."""
     n, d = x.shape
     k = alphas.shape[0]
     diag = np.arange(d)

@@ -1,0 +1,73 @@
+"""Random NumPy programs: the compiled code (fusion, loop merging, buffer reuse and
+contraction) must give the reference interpreter's answer on every one."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import adjit
+from adjit import tree
+
+UNARY = [np.exp, np.tanh, np.sin, np.abs, lambda v: v * v, lambda v: -v, lambda v: v * 0.5 + 1.0]
+BINARY = [np.add, np.subtract, np.multiply, np.maximum, lambda a, b: a / (1.0 + b * b)]
+
+
+def _program(steps: list[tuple]) -> callable:
+    """A function of x (n, m) and y (m,) applying `steps` to a growing list of values."""
+
+    def f(x, y):
+        values = [x, y, x.T]
+        for kind, a, b, k in steps:
+            u, w = values[a % len(values)], values[b % len(values)]
+            if kind == "unary":
+                values.append(UNARY[k % len(UNARY)](u))
+            elif kind == "binary" and (u.shape == w.shape or u.ndim != w.ndim or u.ndim < 2):
+                try:
+                    np.broadcast_shapes(u.shape, w.shape)
+                except ValueError:
+                    continue
+                values.append(BINARY[k % len(BINARY)](u, w))
+            elif kind == "reduce" and u.ndim:
+                axis = k % u.ndim
+                reduce = (np.sum, np.max, np.mean)[k % 3]
+                values.append(reduce(u, axis=axis, keepdims=bool(k % 2)))
+            elif kind == "slice" and u.ndim and u.shape[0] > 1:
+                values.append(u[::-1] if k % 2 else u[1:])
+            elif kind == "matmul" and u.ndim == 2 and w.ndim >= 1 and u.shape[1] == w.shape[0]:
+                values.append(u @ w)
+            elif kind == "assign" and u.ndim:
+                buffer = np.zeros(u.shape)
+                buffer[...] = u
+                buffer[0] = np.sum(u) if u.ndim == 1 else u[0] * 2.0
+                values.append(buffer)
+        return values[-1], np.sum(values[-2]) if len(values) > 3 else np.sum(values[0])
+
+    return f
+
+
+STEP = st.tuples(
+    st.sampled_from(["unary", "binary", "reduce", "slice", "matmul", "assign"]),
+    st.integers(0, 20),
+    st.integers(0, 20),
+    st.integers(0, 20),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    steps=st.lists(STEP, min_size=2, max_size=10),
+    n=st.integers(1, 5),
+    m=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_random_program_compiles_to_the_interpreters_answer(steps, n, m, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, m)), rng.normal(size=m)
+    f = _program(steps)
+    jitted = adjit.jit(f)
+    want = adjit.ir.interpret(jitted.ir(x, y), x, y)
+    got = tree.flatten(jitted(x, y))[0]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-300)

@@ -783,3 +783,20 @@ def test_vjp_inside_a_trace_closing_over_traced_values():
 
     x = np.array([0.3, 0.5])
     np.testing.assert_allclose(adjit.grad(outer)(x), np.cos(x) - x * np.sin(x), rtol=1e-13)
+
+
+def test_maximum_and_minimum_ties_give_a_subgradient():
+    x = np.array([1.0, -2.0, 0.0, 3.0])
+    (relu_vjp,) = adjit.vjp(lambda v: np.maximum(v, 0.0), x)[1](np.array([4.0, -1.0, 5.0, 9.0]))
+    np.testing.assert_array_equal(relu_vjp, [4.0, 0.0, 0.0, 9.0])  # relu'(0) = 0
+    np.testing.assert_array_equal(adjit.grad(lambda v: np.sum(np.maximum(v, v)))(x), [1.0] * 4)
+    np.testing.assert_array_equal(adjit.grad(lambda v: np.sum(np.minimum(v, v)))(x), [1.0] * 4)
+    ties = adjit.grad(lambda a, b: np.sum(np.maximum(a, b)), argnums=(0, 1))(x, x.copy())
+    np.testing.assert_array_equal(ties[0] + ties[1], [1.0] * 4)
+
+
+def test_gradient_of_a_keepdims_sum_broadcasts_a_constant_array():
+    x = np.random.default_rng(0).normal(size=(4, 2))
+    np.testing.assert_array_equal(
+        adjit.grad(lambda v: np.sum(np.sum(v, axis=1, keepdims=True)))(x), np.ones((4, 2))
+    )

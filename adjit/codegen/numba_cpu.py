@@ -331,6 +331,7 @@ class _Generator:
             op.name == "broadcast"
             and self.producer.get(operand) is not None
             and self.producer[operand].name == "constant"
+            and operand.type.size == 1
         ):
             name = self.new_name()
             self.allocate(v, name, literal(self.producer[operand].attrs["value"], operand.type))

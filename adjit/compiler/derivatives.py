@@ -232,8 +232,7 @@ class _Lowering:
         return self.ew("pow", self(base), self(exp))
 
     def heaviside(self, arg) -> Value:
-        # Heaviside(x - y) = [x > y]: the side that is not strictly selected gets 0
-        # (relu'(0) = 0, max(x, y)'s gradient goes to neither operand at a tie)
+        # Heaviside(x - y) = [x > y] (maximum/minimum ties: see _TIE_TO_SECOND)
         terms = arg.args if arg.is_Add else (arg,)
         pos = [t for t in terms if not t.could_extract_minus_sign()]
         neg = [-t for t in terms if t.could_extract_minus_sign()]
@@ -244,12 +243,28 @@ class _Lowering:
         return self.ew("select", cond, self.const(1), self.const(0))
 
 
+# maximum(x, y) and minimum(x, y) at a tie x == y: SymPy's Heaviside would give
+# both operands 0, which is no (sub)gradient at all (max(x, x) has slope 1). The
+# tie goes to the second operand instead: relu written np.maximum(x, 0) then has
+# gradient 0 at x = 0, as is customary, and max(x, x) has gradient 1.
+_TIE_TO_SECOND = {"maximum": "gt", "minimum": "lt"}
+
+
+def _max_min_partial(name: str, index: int, xs: Sequence[Value]) -> Value:
+    first_wins = ops.elementwise(_TIE_TO_SECOND[name], xs[0], xs[1])  # strictly
+    one, zero = (1, 0) if index == 0 else (0, 1)
+    dtype = xs[index].type.np_dtype
+    return ops.elementwise("select", first_wins, np.asarray(one, dtype), np.asarray(zero, dtype))
+
+
 def partial(name: str, index: int, xs: Sequence[Value], result: Value) -> Value | int | None:
     """IR for d name(xs) / d xs[index], evaluated at xs (result = name(xs)).
 
     Returns None when the partial is identically 0, and the ints 1 / -1 when it is
     a constant +-1 (so the caller multiplies by nothing).
     """
+    if name in _TIE_TO_SECOND:
+        return _max_min_partial(name, index, xs)
     expr = partials(name)[index]
     if expr == 0:
         return None

@@ -314,3 +314,22 @@ def test_transposed_matmul_operands_are_views_not_copies(shapes):
     jitted = adjit.jit(f)
     assert ".T" in jitted.source(a, b)
     np.testing.assert_allclose(jitted(a, b), f(a, b), rtol=1e-13)
+
+
+def test_transpose_of_a_fused_slice_feeding_a_matmul():
+    def f(a):
+        return a[::-1].T @ a  # the slice is fused, so its transpose cannot be a view
+
+    a = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_allclose(adjit.jit(f)(a), f(a), rtol=1e-14)
+    loss = lambda v: np.sum(f(v))  # noqa: E731
+    np.testing.assert_allclose(adjit.grad(loss)(a), _finite_difference_grad(loss, a), rtol=1e-6)
+
+
+def _finite_difference_grad(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[idx] = eps
+        grad[idx] = (f(x + step) - f(x - step)) / (2 * eps)
+    return grad

@@ -63,7 +63,11 @@ def plan_block(block: Block) -> BlockPlan:
             continue
         v = op.result
         uses = consumers.get(v, [])
-        if op.name == "transpose" and _matrix_view(op, uses, returned):
+        if (
+            op.name == "transpose"
+            and op.operands[0] not in plan.inline  # a view needs an array to view
+            and _matrix_view(op, uses, returned)
+        ):
             plan.transposed_views.add(v)
             continue
         if v in returned or not uses or not all(_loop_consumer(c, j) for _, c, j in uses):

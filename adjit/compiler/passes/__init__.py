@@ -8,13 +8,14 @@ from .algebraic import algebraic_simplify
 from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
+from .sum_of_products import sum_before_product
 
-__all__ = ["algebraic_simplify", "constant_fold", "cse", "dce", "simplify"]
+__all__ = ["algebraic_simplify", "constant_fold", "cse", "dce", "simplify", "sum_before_product"]
 
 
 def simplify(fn: Function) -> Function:
-    """Constant folding, common subexpressions, dead code, then SymPy on element-wise
-    regions (which needs exact use counts, hence after DCE) and a second CSE/DCE to
-    merge and drop what it replaced; verified."""
+    """Constant folding, common subexpressions, dead code, then the rewrites that need
+    exact use counts (row sums of products; SymPy on element-wise regions) and a
+    second CSE/DCE to merge and drop what they replaced; verified."""
     fn = dce(cse(constant_fold(fn)))
-    return verify(dce(cse(algebraic_simplify(fn))))
+    return verify(dce(cse(algebraic_simplify(sum_before_product(fn)))))

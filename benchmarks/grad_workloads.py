@@ -35,6 +35,7 @@ from adbench import data_path, gmm_objective, read_gmm  # noqa: E402
 
 sys.path.pop(0)
 sys.path.insert(0, str(HERE))
+import workloads  # noqa: E402
 from workloads import _gmm_constants, gmm_jax_objective  # noqa: E402  (shared with run.py)
 
 sys.path.pop(0)
@@ -207,14 +208,7 @@ def mlp_nb(w1, b1, w2, b2, x, y):
 
 
 def mlp_inputs():
-    rng = np.random.default_rng(11)
-    n, d, h, c = 256, 784, 256, 10
-    x = rng.standard_normal((n, d))
-    w1 = rng.standard_normal((d, h)) / math.sqrt(d)
-    b1 = 0.1 * rng.standard_normal(h)
-    w2 = rng.standard_normal((h, c)) / math.sqrt(h)
-    b2 = 0.1 * rng.standard_normal(c)
-    y = rng.integers(0, c, n).astype(np.int64)
+    x, w1, b1, w2, b2, y = workloads.mlp_inputs()  # the jit benchmark's data, params first
     return (w1, b1, w2, b2, x, y)
 
 

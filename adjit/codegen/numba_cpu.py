@@ -25,7 +25,7 @@ import numpy as np
 
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic, Slice
-from ..ir.printer import print_function
+from ..ir.printer import print_function, value_names
 from ..ir.types import TensorType
 from .fusion import BlockPlan, fusible, plan_block, reduces
 from .loops import Access, Loop, Node, Stmt, contract, fuse, render
@@ -723,7 +723,7 @@ class _Generator:
                 self.materialize(self.producer[r])
 
     def generate(self) -> str:
-        _name_values(self.fn, self.ir_names)
+        self.ir_names = value_names(self.fn)
         params = []
         for p in self.fn.params:
             params.append(self.bind(p, "a_" + self.ir_names[p].replace(".", "_")))
@@ -749,7 +749,7 @@ class _Generator:
             "",
             f"@numba.njit(cache=CACHE, error_model='numpy'{', parallel=True' if self.parallel else ''})",
             f"def entry({', '.join(params)}):",
-            *(f"    # {line}" for line in _signature_comment(self.fn)),
+            f"    # {_signature(self.fn)}",
         ]
         return "\n".join(header + lines) + "\n"
 
@@ -774,36 +774,9 @@ def _gathered_shape(x: Value, spec: tuple, index: list[Value]) -> tuple[int, ...
     return indexed_shape(x.type.shape, spec, [i.type.shape for i in index])
 
 
-def _signature_comment(fn: Function) -> list[str]:
-    return [print_function(fn).splitlines()[0].rstrip(" {")]
-
-
-def _name_values(fn: Function, names: dict[Value, str]) -> None:
-    """The printer's names for every value, for comments in the generated code."""
-    text_names = iter(_printed_names(fn))
-    for v in _values_in_print_order(fn):
-        names[v] = next(text_names)
-
-
-def _values_in_print_order(fn: Function) -> list[Value]:
-    out = list(fn.params)
-
-    def visit(block: Block) -> None:
-        for op in block.ops:
-            out.extend(op.results)
-            for region in op.regions:
-                out.extend(region.args)
-                visit(region)
-
-    visit(fn.body)
-    return out
-
-
-def _printed_names(fn: Function) -> list[str]:
-    from ..ir.printer import _Namer
-
-    namer = _Namer()
-    return [namer.define(v)[1:] for v in _values_in_print_order(fn)]
+def _signature(fn: Function) -> str:
+    """The first line of fn's text form, without its brace."""
+    return print_function(fn).split("\n", 1)[0].rstrip(" {")
 
 
 def generate_source(fn: Function, parallel: bool = False) -> str:

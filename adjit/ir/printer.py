@@ -113,6 +113,15 @@ def _print_op(op: Op, namer: _Namer, indent: str, lines: list[str]) -> None:
 
 
 def print_function(fn: Function) -> str:
+    return _print(fn)[0]
+
+
+def value_names(fn: Function) -> dict[Value, str]:
+    """The name (without `%`) the text form gives each value of `fn`."""
+    return _print(fn)[1].names
+
+
+def _print(fn: Function) -> tuple[str, _Namer]:
     namer = _Namer()
     params = ", ".join(f"{namer.define(p)}: {p.type}" for p in fn.params)
     rtypes = [str(t) for t in fn.result_types]
@@ -120,4 +129,4 @@ def print_function(fn: Function) -> str:
     lines = [f"func @{fn.name}({params}) -> {ret} {{"]
     _print_block_body(fn.body, namer, "  ", lines, "return")
     lines.append("}")
-    return "\n".join(lines)
+    return "\n".join(lines), namer

@@ -1,7 +1,23 @@
 """adjit: a differentiation compiler for NumPy code."""
 
 from . import ir
-from .api import cond, fori_loop, grad, jit, trace, value_and_grad, vjp, while_loop
+from .api import (
+    cond,
+    fori_loop,
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jit,
+    jvp,
+    trace,
+    value_and_grad,
+    vjp,
+    vmap,
+    while_loop,
+)
 from .errors import (
     AdjitError,
     ControlFlowError,
@@ -29,10 +45,17 @@ __all__ = [
     "cond",
     "fori_loop",
     "grad",
+    "hessian",
+    "hvp",
     "ir",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
     "jit",
+    "jvp",
     "trace",
     "value_and_grad",
     "vjp",
+    "vmap",
     "while_loop",
 ]

@@ -1,8 +1,10 @@
-"""The public transformations: trace, jit, grad, value_and_grad, vjp (and, as they land, jvp, ...)."""
+"""The public transformations: trace, jit, grad, value_and_grad, vjp, jvp, jacfwd,
+jacrev, hessian, hvp and vmap."""
 
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,18 +15,39 @@ from . import tree
 from .codegen.cache import load_module, load_source, store_source
 from .codegen.numba_cpu import generate_source
 from .compiler import ops
+from .compiler.batching import emit_batched, materialize
 from .compiler.builder import Builder, building, current, is_tracing
 from .compiler.control import cond, fori_loop, while_loop
+from .compiler.forward import emit_tangent, jvp_function
+from .compiler.inlining import inline
 from .compiler.numpy_api import is_tracer, unwrap
 from .compiler.passes import simplify
-from .compiler.reverse import emit_adjoint, inline, vjp_function
+from .compiler.reverse import emit_adjoint, vjp_function
 from .compiler.trace import Traced, function_name, trace, trace_function
 from .compiler.tracer import Tracer
 from .errors import AdjitError
 from .ir.core import Function, Value
+from .ir.indexing import Slice
+from .ir.types import TensorType
 from .ir.verifier import verify
 
-__all__ = ["cond", "fori_loop", "grad", "jit", "trace", "value_and_grad", "vjp", "while_loop"]
+__all__ = [
+    "cond",
+    "fori_loop",
+    "grad",
+    "hessian",
+    "hvp",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jit",
+    "jvp",
+    "trace",
+    "value_and_grad",
+    "vjp",
+    "vmap",
+    "while_loop",
+]
 
 
 def _leaf_signature(leaf: Any) -> tuple:
@@ -280,34 +303,39 @@ def _placeholder(leaf: Any) -> Any:
     return leaf
 
 
-class Differentiated(Jitted):
-    """`adjit.grad(f)` / `adjit.value_and_grad(f)`: value and gradient in one native call.
+class Transformed(Jitted):
+    """A transformation of `f` (grad, jacfwd, hessian, ...) with f's call signature.
 
-    Compiled per input signature like `jit`; called inside a trace (nested `grad`,
-    `jit(grad(f))`, `grad(grad(f))`), the gradient is inlined as IR instead.
+    `emit(traced, args)` adds the transformed IR to the current builder, given
+    f's traced IR and its argument values, and returns the flat results and
+    their tree. Called on arrays, it is compiled per input signature like
+    `jit`; called inside a trace (nesting, `jit(grad(f))`), it is inlined as IR.
     """
 
-    def __init__(self, f: Callable, spec: _GradSpec) -> None:
+    def __init__(
+        self,
+        f: Callable,
+        emit: Callable[[Traced, list[Value]], tuple[list[Value], tree.TreeDef]],
+        what: str,
+    ) -> None:
         super().__init__(f)
-        self.spec = spec
+        self.emit = emit
+        self.what = what
 
     def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
         traced = trace_function(self.f, args, kwargs)
         builder = Builder()
         with building(builder):
             params = [builder.add_arg(p.type, p.hint) for p in traced.fn.params]
-            flat, out_tree = _emit_grad(traced, params, self.spec)
+            flat, out_tree = self.emit(traced, params)
             body = builder.block(flat)
-        name = f"{self.spec.what}_{function_name(self.f)}"
+        name = f"{self.what}_{function_name(self.f)}"
         fn = verify(Function(name, body))
         return _compile(Traced(fn, traced.in_tree, out_tree))
 
     def _inline(self, args: tuple, kwargs: dict) -> Any:
-        leaves, in_tree = tree.flatten((args, kwargs), is_leaf=is_tracer)
-        stand_ins = tree.unflatten(in_tree, [_placeholder(leaf) for leaf in leaves])
-        traced = trace_function(self.f, *stand_ins, parent=current())
-        values = [ops.as_value(unwrap(leaf)) for leaf in leaves] + list(traced.captures)
-        flat, out_tree = _emit_grad(traced, values, self.spec)
+        traced, values = _trace_nested(self.f, (args, kwargs))
+        flat, out_tree = self.emit(traced, values)
         return tree.unflatten(out_tree, [Tracer(v) for v in flat])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -316,13 +344,25 @@ class Differentiated(Jitted):
         return super().__call__(*args, **kwargs)
 
 
+def _trace_nested(f: Callable, args_kwargs: tuple) -> tuple[Traced, list[Value]]:
+    """Trace f inside the current trace at the shapes of (args, kwargs), which may
+    hold tracers; returns its IR and the values of its parameters (captures last)."""
+    leaves, in_tree = tree.flatten(args_kwargs, is_leaf=is_tracer)
+    args, kwargs = tree.unflatten(in_tree, [_placeholder(leaf) for leaf in leaves])
+    traced = trace_function(f, args, kwargs, parent=current())
+    values = [ops.as_value(unwrap(leaf)) for leaf in leaves] + list(traced.captures)
+    return traced, values
+
+
 def _differentiated(
     f: Callable | None, argnums: int | tuple[int, ...], has_aux: bool, with_value: bool
 ) -> Any:
     spec = _GradSpec(argnums if isinstance(argnums, int) else tuple(argnums), has_aux, with_value)
-    if f is None:
-        return lambda g: Differentiated(g, spec)
-    return Differentiated(f, spec)
+
+    def make(g: Callable) -> Transformed:
+        return Transformed(g, functools.partial(_emit_grad, spec=spec), spec.what)
+
+    return make if f is None else make(f)
 
 
 def grad(
@@ -384,12 +424,10 @@ def _traced_vjp(f: Callable, primals: tuple) -> tuple[Any, Callable[[Any], tuple
 
     The pullback re-emits the primal ops; simplify's CSE merges them with the first copy.
     """
-    leaves, in_tree = tree.flatten(primals, is_leaf=is_tracer)
-    stand_ins = tree.unflatten(in_tree, [_placeholder(x) for x in leaves])
-    traced = trace_function(f, stand_ins, {}, parent=current())
+    traced, values = _trace_nested(f, (primals, {}))
     fn = traced.fn
     args_tree = traced.in_tree.children[0]
-    values = [ops.as_value(unwrap(x)) for x in leaves] + list(traced.captures)
+    leaves = tree.flatten(primals, is_leaf=is_tracer)[0]
     env = inline(fn, values)
     out = tree.unflatten(traced.out_tree, [Tracer(env[r]) for r in fn.results])
 
@@ -433,3 +471,257 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Any]:
     zeros = [np.zeros(r.type.shape, r.type.np_dtype) for r in fn.results]
     out = spec([*leaves, *zeros])[0]
     return out, _Pullback(spec, leaves)
+
+
+# ------------------------------------------------------------------ forward mode
+
+
+def _has_tracer(x: Any) -> bool:
+    return any(is_tracer(leaf) for leaf in tree.flatten(x, is_leaf=is_tracer)[0])
+
+
+_COMPILED_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_call(what: str, f: Callable, inline_call: Callable[..., Any]) -> Jitted:
+    """jit of `inline_call` (which traces into the current builder), one per (what, f).
+
+    Transformations that change f's signature (jvp, vmap) run this way: the
+    jitted wrapper traces `inline_call` on tracers, which inlines f's transform.
+    """
+    try:
+        per_f = _COMPILED_CALLS.setdefault(f, {})
+    except TypeError:  # not weakly referenceable: compiled again each call
+        per_f = {}
+    jitted = per_f.get(what)
+    if jitted is None:
+        inline_call.__name__ = f"{what}_{function_name(f)}"
+        jitted = per_f[what] = Jitted(inline_call)
+    return jitted
+
+
+def _tangent_values(
+    fn: Function, primal_leaves: list[Any], tangents: Any, primals_tree: tree.TreeDef
+) -> list[Value | None]:
+    """The tangent of each float parameter as a value of its type (None: ints)."""
+    leaves, t_tree = tree.flatten(tangents, is_leaf=is_tracer)
+    if t_tree != primals_tree:
+        raise AdjitError(
+            f"jvp: the tangents must have the structure of the primals {primals_tree}, got {t_tree}"
+        )
+    values: list[Value | None] = []
+    for p, t in zip(fn.params, leaves):
+        if not p.type.is_float:
+            values.append(None)  # integer inputs have no tangent
+            continue
+        v = ops.as_value(unwrap(t), p.type.np_dtype)
+        if v.type.shape != p.type.shape:
+            raise AdjitError(
+                f"jvp: tangent of shape {v.type.shape} for the primal {p.hint} of type {p.type}"
+            )
+        values.append(v)
+    return values
+
+
+def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
+    """(f(*primals), J @ tangents): the Jacobian-vector product of f, by forward mode.
+
+    `primals` and `tangents` are tuples of f's positional arguments and of their
+    directions (same structure, shapes and float dtypes). Value and directional
+    derivative come from one compiled function; integer arguments have no tangent.
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if not (is_tracing() and (_has_tracer(primals) or _has_tracer(tangents))):
+        call = _compiled_call("jvp", f, lambda p, t: jvp(f, p, t))
+        return call(primals, tangents)
+    traced, values = _trace_nested(f, (primals, {}))
+    n = len(values) - len(traced.captures)
+    tvals = _tangent_values(traced.fn, values[:n], tangents, traced.in_tree.children[0])
+    results, touts = emit_tangent(traced.fn, values, tvals + [None] * len(traced.captures))
+    touts = [ops.zeros(r.type) if t is None else t for r, t in zip(results, touts)]
+    out = tree.unflatten(traced.out_tree, [Tracer(v) for v in results])
+    return out, tree.unflatten(traced.out_tree, [Tracer(v) for v in touts])
+
+
+def hvp(f: Callable, primals: Any, tangents: Any) -> Any:
+    """The Hessian of scalar f at `primals` times `tangents`, without forming the Hessian.
+
+    Forward over reverse: the JVP of the gradient, one compiled function. With one
+    argument the result has its structure; with several, a tuple (H @ v per argument).
+    """
+    primals = tuple(primals)
+    argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    return jvp(grad(f, argnums=argnums), primals, tangents)[1]
+
+
+# -------------------------------------------------------------------- Jacobians
+
+
+def _basis(size: int, types: list[TensorType]) -> list[Value]:
+    """The rows of the size-by-size identity, cut into one block per type:
+    block j has shape (size, *types[j].shape), the batch of unit directions."""
+    eye = ops.elementwise("eq", ops.iota((size, size), 0), ops.iota((size, size), 1))
+    blocks, start = [], 0
+    for t in types:
+        cols = ops.gather(eye, (Slice(0, size, 1), Slice(start, start + t.size, 1)))
+        blocks.append(ops.reshape(ops.convert(cols, t.dtype), (size, *t.shape)))
+        start += t.size
+    return blocks
+
+
+def _rows(v: Value, start: int, t: TensorType, batched: bool, size: int) -> Value:
+    """Rows start:start+t.size of a batched value, shaped (*t.shape, *core)."""
+    v = materialize(v, batched, size)
+    core = v.type.shape[1:]
+    block = ops.gather(v, (Slice(start, start + t.size, 1), *(Slice(0, d, 1) for d in core)))
+    return ops.reshape(block, (*t.shape, *core))
+
+
+def _emit_jacobian(
+    traced: Traced, args: list[Value], argnums: int | tuple[int, ...], forward: bool
+) -> tuple[list[Value], tree.TreeDef]:
+    """Emit f's Jacobian: out.shape + in.shape per (output leaf, differentiated leaf).
+
+    Forward mode batches the JVP over the unit directions of the inputs, reverse
+    mode batches the VJP over those of the outputs; either way the directions
+    are a leading axis of every tangent in one native function, and the primal
+    computation is shared.
+    """
+    what = "jacfwd" if forward else "jacrev"
+    fn = traced.fn
+    args_tree = traced.in_tree.children[0]
+    nums = _argnums_tuple(argnums, len(args_tree.children), what)
+    ranges = _leaf_ranges(args_tree)
+    for i in nums:
+        _check_differentiable(fn, ranges[i], i, what)
+    for r in fn.results:
+        if not r.type.is_float:
+            raise AdjitError(
+                f"{what}: every output must be floating-point, got one of type {r.type}"
+            )
+    wrt = [leaf for i in nums for leaf in ranges[i]]
+    in_types = [fn.params[i].type for i in wrt]
+    out_types = [r.type for r in fn.results]
+    nres = len(fn.results)
+    seeds, directions = (in_types, out_types) if forward else (out_types, in_types)
+    size = sum(t.size for t in seeds)
+    g = jvp_function(fn, wrt) if forward else vjp_function(fn, wrt)
+    basis = _basis(size, seeds)
+    flags = [False] * len(args) + [True] * len(basis)
+    outs, out_flags = emit_batched(g, [*args, *basis], flags, size)
+    derivs = list(zip(outs[nres:], out_flags[nres:]))
+    jac = []
+    for k, t_out in enumerate(out_types):
+        for j, t_in in enumerate(in_types):
+            if forward:  # rows of the input's directions, shaped (*in, *out)
+                start = sum(t.size for t in in_types[:j])
+                block = _rows(derivs[k][0], start, t_in, derivs[k][1], size)
+                n_in = len(t_in.shape)
+                perm = (*range(n_in, n_in + len(t_out.shape)), *range(n_in))
+                jac.append(ops.transpose(block, perm))
+            else:  # rows of the output's directions: already (*out, *in)
+                start = sum(t.size for t in out_types[:k])
+                jac.append(_rows(derivs[j][0], start, t_out, derivs[j][1], size))
+    wrt_tree = (
+        args_tree.children[argnums]
+        if isinstance(argnums, int)
+        else tree.TreeDef("tuple", tuple(args_tree.children[i] for i in nums))
+    )
+    return jac, tree.graft(traced.out_tree, wrt_tree)
+
+
+def _jacobian_transform(f: Callable | None, argnums: int | tuple[int, ...], forward: bool) -> Any:
+    argnums = argnums if isinstance(argnums, int) else tuple(argnums)
+    emit = functools.partial(_emit_jacobian, argnums=argnums, forward=forward)
+
+    def make(g: Callable) -> Transformed:
+        return Transformed(g, emit, "jacfwd" if forward else "jacrev")
+
+    return make if f is None else make(f)
+
+
+def jacfwd(f: Callable | None = None, argnums: int | tuple[int, ...] = 0) -> Any:
+    """The Jacobian of `f` by forward mode (best for few inputs, many outputs).
+
+    Each output leaf's Jacobian has shape out.shape + in.shape; a tuple
+    `argnums` gives a tuple per output. Computed in one compiled function: the
+    JVP batched over all unit input directions.
+    """
+    return _jacobian_transform(f, argnums, forward=True)
+
+
+def jacrev(f: Callable | None = None, argnums: int | tuple[int, ...] = 0) -> Any:
+    """The Jacobian of `f` by reverse mode (best for many inputs, few outputs).
+
+    Same layout as `jacfwd`; the VJP batched over all unit output directions.
+    """
+    return _jacobian_transform(f, argnums, forward=False)
+
+
+jacobian = jacrev
+
+
+def hessian(f: Callable | None = None, argnums: int | tuple[int, ...] = 0) -> Any:
+    """The Hessian of scalar `f`: jacfwd(jacrev(f)), forward over reverse.
+
+    Shape in.shape + in.shape; a tuple `argnums` gives nested tuples of blocks.
+    """
+    if f is None:
+        return lambda g: hessian(g, argnums)
+    return jacfwd(jacrev(f, argnums), argnums)
+
+
+# ----------------------------------------------------------------------- vmap
+
+
+def vmap(f: Callable, in_axes: int | None | tuple[int | None, ...] = 0) -> Callable:
+    """f mapped over the leading axis of its arguments, as one compiled function.
+
+    `in_axes`: 0 (every positional argument is batched) or a tuple with 0 or
+    None (not batched) per argument. Results carry the batch axis in front.
+    """
+    axes_spec = in_axes
+
+    def mapped(*args: Any) -> Any:
+        axes = (axes_spec,) * len(args) if not isinstance(axes_spec, tuple) else axes_spec
+        if len(axes) != len(args) or any(a not in (0, None) for a in axes):
+            raise AdjitError(
+                f"vmap: in_axes={axes_spec!r} must be 0, None, or a tuple of 0/None per "
+                f"argument ({len(args)} given)"
+            )
+        if not (is_tracing() and _has_tracer(args)):
+            return _compiled_call("vmap", f, lambda *a: vmap(f, axes_spec)(*a))(*args)
+        return _inline_vmap(f, args, axes)
+
+    functools.update_wrapper(mapped, f)
+    return mapped
+
+
+def _inline_vmap(f: Callable, args: tuple, axes: tuple) -> Any:
+    sizes = set()
+    slices = []
+    for a, axis in zip(args, axes):
+        leaves, t = tree.flatten(a, is_leaf=is_tracer)
+        if axis is None:
+            slices.append(a)
+            continue
+        values = [ops.as_value(unwrap(leaf)) for leaf in leaves]
+        for v in values:
+            if v.type.ndim == 0:
+                raise AdjitError("vmap: a batched argument has a scalar leaf (no axis 0 to map)")
+            sizes.add(v.type.shape[0])
+        slices.append(tree.unflatten(t, [Tracer(ops.gather(v, (0,))) for v in values]))
+    if len(sizes) != 1:
+        raise AdjitError(f"vmap: the batched arguments disagree on the batch size: {sorted(sizes)}")
+    (size,) = sizes
+    traced, _ = _trace_nested(f, (tuple(slices), {}))
+    values, flags = [], []
+    for a, axis in zip(args, axes):
+        for leaf in tree.flatten(a, is_leaf=is_tracer)[0]:
+            values.append(ops.as_value(unwrap(leaf)))
+            flags.append(axis is not None)
+    values += traced.captures
+    flags += [False] * len(traced.captures)
+    outs, out_flags = emit_batched(traced.fn, values, flags, size)
+    flat = [Tracer(materialize(v, on, size)) for v, on in zip(outs, out_flags)]
+    return tree.unflatten(traced.out_tree, flat)

@@ -100,3 +100,12 @@ def leaf_paths(treedef: TreeDef, prefix: str) -> list[str]:
         return []
     keys = treedef.keys if treedef.kind == "dict" else range(len(treedef.children))
     return [p for k, c in zip(keys, treedef.children) for p in leaf_paths(c, f"{prefix}.{k}")]
+
+
+def graft(outer: TreeDef, inner: TreeDef) -> TreeDef:
+    """`outer` with every leaf replaced by `inner` (a Jacobian: output tree of input trees)."""
+    if outer.kind == LEAF:
+        return inner
+    return TreeDef(
+        outer.kind, tuple(graft(c, inner) for c in outer.children), outer.keys, outer.static
+    )

@@ -16,7 +16,7 @@ import pytest
 from adbench import data_path, gmm_objective, gmm_reference_gradient_test, read_gmm, rho
 
 import adjit
-from adjit.compiler import derivatives, ops, vjp_rules
+from adjit.compiler import derivatives, ops, rules
 from adjit.compiler.builder import Builder, building
 from adjit.compiler.passes import simplify
 from adjit.compiler.reverse import vjp_function
@@ -39,17 +39,18 @@ def uniform(*shape: int, lo: float = 0.1, hi: float = 0.9, seed: int = 0) -> np.
 # ----------------------------------------------------------- rule tables
 
 
-def test_every_primitive_has_a_reverse_rule_or_is_marked():
+@pytest.mark.parametrize("table", ["VJP_RULES", "JVP_RULES"])
+def test_every_primitive_has_a_rule_or_is_marked(table):
     for name, prim in PRIMITIVES.items():
-        if name in vjp_rules.UNSUPPORTED | vjp_rules.REGION_OPS:
+        if name in rules.REGION_OPS:
             assert prim.kind == "control", name
-        elif name in vjp_rules.NOT_DIFFERENTIABLE:
+        elif name in rules.NOT_DIFFERENTIABLE:
             assert not prim.differentiable, name
-        elif prim.kind == "elementwise" and name not in vjp_rules.RULES:
+        elif prim.kind == "elementwise" and name not in getattr(rules, table):
             assert prim.scalar is not None, f"{name}: no SymPy expression to derive from"
             assert len(derivatives.partials(name)) == prim.arity
-        else:
-            assert name in vjp_rules.RULES, f"{name} has no reverse rule"
+        elif name != "constant" or table == "VJP_RULES":
+            assert name in getattr(rules, table), f"{name} has no rule in {table}"
 
 
 def test_partials_are_simplified_and_reuse_the_result():

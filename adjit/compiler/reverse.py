@@ -2,7 +2,7 @@
 
 The primal ops are re-emitted first (their results are reused by the adjoint,
 never recomputed); then the ops are walked in reverse order and each primitive's
-reverse rule (vjp_rules.py) turns the cotangent of its result into cotangents of
+reverse rule (rules.py) turns the cotangent of its result into cotangents of
 its operands. Cotangents reaching a value along several paths are summed. Only
 "active" values get cotangents: float values that depend on a differentiated
 input (so constants and integer index arithmetic cost nothing); inputs the
@@ -13,42 +13,14 @@ output does not depend on get zeros. A `cond` is differentiated branch by branch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from ..errors import UnsupportedError
-from ..ir.core import Block, Function, Op, Value
+from ..ir.core import Function, Op, Value
 from ..ir.primitives import PRIMITIVES
 from ..ir.verifier import verify
-from . import ops, vjp_rules
+from . import ops, rules
 from .builder import Builder, building, current, describe_location
-
-
-def _clone_block(block: Block, env: dict[Value, Value]) -> Block:
-    args = tuple(Value(a.type, a.hint) for a in block.args)
-    env.update(zip(block.args, args))
-    body = tuple(_clone_op(op, env, lambda v: v) for op in block.ops)
-    return Block(args, body, tuple(env[v] for v in block.results))
-
-
-def _clone_op(op: Op, env: dict[Value, Value], local) -> Op:
-    """A copy of a control-flow op with fresh values (a function may be inlined twice)."""
-    operands = tuple(local(env[v]) for v in op.operands)
-    regions = tuple(_clone_block(r, env) for r in op.regions)
-    results = tuple(Value(r.type, r.hint) for r in op.results)
-    env.update(zip(op.results, results))
-    return replace(op, operands=operands, results=results, regions=regions)
-
-
-def inline(fn: Function, args: Sequence[Value]) -> dict[Value, Value]:
-    """Emit `fn`'s ops into the current builder; map fn's values to the new ones."""
-    b = current()
-    env: dict[Value, Value] = dict(zip(fn.params, args))
-    for op in fn.body.ops:
-        if op.regions:
-            b.append(_clone_op(op, env, b.local))
-        else:
-            env[op.result] = b.emit(op.name, [env[v] for v in op.operands], op.attrs, loc=op.loc)
-    return env
+from .inlining import inline
 
 
 def _active(fn: Function, wrt: Sequence[int]) -> set[Value]:
@@ -100,7 +72,7 @@ def emit_adjoint(
             raise UnsupportedError(
                 f"reverse mode through {op.name} is not supported yet" + describe_location(op.loc)
             )
-        rule = vjp_rules.rule_for(op.name, prim.kind) if prim.differentiable else None
+        rule = rules.vjp_rule_for(op.name, prim.kind) if prim.differentiable else None
         if rule is None:
             raise UnsupportedError(
                 f"{op.name} is not differentiable and has no reverse rule"

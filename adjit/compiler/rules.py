@@ -1,6 +1,8 @@
-"""Reverse (VJP) rules, one per primitive, keyed by name.
+"""Derivative rules of each primitive, keyed by name: forward (JVP) and reverse (VJP).
 
-A rule takes the cotangent `ct` of an op's result, the op, its operands `xs`, its
+A primitive's two rules sit side by side. A forward rule takes the op, its
+operands `xs`, its result `out` and the operands' tangents `ts` (None: zero)
+and returns the result's tangent (None: zero). A reverse rule takes the cotangent `ct` of an op's result, the op, its operands `xs`, its
 result `out` (values of the function being built) and which operands `need` a
 cotangent, and returns one cotangent per operand, None where there is none
 (index operands, conditions, constants). Cotangents computed but not needed are
@@ -8,9 +10,10 @@ dropped by dead-code elimination; rules skip them where that saves work.
 Rules build IR through `ops`, like user code, so the adjoint is ordinary IR.
 
 Element-wise primitives have no hand-written rule: their partials come from
-their SymPy expressions (derivatives.py). Primitives whose results carry no
-cotangent (comparisons, logic, iota) are listed in NOT_DIFFERENTIABLE; control
-flow in REGION_OPS (handled by the reverse pass) or UNSUPPORTED (loops, future work).
+their SymPy expressions (derivatives.py), for both modes. Primitives whose
+results carry no derivative (comparisons, logic, iota) are listed in
+NOT_DIFFERENTIABLE. Control flow is transformed by the passes themselves
+(forward.py, reverse.py); reverse mode through loops is not supported yet.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from .builder import current
 
 Cotangents = tuple[Value | None, ...]
 Rule = Callable[[Value, Op, Sequence[Value], Value, Sequence[bool]], Cotangents]
+Tangents = Sequence[Value | None]
+JvpRule = Callable[[Op, Sequence[Value], Value, Tangents], Value | None]
 
 
 def unbroadcast(ct: Value, shape: tuple[int, ...]) -> Value:
@@ -68,6 +73,21 @@ def _one(like: Value) -> Value:
     return ops.constant(np.ones((), like.type.np_dtype))
 
 
+def _or_zeros(t: Value | None, like: Value) -> Value:
+    return ops.zeros(like.type) if t is None else t
+
+
+def _sum(terms: Sequence[Value | None], shape: tuple[int, ...]) -> Value | None:
+    """The sum of the tangent terms that are not None, broadcast to `shape`."""
+    present = [t for t in terms if t is not None]
+    if not present:
+        return None
+    acc = present[0]
+    for t in present[1:]:
+        acc = ops.elementwise("add", acc, t)
+    return ops.broadcast_to(acc, shape)
+
+
 # ------------------------------------------------------------------ element-wise
 
 
@@ -88,6 +108,18 @@ def elementwise(
     return tuple(cts)
 
 
+def elementwise_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
+    """t_out = sum_i d out / d x_i * t_i."""
+    if op.name in ZERO_DERIVATIVE:
+        return None
+    terms = []
+    for i, t in enumerate(ts):
+        p = derivatives.partial(op.name, i, xs, out) if t is not None else None
+        if p is not None:
+            terms.append(t if p == 1 else ops.elementwise("neg", t) if p == -1 else times(t, p))
+    return _sum(terms, out.type.shape)
+
+
 def _select(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]) -> Cotangents:
     c, a, b = xs
     zero = _zero(ct)
@@ -96,6 +128,14 @@ def _select(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
         unbroadcast(ops.elementwise("select", c, ct, zero), a.type.shape),
         unbroadcast(ops.elementwise("select", c, zero, ct), b.type.shape),
     )
+
+
+def _select_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
+    _, ta, tb = ts
+    if ta is None and tb is None:
+        return None
+    a, b = (_zero(out) if t is None else t for t in (ta, tb))
+    return ops.broadcast_to(ops.elementwise("select", xs[0], a, b), out.type.shape)
 
 
 # -------------------------------------------------------------------- reductions
@@ -108,27 +148,39 @@ def _reduce_sum(
     return (_keepdims(ct, x.type.shape, op.attrs["axes"]),)
 
 
+def _extremum_mask(x: Value, out: Value, axes: Sequence[int]) -> tuple[Value, Value]:
+    """1.0 where x equals its slice's extremum `out`, and the count of those per slice."""
+    chosen = ops.elementwise("eq", x, _keepdims(out, x.type.shape, axes))
+    mask = ops.convert(chosen, x.type.dtype)
+    return mask, ops.reduce("reduce_sum", mask, axes)
+
+
 def _reduce_extremum(
     ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
 ) -> Cotangents:
     # routed to the selected element; ties share it equally (as the autograd package)
     (x,) = xs
     axes = op.attrs["axes"]
-    chosen = ops.elementwise("eq", x, _keepdims(out, x.type.shape, axes))
-    mask = ops.convert(chosen, x.type.dtype)
-    count = ops.reduce("reduce_sum", mask, axes)
+    mask, count = _extremum_mask(x, out, axes)
     share = ops.elementwise("div", ct, count)
     return (ops.elementwise("mul", mask, _keepdims(share, x.type.shape, axes)),)
 
 
-def _reduce_prod(
-    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
-) -> Cotangents:
-    # d prod / d x_i = product of the others. out / x_i is NaN at a zero, so:
-    # no zero in the slice -> out / x_i; one zero -> the product of the nonzeros at
-    # the zero, 0 elsewhere; two or more -> 0 everywhere.
-    (x,) = xs
-    shape, axes = x.type.shape, op.attrs["axes"]
+def _reduce_extremum_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
+    # the mean of the tangents at the selected elements
+    axes = op.attrs["axes"]
+    mask, count = _extremum_mask(xs[0], out, axes)
+    total = ops.reduce("reduce_sum", ops.elementwise("mul", mask, ts[0]), axes)
+    return ops.elementwise("div", total, count)
+
+
+def _prod_partials(x: Value, axes: Sequence[int]) -> Value:
+    """d prod / d x_i: the product of the others in x_i's slice.
+
+    out / x_i is NaN at a zero, so: no zero in the slice -> out / x_i; one zero ->
+    the product of the nonzeros at the zero, 0 elsewhere; two or more -> 0.
+    """
+    shape = x.type.shape
     zero, one = _zero(x), _one(x)
     is_zero = ops.elementwise("eq", x, zero)
     nonzero = ops.elementwise("select", is_zero, one, x)
@@ -140,11 +192,38 @@ def _reduce_prod(
     elsewhere = ops.elementwise(
         "select", ops.elementwise("eq", zeros, zero), ops.elementwise("div", others, nonzero), zero
     )
-    d = ops.elementwise("select", is_zero, at_zero, elsewhere)
-    return (ops.elementwise("mul", _keepdims(ct, shape, axes), d),)
+    return ops.elementwise("select", is_zero, at_zero, elsewhere)
+
+
+def _reduce_prod(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    (x,) = xs
+    axes = op.attrs["axes"]
+    return (ops.elementwise("mul", _keepdims(ct, x.type.shape, axes), _prod_partials(x, axes)),)
+
+
+def _reduce_prod_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
+    axes = op.attrs["axes"]
+    return ops.reduce(
+        "reduce_sum", ops.elementwise("mul", _prod_partials(xs[0], axes), ts[0]), axes
+    )
 
 
 # -------------------------------------------------------------------- structural
+
+
+def _linear_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
+    """An op linear in its float operands maps tangents as it maps values.
+
+    broadcast, reshape, transpose, reduce_sum, gather, scatter, scatter_add,
+    concatenate and float conversions: the op itself, applied to the tangents
+    (zeros for operands without one), with the same index operands.
+    """
+    operands = [
+        t if t is not None else ops.zeros(x.type) if x.type.is_float else x for x, t in zip(xs, ts)
+    ]
+    return current().emit(op.name, operands, op.attrs, loc=op.loc)
 
 
 def _broadcast(
@@ -191,6 +270,17 @@ def _matmul(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
             unbroadcast(ops.matmul(_swap_last(a2), ct2), b2.type.shape), b.type.shape
         )
     return (ct_a, ct_b)
+
+
+def _matmul_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
+    (a, b), (ta, tb) = xs, ts
+    return _sum(
+        [
+            ops.matmul(ta, b) if ta is not None else None,
+            ops.matmul(a, tb) if tb is not None else None,
+        ],
+        out.type.shape,
+    )
 
 
 def _matmul_vector(ct: Value, a: Value, b: Value, need: Sequence[bool]) -> Cotangents:
@@ -267,7 +357,24 @@ def _source(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
     return ()
 
 
-RULES: dict[str, Rule] = {
+JVP_RULES: dict[str, JvpRule] = {
+    "select": _select_jvp,
+    "reduce_sum": _linear_jvp,
+    "reduce_max": _reduce_extremum_jvp,
+    "reduce_min": _reduce_extremum_jvp,
+    "reduce_prod": _reduce_prod_jvp,
+    "broadcast": _linear_jvp,
+    "reshape": _linear_jvp,
+    "transpose": _linear_jvp,
+    "matmul": _matmul_jvp,
+    "concatenate": _linear_jvp,
+    "gather": _linear_jvp,
+    "scatter": _linear_jvp,
+    "scatter_add": _linear_jvp,
+    "convert": _linear_jvp,
+}
+
+VJP_RULES: dict[str, Rule] = {
     "select": _select,
     "reduce_sum": _reduce_sum,
     "reduce_max": _reduce_extremum,
@@ -288,16 +395,26 @@ RULES: dict[str, Rule] = {
 # Results are bool or integer: no cotangent ever reaches them.
 NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota".split())
 
-# Ops with regions: the reverse pass differentiates `cond` branch by branch
-# (reverse.py); loops need their iterations' values kept or recomputed: not yet.
-REGION_OPS = frozenset(("cond",))
-UNSUPPORTED = frozenset(("while", "for"))
+# Ops with regions: the forward pass extends each region with tangents
+# (forward.py); the reverse pass differentiates `cond` branch by branch
+# (reverse.py); reverse mode through loops needs their iterations' values kept
+# or recomputed: not yet.
+REGION_OPS = frozenset(("cond", "while", "for"))
 
 
-def rule_for(name: str, kind: str) -> Rule | None:
+def vjp_rule_for(name: str, kind: str) -> Rule | None:
     """The reverse rule of primitive `name` (None if it has none)."""
-    if name in RULES:
-        return RULES[name]
+    if name in VJP_RULES:
+        return VJP_RULES[name]
     if kind == "elementwise" and name not in NOT_DIFFERENTIABLE:
         return elementwise
+    return None
+
+
+def jvp_rule_for(name: str, kind: str) -> JvpRule | None:
+    """The forward rule of primitive `name` (None if it has none: constants, non-floats)."""
+    if name in JVP_RULES:
+        return JVP_RULES[name]
+    if kind == "elementwise" and name not in NOT_DIFFERENTIABLE:
+        return elementwise_jvp
     return None

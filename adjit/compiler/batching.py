@@ -1,0 +1,290 @@
+"""Batching: an IR -> IR transformation that maps a function over a new leading axis.
+
+Some arguments carry an extra leading axis of length `size`; every op that
+touches one of them is rewritten to act on all `size` slices at once (the batch
+axis is kept in front), and ops that touch none are emitted once, unbatched.
+This is how a Jacobian is computed in one compiled function: the tangent
+function (or the cotangent function) batched over the basis directions, with
+the primal computation shared by all of them. It is also `adjit.vmap`.
+
+Index operands (integers) and the predicates of control flow must not depend on
+the batched arguments: that would make each slice take its own path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ..errors import UnsupportedError
+from ..ir.core import Block, Function, Op, Value
+from ..ir.indexing import Slice, indexed_shape
+from ..ir.types import TensorType
+from . import ops
+from .builder import Builder, building, current, describe_location
+from .inlining import clone_op
+
+
+def emit_batched(
+    fn: Function, args: Sequence[Value], batched: Sequence[bool], size: int
+) -> tuple[list[Value], list[bool]]:
+    """Emit fn mapped over the leading axis of the `batched` args into the current builder.
+
+    Returns fn's results and whether each is batched (has the leading axis).
+    """
+    return _emit_block(fn.body, args, batched, size)
+
+
+def _emit_block(
+    block: Block, args: Sequence[Value], batched: Sequence[bool], n: int
+) -> tuple[list[Value], list[bool]]:
+    b = current()
+    env: dict[Value, Value] = dict(zip(block.args, args))
+    bat = {a for a, on in zip(block.args, batched) if on}
+    for op in block.ops:
+        flags = [v in bat for v in op.operands]
+        if not any(flags):  # untouched by the batch: emitted once
+            if op.regions:
+                b.append(clone_op(op, env, b.local))
+            else:
+                env[op.result] = b.emit(op.name, [env[v] for v in op.operands], op.attrs, op.loc)
+            continue
+        xs = [env[v] for v in op.operands]
+        if op.regions:
+            outs, out_flags = _CONTROL[op.name](op, xs, flags, n)
+        else:
+            rule = _RULES.get(op.name, _elementwise)
+            outs, out_flags = [rule(op, xs, flags, n)], [True]
+        env.update(zip(op.results, outs))
+        bat.update(r for r, on in zip(op.results, out_flags) if on)
+    return [env[r] for r in block.results], [r in bat for r in block.results]
+
+
+def _unsupported(what: str, op: Op) -> UnsupportedError:
+    return UnsupportedError(
+        f"cannot batch {op.name}: {what} depends on the batched input" + describe_location(op.loc)
+    )
+
+
+def _emit(op: Op, operands: Sequence[Value], **attrs: object) -> Value:
+    return current().emit(op.name, operands, {**op.attrs, **attrs}, op.loc)
+
+
+def _pad(x: Value, rank: int) -> Value:
+    """Batched x (n, *s) as (n, 1, ..., 1, *s) of `rank` dims: its batch axis then
+    lines up with the front when broadcast against unbatched operands."""
+    n, *core = x.type.shape
+    return ops.reshape(x, (n, *(1,) * (rank - 1 - len(core)), *core))
+
+
+def materialize(x: Value, batched: bool, n: int) -> Value:
+    """x with the batch axis: an unbatched x repeated n times."""
+    return x if batched else ops.broadcast_to(x, (n, *x.type.shape))
+
+
+# ------------------------------------------------------------------ rules
+# A rule takes the op, its operands (batched ones with the leading axis), which
+# are batched, and n; it returns the batched result.
+
+
+def _elementwise(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    rank = op.result.type.ndim + 1
+    return _emit(op, [_pad(x, rank) if on else x for x, on in zip(xs, flags)])
+
+
+def _reduce(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    return _emit(op, xs, axes=tuple(a + 1 for a in op.attrs["axes"]))
+
+
+def _broadcast(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    shape = op.attrs["shape"]
+    return ops.broadcast_to(_pad(xs[0], len(shape) + 1), (n, *shape))
+
+
+def _reshape(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    return ops.reshape(xs[0], (n, *op.attrs["shape"]))
+
+
+def _transpose(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    return ops.transpose(xs[0], (0, *(p + 1 for p in op.attrs["perm"])))
+
+
+def _convert(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    return _emit(op, xs)
+
+
+def _matmul(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    (a, b), (fa, fb) = xs, flags
+    out_shape = (n, *op.result.type.shape)
+    if fa and not fb and b.type.ndim == 2:  # one matrix product for all the slices
+        k = a.type.shape[-1]
+        return ops.reshape(ops.matmul(ops.reshape(a, (a.type.size // k, k)), b), out_shape)
+    if fa and fb and a.type.ndim == 2 and b.type.ndim == 2:  # batched dot products
+        return ops.reduce("reduce_sum", ops.elementwise("mul", a, b), (1,))
+    # promote 1-D cores to matrices, line the batch axis up in front, multiply
+    core_a = a.type.ndim - fa
+    core_b = b.type.ndim - fb
+    if core_a == 1:
+        a = ops.reshape(a, (*a.type.shape[:-1], 1, a.type.shape[-1]))
+    if core_b == 1:
+        b = ops.reshape(b, (*b.type.shape, 1))
+    rank = max(max(core_a, 2), max(core_b, 2)) + 1
+    a = _pad(a, rank) if fa else a
+    b = _pad(b, rank) if fb else b
+    return ops.reshape(ops.matmul(a, b), out_shape)
+
+
+def _concatenate(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    values = [materialize(x, on, n) for x, on in zip(xs, flags)]
+    return _emit(op, values, axis=op.attrs["axis"] + 1)
+
+
+def _batched_index(op: Op, x_shape: tuple[int, ...], index: Sequence[Value], n: int):
+    """The index spec with the batch axis in front, the indexed shape, and where
+    NumPy puts the batch axis in it (not in front when advanced indices are split
+    by a slice: they then move to the front)."""
+    spec = (Slice(0, n, 1), *op.attrs["index"])
+    probe = max((*x_shape, *(d for v in index for d in v.type.shape), n)) + 2
+    shapes = [v.type.shape for v in index]
+    probed = indexed_shape((probe, *x_shape), (Slice(0, probe, 1), *spec[1:]), shapes)
+    return spec, indexed_shape((n, *x_shape), spec, shapes), probed.index(probe)
+
+
+def _move_to_front(x: Value, axis: int) -> Value:
+    perm = [axis, *(i for i in range(x.type.ndim) if i != axis)]
+    return ops.transpose(x, perm)
+
+
+def _move_from_front(x: Value, axis: int) -> Value:
+    perm = list(range(1, x.type.ndim))
+    perm.insert(axis, 0)
+    return ops.transpose(x, perm)
+
+
+def _gather(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    x, *index = xs
+    if any(flags[1:]):
+        raise _unsupported("an index", op)
+    spec, _, at = _batched_index(op, x.type.shape[1:], index, n)
+    out = current().emit("gather", [x, *index], {"index": spec}, op.loc)
+    return _move_to_front(out, at) if at else out
+
+
+def _scatter(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    x, v, *index = xs
+    if any(flags[2:]):
+        raise _unsupported("an index", op)
+    x = materialize(x, flags[0], n)
+    spec, target, at = _batched_index(op, x.type.shape[1:], index, n)
+    if at:  # the values, batch axis in front, moved to where the index puts it
+        core = target[:at] + target[at + 1 :]
+        v = ops.broadcast_to(_pad(v, len(core) + 1) if flags[1] else v, (n, *core))
+        v = _move_from_front(v, at)
+    elif flags[1]:
+        v = _pad(v, len(target))
+    return current().emit(op.name, [x, v, *index], {"index": spec}, op.loc)
+
+
+_RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] = {
+    "reduce_sum": _reduce,
+    "reduce_prod": _reduce,
+    "reduce_max": _reduce,
+    "reduce_min": _reduce,
+    "broadcast": _broadcast,
+    "reshape": _reshape,
+    "transpose": _transpose,
+    "convert": _convert,
+    "matmul": _matmul,
+    "concatenate": _concatenate,
+    "gather": _gather,
+    "scatter": _scatter,
+    "scatter_add": _scatter,
+}
+
+
+# ------------------------------------------------------------------ control flow
+
+
+class _Region:
+    """A region re-traced with some of its arguments batched."""
+
+    def __init__(self, block: Block, batched: Sequence[bool], n: int) -> None:
+        self.n = n
+        self.builder = Builder(current())
+        with building(self.builder):
+            args = [
+                self.builder.add_arg(_batched_type(a.type, n) if on else a.type, a.hint)
+                for a, on in zip(block.args, batched)
+            ]
+            self.results, self.batched = _emit_block(block, args, batched, n)
+
+    def finish(self, batched: Sequence[bool]) -> Block:
+        """The block yielding its results, batched where `batched` says."""
+        with building(self.builder):
+            results = [
+                materialize(r, was, self.n) if on else r
+                for r, was, on in zip(self.results, self.batched, batched)
+            ]
+            block = self.builder.block(results)
+        assert not self.builder.captures, "regions are isolated"
+        return block
+
+
+def _batched_type(t: TensorType, n: int) -> TensorType:
+    return t.with_shape((n, *t.shape))
+
+
+def _emit_control(
+    op: Op, operands: Sequence[Value], regions: Sequence[Block], batched: Sequence[bool], n: int
+) -> list[Value]:
+    b = current()
+    types = [_batched_type(r.type, n) if on else r.type for r, on in zip(op.results, batched)]
+    results = tuple(Value(t, r.hint) for t, r in zip(types, op.results))
+    operands = tuple(b.local(v) for v in operands)
+    b.append(Op(op.name, operands, results, op.attrs, tuple(regions), op.loc))
+    return list(results)
+
+
+def _cond(op: Op, xs: list[Value], flags: list[bool], n: int) -> tuple[list[Value], list[bool]]:
+    if flags[0]:
+        raise _unsupported("the condition", op)
+    branches = [_Region(block, flags[1:], n) for block in op.regions]
+    out = [any(r.batched[i] for r in branches) for i in range(len(op.results))]
+    regions = [r.finish(out) for r in branches]
+    return _emit_control(op, xs, regions, out, n), out
+
+
+def _loop(
+    op: Op, xs: list[Value], flags: list[bool], n: int, skip: int
+) -> tuple[list[Value], list[bool]]:
+    """while (skip 0: no leading operands) and for (skip 2: the bounds; the body
+    also takes the counter first). The batched state is a fixed point: the init's
+    batched values and all the state they reach through the body."""
+    if any(flags[:skip]):
+        raise _unsupported("a loop bound", op)
+    body = op.regions[-1]
+    state = flags[skip:]
+    lead = [False] * (1 if skip else 0)
+    while True:
+        region = _Region(body, lead + state, n)
+        reached = [a or r for a, r in zip(state, region.batched)]
+        if reached == state:
+            break
+        state = reached
+    regions = [region.finish(state)]
+    if op.name == "while":
+        test = _Region(op.regions[0], state, n)
+        if test.batched[0]:
+            raise _unsupported("the loop condition", op)
+        regions.insert(0, test.finish([False]))
+    operands = [
+        *xs[:skip],
+        *(materialize(x, on, n) if s else x for x, on, s in zip(xs[skip:], flags[skip:], state)),
+    ]
+    return _emit_control(op, operands, regions, state, n), state
+
+
+_CONTROL = {
+    "cond": _cond,
+    "while": lambda op, xs, flags, n: _loop(op, xs, flags, n, 0),
+    "for": lambda op, xs, flags, n: _loop(op, xs, flags, n, 2),
+}

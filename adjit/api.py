@@ -577,6 +577,23 @@ def _rows(v: Value, start: int, t: TensorType, batched: bool, size: int) -> Valu
     return ops.reshape(block, (*t.shape, *core))
 
 
+def _one_direction(fn: Function, args: list[Value], wrt: list[int], forward: bool) -> list[Value]:
+    """The derivatives along the only direction there is (one input or output element)."""
+    if forward:
+        tangents: list[Value | None] = [None] * len(args)
+        for i in wrt:
+            tangents[i] = ops.broadcast_to(
+                ops.constant(np.ones((), fn.params[i].type.np_dtype)), fn.params[i].type.shape
+            )
+        results, touts = emit_tangent(fn, args, tangents)
+        return [ops.zeros(r.type) if t is None else t for r, t in zip(results, touts)]
+    seeds = [
+        ops.broadcast_to(ops.constant(np.ones((), r.type.np_dtype)), r.type.shape)
+        for r in fn.results
+    ]
+    return emit_adjoint(fn, args, seeds, wrt)[1]
+
+
 def _emit_jacobian(
     traced: Traced, args: list[Value], argnums: int | tuple[int, ...], forward: bool
 ) -> tuple[list[Value], tree.TreeDef]:
@@ -602,14 +619,19 @@ def _emit_jacobian(
     wrt = [leaf for i in nums for leaf in ranges[i]]
     in_types = [fn.params[i].type for i in wrt]
     out_types = [r.type for r in fn.results]
-    nres = len(fn.results)
     seeds, directions = (in_types, out_types) if forward else (out_types, in_types)
     size = sum(t.size for t in seeds)
-    g = jvp_function(fn, wrt) if forward else vjp_function(fn, wrt)
-    basis = _basis(size, seeds)
-    flags = [False] * len(args) + [True] * len(basis)
-    outs, out_flags = emit_batched(g, [*args, *basis], flags, size)
-    derivs = list(zip(outs[nres:], out_flags[nres:]))
+    if size == 1:  # one direction: the plain JVP or VJP, no batch axis
+        derivs = [
+            (ops.reshape(d, (1, *d.type.shape)), True)
+            for d in _one_direction(fn, args, wrt, forward)
+        ]
+    else:
+        g = jvp_function(fn, wrt) if forward else vjp_function(fn, wrt)
+        basis = _basis(size, seeds)
+        flags = [False] * len(args) + [True] * len(basis)
+        outs, out_flags = emit_batched(g, [*args, *basis], flags, size)
+        derivs = list(zip(outs[len(fn.results) :], out_flags[len(fn.results) :]))
     jac = []
     for k, t_out in enumerate(out_types):
         for j, t_in in enumerate(in_types):

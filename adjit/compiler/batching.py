@@ -115,9 +115,12 @@ def _convert(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Valu
 def _matmul(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
     (a, b), (fa, fb) = xs, flags
     out_shape = (n, *op.result.type.shape)
-    if fa and not fb and b.type.ndim == 2:  # one matrix product for all the slices
+    # one matrix product for all the slices where the layout allows it
+    if fa and not fb and b.type.ndim <= 2:  # (n, ..., k) @ B: rows stacked
         k = a.type.shape[-1]
         return ops.reshape(ops.matmul(ops.reshape(a, (a.type.size // k, k)), b), out_shape)
+    if fb and not fa and a.type.ndim == 2 and b.type.ndim == 2:  # A @ v_i = (v @ A^T)_i
+        return ops.matmul(b, ops.transpose(a, (1, 0)))
     if fa and fb and a.type.ndim == 2 and b.type.ndim == 2:  # batched dot products
         return ops.reduce("reduce_sum", ops.elementwise("mul", a, b), (1,))
     # promote 1-D cores to matrices, line the batch axis up in front, multiply

@@ -7,7 +7,8 @@ its operands. Cotangents reaching a value along several paths are summed. Only
 "active" values get cotangents: float values that depend on a differentiated
 input (so constants and integer index arithmetic cost nothing); inputs the
 output does not depend on get zeros. A `cond` is differentiated branch by branch
-(its adjoint is a `cond` of the branches' adjoints); loops are not supported yet.
+(its adjoint is a `cond` of the branches' adjoints); loops are not supported
+yet (forward mode, forward.py, goes through them).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def emit_adjoint(
             continue
         if op.regions:
             raise UnsupportedError(
-                f"reverse mode through {op.name} is not supported yet" + describe_location(op.loc)
+                f"reverse mode through {op.name} is not supported yet; forward mode goes "
+                "through loops (adjit.jvp, adjit.jacfwd)" + describe_location(op.loc)
             )
         rule = rules.vjp_rule_for(op.name, prim.kind) if prim.differentiable else None
         if rule is None:

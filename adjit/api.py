@@ -455,7 +455,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Any]:
     The output and every pullback come from one compiled function (the primal
     pass runs again on each pullback call).
     """
-    if is_tracing() and any(is_tracer(x) for x in tree.flatten(primals, is_leaf=is_tracer)[0]):
+    if is_tracing():
         return _traced_vjp(f, primals)
     traced = trace_function(f, primals, {})
     args_tree = traced.in_tree.children[0]
@@ -474,10 +474,6 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Any]:
 
 
 # ------------------------------------------------------------------ forward mode
-
-
-def _has_tracer(x: Any) -> bool:
-    return any(is_tracer(leaf) for leaf in tree.flatten(x, is_leaf=is_tracer)[0])
 
 
 _COMPILED_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -531,7 +527,7 @@ def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
     derivative come from one compiled function; integer arguments have no tangent.
     """
     primals, tangents = tuple(primals), tuple(tangents)
-    if not (is_tracing() and (_has_tracer(primals) or _has_tracer(tangents))):
+    if not is_tracing():  # inside a trace f may close over traced values: inline
         call = _compiled_call("jvp", f, lambda p, t: jvp(f, p, t))
         return call(primals, tangents)
     traced, values = _trace_nested(f, (primals, {}))
@@ -711,7 +707,7 @@ def vmap(f: Callable, in_axes: int | None | tuple[int | None, ...] = 0) -> Calla
                 f"vmap: in_axes={axes_spec!r} must be 0, None, or a tuple of 0/None per "
                 f"argument ({len(args)} given)"
             )
-        if not (is_tracing() and _has_tracer(args)):
+        if not is_tracing():
             return _compiled_call("vmap", f, lambda *a: vmap(f, axes_spec)(*a))(*args)
         return _inline_vmap(f, args, axes)
 

@@ -705,15 +705,25 @@ def test_error_has_aux_needs_a_pair():
         adjit.grad(lambda x: np.sum(x), has_aux=True)(np.ones(3))
 
 
-def test_error_loops_name_op_and_line():
+def test_error_while_loop_names_op_and_line():
     def f(x):
-        return adjit.fori_loop(0, 3, lambda i, v: v * v, x).sum()
+        return adjit.while_loop(lambda v: v.sum() < 10, lambda v: v * 2, x).sum()
 
     with pytest.raises(
         adjit.UnsupportedError,
-        match=r"(?s)reverse mode through for .*test_grad.py:\d+: return adjit.fori_loop",
+        match=r"(?s)reverse mode through while .*forward mode.*test_grad.py:\d+: return adjit.while_loop",
     ):
         adjit.grad(f)(np.ones(3))
+
+
+def test_error_fori_loop_with_traced_bounds():
+    def f(x, n):
+        return adjit.fori_loop(0, n, lambda i, v: v * v, x).sum()
+
+    with pytest.raises(
+        adjit.UnsupportedError, match=r"(?s)fori_loop needs bounds known when tracing.*test_grad.py"
+    ):
+        adjit.grad(f)(np.ones(3), np.array(3))
 
 
 def _central(f, x, eps=1e-6):
@@ -801,3 +811,70 @@ def test_gradient_of_a_keepdims_sum_broadcasts_a_constant_array():
     np.testing.assert_array_equal(
         adjit.grad(lambda v: np.sum(np.sum(v, axis=1, keepdims=True)))(x), np.ones((4, 2))
     )
+
+
+# ------------------------------------------------- reverse mode through fori_loop
+
+
+def _rnn(np_, W, x, h0, loop):
+    """A tanh RNN with an accumulated loss; `loop` runs body(i, state) for i in 1..4."""
+
+    def body(i, state):
+        h, acc = state
+        h = np_.tanh(np_.dot(W, h) + x * i)
+        return h, acc + (h * h).sum() * i
+
+    h, acc = loop(1, 5, body, (h0, 0.0))
+    return acc + np_.dot(h, h)
+
+
+def _python_loop(lo, hi, body, state):
+    for i in range(lo, hi):
+        state = body(i, state)
+    return state
+
+
+def test_grad_through_fori_loop_matches_autograd():
+    W, x, h0 = normal(4, 4, seed=1) / 2, normal(4, seed=2), normal(4, seed=3)
+    got = adjit.grad(lambda *a: _rnn(np, *a, adjit.fori_loop), argnums=(0, 1, 2))(W, x, h0)
+    for i, g in enumerate(got):
+        want = autograd.grad(lambda *a: _rnn(anp, *a, _python_loop), i)(W, x, h0)
+        np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-14)
+
+
+def test_grad_through_nested_fori_loops_and_int_state():
+    def f(np_, x, loop):
+        def inner(j, v):
+            return np_.sin(v) * x + v * j
+
+        def outer(i, state):
+            v, k = state
+            return loop(0, 2, inner, v) * 0.5, k + i
+
+        v, k = loop(0, 3, outer, (x, 0))
+        return (v * k).sum()
+
+    x = normal(3, seed=4)
+    got = adjit.grad(lambda x: f(np, x, adjit.fori_loop))(x)
+    want = autograd.grad(lambda x: f(anp, x, _python_loop))(x)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_grad_through_empty_fori_loop_and_hessian():
+    x = normal(3, seed=5)
+    empty = adjit.grad(lambda x: adjit.fori_loop(2, 2, lambda i, v: v * v, x).sum())(x)
+    np.testing.assert_array_equal(empty, np.ones(3))
+
+    def cube(np_, loop, x):
+        return loop(0, 3, lambda i, v: v * x, x).sum()  # x**4 element-wise, summed
+
+    got = adjit.hessian(functools.partial(cube, np, adjit.fori_loop))(x)
+    np.testing.assert_allclose(got, np.diag(12 * x**2), rtol=1e-12)
+
+
+def test_fori_loop_tape_is_written_in_place():
+    source = adjit.grad(lambda x: adjit.fori_loop(0, 50, lambda i, v: np.sin(v), x).sum()).source(
+        np.ones(1000)
+    )
+    loop = source[source.index("for k") :]
+    assert ".copy()" not in loop.split("return")[0], "the tape is copied every iteration"

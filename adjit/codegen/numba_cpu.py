@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -654,11 +654,18 @@ class _Generator:
             self.fresh.add(root)
 
     # --------------------------------------------------------- control flow
-    def control(self, op: Op) -> None:
-        for v in op.operands:  # results may alias operands: never reuse their buffers
-            self.fresh.discard(self.roots.get(v, v))
+    def control(self, op: Op, plan: BlockPlan, position: int) -> None:
         operands = [self.names[v] for v in op.operands]
         results = [self.bind(r) for r in op.results]
+        body = op.regions[-1]
+        if op.name == "cond":
+            entry_copies = []
+        else:
+            state = body.args if op.name == "while" else body.args[1:]
+            inits = op.operands if op.name == "while" else op.operands[2:]
+            entry_copies = self.owned_state(op, state, inits, results, plan, position)
+        for v in op.operands:  # results may alias operands: never reuse their buffers
+            self.fresh.discard(self.roots.get(v, v))
         note = ", ".join(f"%{self.ir_names.get(r, '?')}" for r in op.results)
         lines: list[str] = []
 
@@ -681,6 +688,7 @@ class _Generator:
         elif op.name == "while":
             test, body = op.regions
             lines.append(f"{', '.join(results)} = {', '.join(operands)}  # {note} = while")
+            lines += entry_copies
             lines.append("while True:")
             for a, c in zip(test.args, results):
                 self.names[a] = c
@@ -692,9 +700,42 @@ class _Generator:
             counter = self.new_name("k")
             if results:
                 lines.append(f"{', '.join(results)} = {', '.join(operands[2:])}  # {note} = for")
+                lines += entry_copies
             lines.append(f"for {counter} in range({operands[0]}, {operands[1]}):")
             lines += region(body, [counter] + results, results)
         self.stmt("\n".join(lines), opaque=True, reads=[(n, None) for n in operands])
+
+    def owned_state(
+        self,
+        op: Op,
+        state: Sequence[Value],
+        inits: Sequence[Value],
+        names: list[str],
+        plan: BlockPlan,
+        position: int,
+    ) -> list[str]:
+        """Let a loop body write the state it scatters into in place (the tape of
+        reverse mode is one): the loop owns that buffer, so an iteration writes into
+        it instead of copying it. The initial value's buffer is taken over when it
+        is ours and dead after the loop; otherwise it is copied once, on entry."""
+        targets = {
+            o.operands[0] for o in op.regions[-1].ops if o.name in ("scatter", "scatter_add")
+        }
+        copies = []
+        for arg, init, name in zip(state, inits, names):
+            if arg not in targets or arg.type.ndim == 0:
+                continue
+            root = self.roots.get(init, init)
+            sharing = [u for u in self.names if self.roots.get(u, u) is root]
+            ours = (
+                root in self.fresh
+                and all(plan.last_use.get(u, -1) <= position for u in sharing)
+                and sum(self.roots.get(u, u) is root for u in op.operands) == 1
+            )
+            if not ours:
+                copies.append(f"{name} = {name}.copy()")
+            self.fresh.add(arg)
+        return copies
 
     # --------------------------------------------------------------- blocks
     def block(self, block: Block) -> None:
@@ -709,7 +750,7 @@ class _Generator:
                 self.views[op.result] = op.operands[0]
                 continue
             if op.regions:
-                self.control(op)
+                self.control(op, plan, position)
             elif fusible(op):
                 self.materialize(op, plan, position)
             elif reduces(op):

@@ -25,13 +25,18 @@ def clone_op(op: Op, env: dict[Value, Value], local: Callable[[Value], Value]) -
     return replace(op, operands=operands, results=results, regions=regions)
 
 
+def inline_op(op: Op, env: dict[Value, Value]) -> None:
+    """Emit one op into the current builder, its operands looked up in `env`."""
+    b = current()
+    if op.regions:
+        b.append(clone_op(op, env, b.local))
+    else:
+        env[op.result] = b.emit(op.name, [env[v] for v in op.operands], op.attrs, loc=op.loc)
+
+
 def inline(fn: Function, args: Sequence[Value]) -> dict[Value, Value]:
     """Emit `fn`'s ops into the current builder; map fn's values to the new ones."""
-    b = current()
     env: dict[Value, Value] = dict(zip(fn.params, args))
     for op in fn.body.ops:
-        if op.regions:
-            b.append(clone_op(op, env, b.local))
-        else:
-            env[op.result] = b.emit(op.name, [env[v] for v in op.operands], op.attrs, loc=op.loc)
+        inline_op(op, env)
     return env

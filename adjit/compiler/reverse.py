@@ -7,21 +7,28 @@ its operands. Cotangents reaching a value along several paths are summed. Only
 "active" values get cotangents: float values that depend on a differentiated
 input (so constants and integer index arithmetic cost nothing); inputs the
 output does not depend on get zeros. A `cond` is differentiated branch by branch
-(its adjoint is a `cond` of the branches' adjoints); loops are not supported
-yet (forward mode, forward.py, goes through them).
+(its adjoint is a `cond` of the branches' adjoints). A `for` loop with bounds
+known when tracing records the state each iteration starts from (a tape, one
+extra leading axis), and its adjoint is a `for` loop running backwards over
+the tape, recomputing each iteration's body for its adjoint. `while` loops
+(trip count unknown when tracing) are differentiated by forward mode only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..errors import UnsupportedError
-from ..ir.core import Function, Op, Value
+from ..ir.core import Block, Function, Op, Value
+from ..ir.indexing import Dynamic
 from ..ir.primitives import PRIMITIVES
+from ..ir.types import TensorType
 from ..ir.verifier import verify
 from . import ops, rules
 from .builder import Builder, building, current, describe_location
-from .inlining import inline
+from .inlining import inline_op
 
 
 def _active(fn: Function, wrt: Sequence[int]) -> set[Value]:
@@ -44,8 +51,14 @@ def emit_adjoint(
     `cotangents` holds one cotangent per result of fn (None: zero). Returns the
     results of fn and the gradient of each parameter in `wrt`.
     """
-    env = inline(fn, args)
     active = _active(fn, wrt)
+    env: dict[Value, Value] = dict(zip(fn.params, args))
+    tapes: dict[Op, list[Value]] = {}
+    for op in fn.body.ops:
+        if op.name == "for" and any(v in active for v in op.operands):
+            tapes[op] = _taped_for(op, env)
+        else:
+            inline_op(op, env)
     cts: dict[Value, Value] = {}
 
     def accumulate(v: Value, ct: Value) -> None:
@@ -69,10 +82,17 @@ def emit_adjoint(
                 if c is not None:
                     accumulate(v, c)
             continue
+        if op.name == "for":
+            operand_cts = _for_adjoint(op, env, out_cts, tapes[op])
+            for v, c in zip(op.operands, operand_cts):
+                if c is not None:
+                    accumulate(v, c)
+            continue
         if op.regions:
             raise UnsupportedError(
-                f"reverse mode through {op.name} is not supported yet; forward mode goes "
-                "through loops (adjit.jvp, adjit.jacfwd)" + describe_location(op.loc)
+                f"reverse mode through {op.name} is not supported: the number of "
+                "iterations is not known when tracing; use adjit.fori_loop with fixed "
+                "bounds, or forward mode (adjit.jvp, adjit.jacfwd)" + describe_location(op.loc)
             )
         rule = rules.vjp_rule_for(op.name, prim.kind) if prim.differentiable else None
         if rule is None:
@@ -130,6 +150,112 @@ def _cond_adjoint(
     operand_cts: list[Value | None] = [None] * len(op.operands)
     for i, g in zip(wrt, results):
         operand_cts[1 + i] = g
+    return operand_cts
+
+
+def _loop_bounds(op: Op, env: dict[Value, Value]) -> tuple[int, int]:
+    consts = current().consts
+    bounds = [consts.get(env[v]) for v in op.operands[:2]]
+    if any(b is None for b in bounds):
+        raise UnsupportedError(
+            "reverse mode through fori_loop needs bounds known when tracing (Python "
+            "ints or values computed from them), to size the record of the loop's "
+            "states; forward mode (adjit.jvp, adjit.jacfwd) takes any bounds"
+            + describe_location(op.loc)
+        )
+    return int(bounds[0]), int(bounds[1])
+
+
+def _varying(body: Block) -> list[int]:
+    """State positions the body changes (the rest, like captures, it yields as is)."""
+    return [k for k, r in enumerate(body.results) if r is not body.args[1 + k]]
+
+
+def _taped_for(op: Op, env: dict[Value, Value]) -> list[Value]:
+    """Emit the `for` loop recording the state each iteration starts from.
+
+    The record (tape) of a state of type T has type (n, *T) for n iterations;
+    returns the tapes, one per varying state position, and maps op's results.
+    """
+    lo, hi = _loop_bounds(op, env)
+    n = max(hi - lo, 0)
+    if n == 0:  # no iteration: the state passes through
+        env.update(zip(op.results, (env[v] for v in op.operands[2:])))
+        return []
+    (body,) = op.regions
+    state = [env[v] for v in op.operands[2:]]
+    varying = _varying(body)
+    tape_types = [TensorType(state[k].type.dtype, (n, *state[k].type.shape)) for k in varying]
+    builder = Builder(current())
+    with building(builder):
+        i, *args = [builder.add_arg(a.type, a.hint) for a in body.args]
+        tapes = [builder.add_arg(t) for t in tape_types]
+        step = [ops.elementwise("sub", i, lo)]
+        recorded = [
+            ops.scatter(tape, (Dynamic(0),), args[k], step) for tape, k in zip(tapes, varying)
+        ]
+        inner = dict(zip(body.args, [i, *args]))
+        for inner_op in body.ops:
+            inline_op(inner_op, inner)
+        region = builder.block([*(inner[r] for r in body.results), *recorded])
+    assert not builder.captures, "regions are isolated"
+    b = current()
+    inits = [ops.zeros(t) for t in tape_types]
+    results = tuple(Value(r.type, r.hint) for r in op.results) + tuple(Value(t) for t in tape_types)
+    operands = tuple(b.local(v) for v in (env[op.operands[0]], env[op.operands[1]], *state, *inits))
+    b.append(Op("for", operands, results, op.attrs, (region,), op.loc))
+    env.update(zip(op.results, results))
+    return list(results[len(op.results) :])
+
+
+def _for_adjoint(
+    op: Op, env: dict[Value, Value], out_cts: list[Value | None], tapes: list[Value]
+) -> list[Value | None]:
+    """The adjoint of `for` is a `for` running backwards over the recorded states.
+
+    Iteration i reads the state it started from off the tape, recomputes the
+    body from it and pulls the state's cotangent back through the body's adjoint.
+    Values the body yields unchanged (captured weights) accumulate their
+    cotangent along the way.
+    """
+    lo, hi = _loop_bounds(op, env)
+    n = max(hi - lo, 0)
+    if n == 0:
+        return [None, None, *out_cts]
+    (body,) = op.regions
+    state = [env[v] for v in op.operands[2:]]
+    varying = _varying(body)
+    floats = [k for k, s in enumerate(state) if s.type.is_float]
+    cts = [out_cts[k] if out_cts[k] is not None else ops.zeros(state[k].type) for k in floats]
+    fixed = [k for k in range(len(state)) if k not in varying]
+    builder = Builder(current())
+    with building(builder):
+        j = builder.add_arg(TensorType("i64", ()), "j")
+        ct_args = [builder.add_arg(c.type) for c in cts]
+        tape_args = [builder.add_arg(t.type) for t in tapes]
+        fixed_args = [builder.add_arg(state[k].type, state[k].hint) for k in fixed]
+        step = ops.elementwise("sub", n - 1, j)  # iterations in reverse
+        values: list[Value | None] = [None] * len(state)
+        for k, tape in zip(varying, tape_args):
+            values[k] = ops.reshape(ops.gather(tape, (Dynamic(0),), [step]), state[k].type.shape)
+        for k, v in zip(fixed, fixed_args):
+            values[k] = v
+        seeds: list[Value | None] = [None] * len(state)
+        for k, c in zip(floats, ct_args):
+            seeds[k] = c
+        i = ops.elementwise("add", step, lo)
+        _, grads = emit_adjoint(Function("for", body), [i, *values], seeds, [1 + k for k in floats])
+        region = builder.block([*grads, *tape_args, *fixed_args])
+    assert not builder.captures, "regions are isolated"
+    b = current()
+    zero, count = (ops.constant(np.asarray(v, np.int64)) for v in (0, n))
+    operands = (zero, count, *cts, *tapes, *(state[k] for k in fixed))
+    types = [v.type for v in operands[2:]]
+    results = [Value(t) for t in types]
+    b.append(Op("for", tuple(b.local(v) for v in operands), tuple(results), {}, (region,), op.loc))
+    operand_cts: list[Value | None] = [None] * len(op.operands)
+    for k, ct in zip(floats, results):
+        operand_cts[2 + k] = ct
     return operand_cts
 
 

@@ -15,7 +15,7 @@ from . import tree
 from .codegen.cache import load_module, load_source, store_source
 from .codegen.numba_cpu import generate_source
 from .compiler import ops
-from .compiler.batching import emit_batched, materialize
+from .compiler.batching import Diagonal, emit_batched, materialize
 from .compiler.builder import Builder, building, current, is_tracing
 from .compiler.control import cond, fori_loop, while_loop
 from .compiler.forward import emit_tangent, jvp_function
@@ -480,7 +480,8 @@ _COMPILED_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _compiled_call(what: str, f: Callable, inline_call: Callable[..., Any]) -> Jitted:
-    """jit of `inline_call` (which traces into the current builder), one per (what, f).
+    """jit of `inline_call` (which traces into the current builder), one per (what, f);
+    `what` names the transform and its settings.
 
     Transformations that change f's signature (jvp, vmap) run this way: the
     jitted wrapper traces `inline_call` on tracers, which inlines f's transform.
@@ -545,7 +546,9 @@ def hvp(f: Callable, primals: Any, tangents: Any) -> Any:
     Forward over reverse: the JVP of the gradient, one compiled function. With one
     argument the result has its structure; with several, a tuple (H @ v per argument).
     """
-    primals = tuple(primals)
+    primals, tangents = tuple(primals), tuple(tangents)
+    if not is_tracing():
+        return _compiled_call("hvp", f, lambda p, t: hvp(f, p, t))(primals, tangents)
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
     return jvp(grad(f, argnums=argnums), primals, tangents)[1]
 
@@ -553,14 +556,13 @@ def hvp(f: Callable, primals: Any, tangents: Any) -> Any:
 # -------------------------------------------------------------------- Jacobians
 
 
-def _basis(size: int, types: list[TensorType]) -> list[Value]:
+def _basis(size: int, types: list[TensorType]) -> list[Diagonal]:
     """The rows of the size-by-size identity, cut into one block per type:
-    block j has shape (size, *types[j].shape), the batch of unit directions."""
-    eye = ops.elementwise("eq", ops.iota((size, size), 0), ops.iota((size, size), 1))
+    block j holds the unit directions of types[j] as a batch of `size` arrays."""
     blocks, start = [], 0
     for t in types:
-        cols = ops.gather(eye, (Slice(0, size, 1), Slice(start, start + t.size, 1)))
-        blocks.append(ops.reshape(ops.convert(cols, t.dtype), (size, *t.shape)))
+        ones = ops.broadcast_to(ops.constant(np.ones((), t.np_dtype)), t.shape)
+        blocks.append(Diagonal(ones, start, size))
         start += t.size
     return blocks
 
@@ -617,6 +619,13 @@ def _emit_jacobian(
     out_types = [r.type for r in fn.results]
     seeds, directions = (in_types, out_types) if forward else (out_types, in_types)
     size = sum(t.size for t in seeds)
+    if size == 0:  # no direction: every Jacobian is empty
+        jac = [
+            ops.zeros(TensorType(t_out.dtype, (*t_out.shape, *t_in.shape)))
+            for t_out in out_types
+            for t_in in in_types
+        ]
+        return jac, tree.graft(traced.out_tree, _wrt_tree(args_tree, argnums, nums))
     if size == 1:  # one direction: the plain JVP or VJP, no batch axis
         derivs = [
             (ops.reshape(d, (1, *d.type.shape)), True)
@@ -640,12 +649,16 @@ def _emit_jacobian(
             else:  # rows of the output's directions: already (*out, *in)
                 start = sum(t.size for t in out_types[:k])
                 jac.append(_rows(derivs[j][0], start, t_out, derivs[j][1], size))
-    wrt_tree = (
-        args_tree.children[argnums]
-        if isinstance(argnums, int)
-        else tree.TreeDef("tuple", tuple(args_tree.children[i] for i in nums))
-    )
-    return jac, tree.graft(traced.out_tree, wrt_tree)
+    return jac, tree.graft(traced.out_tree, _wrt_tree(args_tree, argnums, nums))
+
+
+def _wrt_tree(
+    args_tree: tree.TreeDef, argnums: int | tuple[int, ...], nums: tuple[int, ...]
+) -> tree.TreeDef:
+    """The structure of a derivative: the argument's, or a tuple of the arguments'."""
+    if isinstance(argnums, int):
+        return args_tree.children[nums[0]]
+    return tree.TreeDef("tuple", tuple(args_tree.children[i] for i in nums))
 
 
 def _jacobian_transform(f: Callable | None, argnums: int | tuple[int, ...], forward: bool) -> Any:
@@ -708,7 +721,8 @@ def vmap(f: Callable, in_axes: int | None | tuple[int | None, ...] = 0) -> Calla
                 f"argument ({len(args)} given)"
             )
         if not is_tracing():
-            return _compiled_call("vmap", f, lambda *a: vmap(f, axes_spec)(*a))(*args)
+            call = _compiled_call(f"vmap{axes}", f, lambda *a: vmap(f, axes_spec)(*a))
+            return call(*args)
         return _inline_vmap(f, args, axes)
 
     functools.update_wrapper(mapped, f)

@@ -302,6 +302,8 @@ class _Generator:
         """A module-level array with these contents (one per distinct array)."""
         dtype = _CTOR[TensorType.of_array(arr).dtype]
         text = f"np.array({arr.tolist()!r}, dtype={dtype})"
+        if arr.size == 0:  # [] would lose the shape
+            text = f"np.zeros({arr.shape}, dtype={dtype})"
         if text not in self.constants:
             self.constants[text] = f"C{len(self.constants)}"
         return self.constants[text]

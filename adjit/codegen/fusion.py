@@ -79,6 +79,8 @@ def plan_block(block: Block) -> BlockPlan:
         if cheap or (len(uses) == 1 and same_size):
             plan.inline.add(v)
 
+    _keep_work_unrepeated(block, plan, consumers)
+
     # An inlined value is evaluated where its consumers are, so its operands are
     # live until then (this keeps in-place buffer reuse safe).
     def effective_uses(v: Value) -> list[int]:
@@ -96,6 +98,33 @@ def plan_block(block: Block) -> BlockPlan:
     for v in block.results:
         plan.last_use[v] = len(block.ops)
     return plan
+
+
+def _keep_work_unrepeated(
+    block: Block, plan: BlockPlan, consumers: dict[Value, list[tuple[int, Op, int]]]
+) -> None:
+    """Materialize inlined arithmetic that an index-only consumer would carry into a
+    larger loop: cos(x) of a vector, reshaped and broadcast into a matrix, would be
+    computed once per matrix element. Consumers are settled first (reverse order)."""
+    evaluated: dict[Value, int] = {}  # loop size where an inlined value is computed
+    for op in reversed(block.ops):
+        v = op.results[0] if op.results else None
+        if v not in plan.inline:
+            continue
+        sizes = []
+        for _, c, _ in consumers.get(v, []):
+            r = c.results[0]
+            if r in plan.inline:
+                sizes.append(evaluated[r])
+            else:
+                sizes.append(
+                    v.type.size if reduces(c) or c.name.startswith("scatter") else r.type.size
+                )
+        evaluated[v] = max(sizes, default=v.type.size)
+        cheap = op.name in INDEX_ONLY or op.name == "reshape"
+        if not cheap and evaluated[v] > v.type.size:
+            plan.inline.discard(v)
+            evaluated[v] = v.type.size
 
 
 def _matrix_view(op: Op, uses: list[tuple[int, Op, int]], returned: set[Value]) -> bool:

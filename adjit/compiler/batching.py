@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Slice, indexed_shape
@@ -261,6 +263,11 @@ def _pad_rows(x: Value, start: int, n: int) -> Value:
     return ops.concatenate(parts, 0)
 
 
+def _is_ones(v: Value) -> bool:
+    known = current().consts.get(v)
+    return known is not None and bool(np.all(known == 1))
+
+
 def _diagonal_rule(op: Op, xs: Sequence[Batched], flags: Sequence[bool]) -> Batched | None:
     """The batched result of op when an operand is a Diagonal and the result is
     cheap to get from the diagonal; None: make the operands dense instead."""
@@ -277,6 +284,9 @@ def _diagonal_rule(op: Op, xs: Sequence[Batched], flags: Sequence[bool]) -> Batc
     if op.name in ("mul", "div") and len(diags) == 1 and others_unbatched:
         # linear in the diagonal operand (the divisor of div must be the other one)
         if first.d.type.shape == shape and (op.name == "mul" or xs[0] is first):
+            if op.name == "mul" and _is_ones(first.d):  # the unit directions themselves
+                (other,) = [x for x in xs if x is not first]
+                return diagonal(ops.broadcast_to(other, shape))
             return diagonal(_emit(op, [first.d if x is first else x for x in xs]))
     if op.name in ("add", "sub") and len(diags) == 2:
         a, c = diags

@@ -144,7 +144,8 @@ class StageClock:
     Stages: trace, passes (simplify), codegen (generate_source), load (load_module:
     writing or finding the module in the cache and executing it); the rest of the
     first call is Numba compiling (or loading its cache) plus running the code.
-    Internals that are missing just give no breakdown.
+    Internals that are missing just give no breakdown. A stage that runs inside
+    itself (tracing a nested transform: hessian = jacfwd(jacrev(f))) counts once.
     """
 
     STAGES = {
@@ -156,6 +157,7 @@ class StageClock:
 
     def __init__(self) -> None:
         self.times: dict[str, float] = {}
+        self._active: set[str] = set()
         import adjit.api as api
 
         for stage, attr in self.STAGES.items():
@@ -164,11 +166,17 @@ class StageClock:
                 setattr(api, attr, self._wrap(stage, original))
 
     def _wrap(self, stage: str, original: Callable) -> Callable:
+        active: set[str] = self._active
+
         def timed(*args: Any, **kwargs: Any) -> Any:
+            if stage in active:  # nested: the outer call's time includes it
+                return original(*args, **kwargs)
+            active.add(stage)
             t0 = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
+                active.discard(stage)
                 self.times[stage] = self.times.get(stage, 0.0) + time.perf_counter() - t0
 
         return timed

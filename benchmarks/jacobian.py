@@ -1,0 +1,348 @@
+"""adjit Jacobian benchmarks: jacfwd, jacrev, hessian, hvp vs JAX, PyTorch, autograd, hand Numba.
+
+    python benchmarks/jacobian.py [--quick] [--only NAME]
+
+Prints a markdown table: the primal time (adjit.jit of the function), the time
+of one call of the transform (a whole 100x100 Jacobian or Hessian, or one
+Hessian-vector product) for each implementation, adjit/primal, adjit/JAX and
+adjit/hand-Numba, and adjit's first call (compile + run); then the compile
+breakdown. Every implementation's result is checked against a reference
+(autograd, else JAX) before timing. Measurements run in one child process pinned
+to one CPU, with one thread everywhere and a warm heap (see run.py, grad.py and
+README.md); the formatting, timing and child-process helpers are run.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from run import (  # noqa: E402
+    REPEATS,
+    THREAD_ENV,
+    WARM_HEAP,
+    StageClock,
+    agrees,
+    first_call,
+    fmt_ratio,
+    fmt_time,
+    machine_line,
+    per_call,
+    pin_to_one_cpu,
+    run_child,
+    table,
+    version,
+)
+
+NAMES = (  # jacobian_workloads.WORKLOADS, not imported by the parent process
+    "jacfwd_dense",
+    "jacrev_dense",
+    "hessian_logdense",
+    "hessian_rosen",
+    "hvp_logdense",
+    "hvp_rosen",
+)
+IMPLS = ("adjit", "jax", "torch", "autograd", "numba")
+TITLES = {
+    "adjit": "adjit",
+    "jax": "jax.jit",
+    "torch": "PyTorch (torch.func)",
+    "autograd": "autograd",
+    "numba": "Numba (hand)",
+}
+REFERENCES = ("autograd", "jax")  # the first one that ran is the reference
+
+
+# ---------------------------------------------------------------------------
+# the implementations: each returns (callable, its arguments, output -> ndarray)
+# ---------------------------------------------------------------------------
+
+
+def _adjit_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
+    import adjit
+
+    f = w.fn.numpy_fn
+    if w.transform == "hvp":  # under jit, as JAX's: one compiled call with v an argument
+
+        def hvp(x, v, *data):
+            return adjit.hvp(lambda y: f(y, *data), (x,), (v,))
+
+        return adjit.jit(hvp), args, lambda out: out
+    return getattr(adjit, w.transform)(f), args, lambda out: out
+
+
+def _adjit_hvp_direct(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
+    """adjit.hvp(f, (x,), (v,)) called as is, f closing over the data."""
+    import adjit
+
+    x, v, *data = args
+    f = w.fn.numpy_fn
+
+    def fx(y):
+        return f(y, *data)
+
+    return (lambda x, v: adjit.hvp(fx, (x,), (v,))), (x, v), lambda out: out
+
+
+def _jax_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
+    import jax
+    import numpy as np
+
+    f = w.fn.jax_fn
+    if w.transform == "hvp":  # forward over reverse, as adjit.hvp
+
+        def g(x, v, *data):
+            return jax.jvp(jax.grad(lambda y: f(y, *data)), (x,), (v,))[1]
+
+    else:
+        g = getattr(jax, w.transform)(f)
+    jf = jax.jit(g)
+    jargs = tuple(jax.device_put(a) for a in args)
+
+    def call(*a: Any) -> Any:
+        return jax.block_until_ready(jf(*a))
+
+    return call, jargs, np.asarray
+
+
+def _torch_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
+    import torch
+    from torch import func
+
+    f = w.fn.torch_fn
+    if w.transform == "hvp":
+
+        def g(x, v, *data):
+            return func.jvp(func.grad(lambda y: f(y, *data)), (x,), (v,))[1]
+
+    else:
+        g = getattr(func, w.transform)(f)
+    return g, tuple(torch.from_numpy(a) for a in args), lambda out: out.numpy()
+
+
+def _autograd_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
+    import autograd
+
+    f = w.fn.autograd_fn
+    if w.transform == "hvp":  # reverse over reverse; the direction comes last
+        htp = autograd.hessian_tensor_product(f)
+        return (lambda x, v, *data: htp(x, *data, v)), args, lambda out: out
+    if w.transform == "hessian":
+        return autograd.hessian(f), args, lambda out: out
+    return autograd.jacobian(f), args, lambda out: out  # reverse mode, one row at a time
+
+
+def _numba_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
+    kind = "jacobian" if w.transform in ("jacfwd", "jacrev") else w.transform
+    return w.fn.numba[kind], args, lambda out: out
+
+
+def bench_workload(w: Any, target: float, clock: StageClock, primal_cached: bool) -> dict[str, Any]:
+    import adjit
+
+    args = w.make_inputs()
+    res: dict[str, Any] = {"description": w.description, "time": {}, "compile": {}}
+    res.update(bad=[], errors={}, stages={}, reference=None, primal_cached=primal_cached)
+    fn = w.fn
+    makers = {
+        "adjit": _adjit_impl,
+        "jax": _jax_impl if fn.jax_fn else None,
+        "torch": _torch_impl if fn.torch_fn else None,
+        "autograd": _autograd_impl if fn.autograd_fn else None,
+        "numba": _numba_impl,
+        "adjit_direct": _adjit_hvp_direct if w.transform == "hvp" else None,
+    }
+    calls: dict[str, tuple[Callable, tuple]] = {}
+    outputs: dict[str, Any] = {}
+    for impl, make in makers.items():
+        if make is None:
+            continue
+        try:
+            call, a, norm = make(w, args)
+            clock.take()
+            res["compile"][impl] = first_call(call, a)
+            if impl == "adjit":
+                res["stages"] = clock.take()
+            outputs[impl] = norm(call(*a))
+            calls[impl] = (call, a)
+        except Exception as e:  # report it and go on
+            res["errors"][impl] = f"{type(e).__name__}: {e}"
+    reference = next((i for i in REFERENCES if i in outputs), "numba")
+    res["reference"] = reference
+    for impl, out in outputs.items():
+        if impl != reference and not agrees(out, outputs[reference]):
+            res["bad"].append(impl)
+
+    primal_args = args if w.transform != "hvp" else (args[0], *args[2:])
+    primal = adjit.jit(fn.numpy_fn)
+    res["compile"]["primal"] = first_call(primal, primal_args)
+    calls = {"primal": (primal, primal_args), **calls}
+    for impl, (call, a) in calls.items():
+        gc.collect()
+        res["time"][impl] = per_call(call, a, target)
+    return res
+
+
+def child_bench(opts: argparse.Namespace) -> dict[str, Any]:
+    import numba
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+    except ImportError:
+        pass
+    import jacobian_workloads
+
+    numba.njit(lambda v: v + 1.0)(1.0)  # Numba's one-time setup is nobody's compile time
+    clock = StageClock()
+    target = 0.02 if opts.quick else 0.1
+    chosen = jacobian_workloads.WORKLOADS
+    if opts.only:
+        chosen = [jacobian_workloads.BY_NAME[opts.only]]
+    results, seen = {}, set()
+    for w in chosen:  # a function's primal is compiled once; later workloads hit the cache
+        results[w.name] = bench_workload(w, target, clock, id(w.fn) in seen)
+        seen.add(id(w.fn))
+    return results
+
+
+# ---------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------
+
+
+def print_results(results: dict[str, Any]) -> None:
+    rows = []
+    for name, r in results.items():
+        t, c = r["time"], r["compile"]
+        a = t.get("adjit")
+        rows.append(
+            [f"{name}: {r['description']}", fmt_time(t.get("primal"))]
+            + [fmt_time(t.get(i)) for i in IMPLS]
+            + [
+                fmt_ratio(a, t.get("primal")),
+                fmt_ratio(a, t.get("jax")),
+                fmt_ratio(a, t.get("numba")),
+                fmt_time(c.get("adjit")),
+            ]
+            + ["MISMATCH: " + ", ".join(r["bad"]) if r["bad"] else f"ok (vs {r['reference']})"]
+        )
+    header = (
+        ["workload", "primal (adjit.jit)"]
+        + [TITLES[i] for i in IMPLS]
+        + ["adjit/primal", "adjit/JAX", "adjit/Numba", "adjit first call", "agree"]
+    )
+    print(table(header, rows))
+    print()
+
+
+def print_direct_hvp(results: dict[str, Any]) -> None:
+    rows = [
+        [name, fmt_time(r["time"].get("adjit_direct")), fmt_time(r["time"].get("adjit"))]
+        for name, r in results.items()
+        if "adjit_direct" in r["time"]
+    ]
+    if rows:
+        print("adjit.hvp(f, (x,), (v,)) called directly, f closing over the data (not under jit):")
+        print(table(["workload", "adjit.hvp direct", "adjit.jit(hvp)"], rows))
+        print()
+
+
+def print_compile(results: dict[str, Any]) -> None:
+    print(
+        "first call (compile + run), empty adjit cache; adjit's stages, rest = Numba compile + run:"
+    )
+    rows = []
+    for name, r in results.items():
+        c, s = r["compile"], r["stages"]
+        total = c.get("adjit")
+        rest = total - sum(s.values()) if total is not None and s else None
+        primal = fmt_time(c.get("primal"))
+        rows.append(
+            [name, fmt_time(total)]
+            + [fmt_time(s.get(k)) for k in ("trace", "passes", "codegen", "load")]
+            + [fmt_time(rest), primal + (" (cached)" if r["primal_cached"] else "")]
+            + [fmt_time(c.get("jax"))]
+        )
+    header = [
+        "workload",
+        "adjit",
+        "trace",
+        "passes",
+        "codegen",
+        "load",
+        "rest",
+        "adjit.jit (primal)",
+        "jax.jit",
+    ]
+    print(table(header, rows))
+    print()
+
+
+def run(opts: argparse.Namespace, cache: str) -> None:
+    t_start = time.perf_counter()
+    print(machine_line())
+    print(", ".join(f"{p} {version(p)}" for p in ("torch", "autograd")) + "; torch 1 thread")
+    load = "load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    print(f"{load} (other processes on the machine skew timings)")
+    target = 0.02 if opts.quick else 0.1
+    print(f"time per call: min over {REPEATS} repeats of (N calls / N), ~{target} s per repeat\n")
+    argv = (
+        ["--child"]
+        + (["--quick"] if opts.quick else [])
+        + (["--only", opts.only] if opts.only else [])
+    )
+    results = run_child(argv, {**WARM_HEAP, "ADJIT_CACHE_DIR": cache}, Path(__file__).resolve())
+    if isinstance(results, str):
+        sys.exit(f"benchmark {results}")
+    for name, r in results.items():
+        for impl, message in r["errors"].items():
+            print(f"WARNING: {name}: {impl} failed: {message}")
+        for impl in r["bad"]:
+            print(f"WARNING: {name}: {impl} disagrees with {r['reference']} (rtol 1e-9)")
+    print("one call (whole Jacobian / Hessian, or one Hessian-vector product), warm heap:")
+    print_results(results)
+    print_direct_hvp(results)
+    print_compile(results)
+    print(f"(benchmark wall time {time.perf_counter() - t_start:.0f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="~0.02 s per timing repeat")
+    parser.add_argument("--only", metavar="NAME", help="one workload: " + ", ".join(NAMES))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.only is not None and opts.only not in NAMES:
+        parser.error(f"unknown workload {opts.only!r}; choose from {', '.join(NAMES)}")
+    for key, value in THREAD_ENV.items():  # children inherit these
+        os.environ.setdefault(key, value)
+    if opts.child:
+        import json
+
+        pin_to_one_cpu()
+        print(json.dumps(child_bench(opts)))
+        return
+    cache = tempfile.mkdtemp(prefix="adjit-bench-jac-cache-")  # cold compile times
+    try:
+        run(opts, cache)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

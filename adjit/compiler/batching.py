@@ -165,19 +165,33 @@ def _matmul(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value
         return ops.reshape(ops.matmul(ops.reshape(a, (a.type.size // k, k)), b), out_shape)
     if fb and not fa and a.type.ndim == 2 and b.type.ndim == 2:  # A @ v_i = (v @ A^T)_i
         return ops.matmul(b, ops.transpose(a, (1, 0)))
-    if fa and fb and a.type.ndim == 2 and b.type.ndim == 2:  # batched dot products
-        return ops.reduce("reduce_sum", ops.elementwise("mul", a, b), (1,))
-    # promote 1-D cores to matrices, line the batch axis up in front, multiply
     core_a = a.type.ndim - fa
     core_b = b.type.ndim - fb
-    if core_a == 1:
-        a = ops.reshape(a, (*a.type.shape[:-1], 1, a.type.shape[-1]))
-    if core_b == 1:
-        b = ops.reshape(b, (*b.type.shape, 1))
-    rank = max(max(core_a, 2), max(core_b, 2)) + 1
+    if core_a == 1 or core_b == 1:
+        return _vector_product(a, b, fa, fb, core_a, core_b)
+    # line the batch axis up in front, multiply matrices
+    rank = max(core_a, core_b) + 1
     a = _pad(a, rank) if fa else a
     b = _pad(b, rank) if fb else b
     return ops.reshape(ops.matmul(a, b), out_shape)
+
+
+def _vector_product(a: Value, b: Value, fa: bool, fb: bool, core_a: int, core_b: int) -> Value:
+    """A batch of products with a vector, as a product of elements summed over the
+    shared axis: one fused loop nest, not a BLAS call per small slice."""
+    if core_b == 1:  # (..., m, k) @ (k,): sum over the last axis
+        if fb:
+            b = _pad(b, core_a + 1)
+        return ops.reduce(
+            "reduce_sum", ops.elementwise("mul", a, b), (max(a.type.ndim, b.type.ndim) - 1,)
+        )
+    # (k,) @ (..., k, p): sum over the second-to-last axis
+    k = a.type.shape[-1]
+    a = ops.reshape(a, (*a.type.shape[:-1], k, 1))
+    if fa:
+        a = _pad(a, core_b + 1)
+    product = ops.elementwise("mul", a, b)
+    return ops.reduce("reduce_sum", product, (product.type.ndim - 2,))
 
 
 def _concatenate(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:

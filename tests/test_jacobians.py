@@ -313,6 +313,31 @@ def test_adbench_ba_jacobian_matches_reference(transform):
     assert np.all(dense[ref["dense"] == 0] == 0)
 
 
+def _ba_observation(cam, x, w, feat):
+    """The residuals of one observation: ba_residuals on a batch of one."""
+    reproj, w_err = ba_residuals(
+        cam[None], x[None], w[None], feat[None], np.zeros((1, 2), dtype=np.int64)
+    )
+    return reproj[0], w_err[0]
+
+
+@pytest.mark.parametrize("transform", ["jacfwd", "jacrev"])
+def test_adbench_ba_sparse_jacobian_by_vmap_matches_reference(transform):
+    # ADBench's own layout: each observation's 2 x 15 block (camera, point, weight),
+    # computed for all observations in one call, laid out in CSR order
+    data = read_ba(data_path("ba", "test.txt"))
+    obs = data["obs"]
+    cams, points = data["cams"][obs[:, 0]], data["X"][obs[:, 1]]
+    per_obs = adjit.vmap(getattr(adjit, transform)(_ba_observation, argnums=(0, 1, 2)))
+    (d_cam, d_pt, d_w), (_, _, d_werr) = per_obs(cams, points, data["w"], data["feats"])
+    assert d_cam.shape == (len(obs), 2, 11) and d_werr.shape == (len(obs),)
+    reproj_rows = np.concatenate([d_cam, d_pt, d_w[:, :, None]], axis=2).reshape(-1)
+    vals = np.concatenate([reproj_rows, d_werr])
+    ref = ba_reference_jacobian_test()["data"]
+    assert vals.shape == ref.shape
+    assert rho(vals, ref).max() <= 1e-8
+
+
 # ------------------------------------------------------------------------- Hessians
 
 

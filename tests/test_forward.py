@@ -13,6 +13,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 import pytest
+from samples import assert_tree_close, normal, rng, uniform
 
 import adjit
 from adjit import tree
@@ -22,33 +23,6 @@ from adjit.compiler.forward import jvp_function
 from adjit.compiler.passes import simplify
 from adjit.ir import PRIMITIVES, Function, Slice, TensorType, verify
 from adjit.ir.indexing import Dynamic
-
-
-def rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-def normal(*shape: int, seed: int = 0) -> np.ndarray:
-    return rng(seed).normal(size=shape)
-
-
-def uniform(*shape: int, lo: float = 0.1, hi: float = 0.9, seed: int = 0) -> np.ndarray:
-    return rng(seed).uniform(lo, hi, size=shape)
-
-
-def _assert_tree_close(got, want, rtol=1e-10, atol=1e-12):
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and sorted(got) == sorted(want)
-        for k in want:
-            _assert_tree_close(got[k], want[k], rtol, atol)
-    elif isinstance(want, (tuple, list)):
-        assert type(got) is type(want) and len(got) == len(want), (got, want)
-        for g, w in zip(got, want):
-            _assert_tree_close(g, w, rtol, atol)
-    else:
-        assert np.shape(got) == np.shape(want), (np.shape(got), np.shape(want))
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
-
 
 # ------------------------------------------- every primitive vs finite differences
 # The tangent pass on one primitive, run by the reference interpreter (before
@@ -309,8 +283,8 @@ def _random_tangents(primals, seed: int = 17):
 def check_api_jvp(f, *primals, rtol: float = 1e-6, atol: float = 1e-8):
     tangents = _random_tangents(primals)
     out, tangent_out = adjit.jvp(f, primals, tangents)
-    _assert_tree_close(out, f(*primals), rtol=1e-12, atol=1e-14)
-    _assert_tree_close(tangent_out, fd_jvp(f, primals, tangents), rtol=rtol, atol=atol)
+    assert_tree_close(out, f(*primals), rtol=1e-12, atol=1e-14)
+    assert_tree_close(tangent_out, fd_jvp(f, primals, tangents), rtol=rtol, atol=atol)
     return out, tangent_out
 
 

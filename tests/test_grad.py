@@ -14,6 +14,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from adbench import data_path, gmm_objective, gmm_reference_gradient_test, read_gmm, rho
+from samples import normal, rng, uniform
 
 import adjit
 from adjit.compiler import derivatives, ops, rules
@@ -22,19 +23,6 @@ from adjit.compiler.passes import simplify
 from adjit.compiler.reverse import vjp_function
 from adjit.ir import PRIMITIVES, Function, Slice, TensorType, verify
 from adjit.ir.indexing import Dynamic
-
-
-def rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-def normal(*shape: int, seed: int = 0) -> np.ndarray:
-    return rng(seed).normal(size=shape)
-
-
-def uniform(*shape: int, lo: float = 0.1, hi: float = 0.9, seed: int = 0) -> np.ndarray:
-    return rng(seed).uniform(lo, hi, size=shape)
-
 
 # ----------------------------------------------------------- rule tables
 
@@ -526,15 +514,15 @@ CORPUS = {
 }
 
 
-def _assert_tree_close(got, want, rtol=1e-10, atol=1e-12):
+def assert_tree_close(got, want, rtol=1e-10, atol=1e-12):
     if isinstance(want, dict):
         assert isinstance(got, dict) and sorted(got) == sorted(want)
         for k in want:
-            _assert_tree_close(got[k], want[k], rtol, atol)
+            assert_tree_close(got[k], want[k], rtol, atol)
     elif isinstance(want, (tuple, list)):
         assert type(got) is type(want) and len(got) == len(want), (got, want)
         for g, w in zip(got, want):
-            _assert_tree_close(g, w, rtol, atol)
+            assert_tree_close(g, w, rtol, atol)
     else:
         assert np.shape(got) == np.shape(want)
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
@@ -547,7 +535,7 @@ def test_corpus_matches_autograd(name):
     want = autograd.grad(functools.partial(f, anp), argnums)(*args)
     value, got = adjit.value_and_grad(functools.partial(f, np), argnums)(*args)
     np.testing.assert_allclose(value, want_value, rtol=1e-12)
-    _assert_tree_close(got, want)
+    assert_tree_close(got, want)
 
 
 def test_item_assignment_matches_autograd_functional_form():

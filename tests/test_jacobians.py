@@ -16,35 +16,10 @@ import numpy as np
 import pytest
 from adbench import ba_reference_jacobian_test, ba_residuals, data_path, read_ba, rho
 from autograd.extend import Box
+from samples import assert_tree_close, normal, uniform
 
 import adjit
 from adjit import tree
-
-
-def rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-def normal(*shape: int, seed: int = 0) -> np.ndarray:
-    return rng(seed).normal(size=shape)
-
-
-def uniform(*shape: int, lo: float = 0.1, hi: float = 0.9, seed: int = 0) -> np.ndarray:
-    return rng(seed).uniform(lo, hi, size=shape)
-
-
-def _assert_tree_close(got, want, rtol=1e-10, atol=1e-12):
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and sorted(got) == sorted(want)
-        for k in want:
-            _assert_tree_close(got[k], want[k], rtol, atol)
-    elif isinstance(want, (tuple, list)):
-        assert type(got) is type(want) and len(got) == len(want), (got, want)
-        for g, w in zip(got, want):
-            _assert_tree_close(g, w, rtol, atol)
-    else:
-        assert np.shape(got) == np.shape(want), (np.shape(got), np.shape(want))
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
 
 def _is_box(x) -> bool:
@@ -190,9 +165,9 @@ def test_jacfwd_equals_jacrev_equals_autograd(name):
     want = autograd_jacobian(functools.partial(f_ag or f, anp), tuple(args), argnums)
     fwd = adjit.jacfwd(fn, argnums=argnums)(*args)
     rev = adjit.jacrev(fn, argnums=argnums)(*args)
-    _assert_tree_close(fwd, rev, rtol=1e-12, atol=1e-13)
-    _assert_tree_close(fwd, want, rtol=1e-10, atol=1e-12)
-    _assert_tree_close(rev, want, rtol=1e-10, atol=1e-12)
+    assert_tree_close(fwd, rev, rtol=1e-12, atol=1e-13)
+    assert_tree_close(fwd, want, rtol=1e-10, atol=1e-12)
+    assert_tree_close(rev, want, rtol=1e-10, atol=1e-12)
 
 
 def test_jacobian_is_jacrev_and_layout_is_out_then_in():
@@ -283,8 +258,8 @@ def test_jacrev_through_fori_loop_matches_jacfwd():
     x, w = normal(3, seed=64), normal(3, 3, seed=65) / 2
     fwd = adjit.jacfwd(f, argnums=(0, 1))(x, w)
     rev = adjit.jacrev(f, argnums=(0, 1))(x, w)
-    _assert_tree_close(fwd, rev, rtol=1e-12, atol=1e-14)
-    _assert_tree_close(fwd, autograd_jacobian(g, (x, w), (0, 1)), rtol=1e-10, atol=1e-12)
+    assert_tree_close(fwd, rev, rtol=1e-12, atol=1e-14)
+    assert_tree_close(fwd, autograd_jacobian(g, (x, w), (0, 1)), rtol=1e-10, atol=1e-12)
 
 
 # ------------------------------------------------------------- ADBench bundle adjustment
@@ -530,7 +505,7 @@ VMAP_CASES = {
 def test_vmap_matches_a_python_loop(name):
     f, in_axes, *args = VMAP_CASES[name]
     got = adjit.vmap(f, in_axes=in_axes)(*args)
-    _assert_tree_close(got, _loop(f, in_axes, *args), rtol=1e-13, atol=1e-14)
+    assert_tree_close(got, _loop(f, in_axes, *args), rtol=1e-13, atol=1e-14)
 
 
 def test_vmap_of_one_function_with_different_in_axes():

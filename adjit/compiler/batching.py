@@ -24,7 +24,7 @@ from ..ir.indexing import Slice, indexed_shape
 from ..ir.types import TensorType
 from . import ops
 from .builder import Builder, building, current, describe_location
-from .inlining import clone_op
+from .inlining import inline_op
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,12 @@ def emit_batched(
 def _emit_block(
     block: Block, args: Sequence[Batched], batched: Sequence[bool], n: int
 ) -> tuple[list[Batched], list[bool]]:
-    b = current()
     env: dict[Value, Batched] = dict(zip(block.args, args))
     bat = {a for a, on in zip(block.args, batched) if on}
     for op in block.ops:
         flags = [v in bat for v in op.operands]
         if not any(flags):  # untouched by the batch: emitted once
-            if op.regions:
-                b.append(clone_op(op, env, b.local))
-            else:
-                env[op.result] = b.emit(op.name, [env[v] for v in op.operands], op.attrs, op.loc)
+            inline_op(op, env)
             continue
         xs = [env[v] for v in op.operands]
         diagonal = not op.regions and any(isinstance(x, Diagonal) for x in xs)

@@ -21,7 +21,7 @@ from ..ir.primitives import PRIMITIVES
 from ..ir.verifier import verify
 from . import ops, rules
 from .builder import Builder, building, current, describe_location
-from .inlining import clone_op
+from .inlining import inline_op
 
 Tangent = Value | None
 
@@ -48,10 +48,7 @@ def _emit_block(
     for op in block.ops:
         ts = [tan.get(v) for v in op.operands]
         if all(t is None for t in ts):  # no tangent flows through: the primal op only
-            if op.regions:
-                b.append(clone_op(op, env, b.local))
-            else:
-                env[op.result] = b.emit(op.name, [env[v] for v in op.operands], op.attrs, op.loc)
+            inline_op(op, env)
             continue
         xs = [env[v] for v in op.operands]
         if op.regions:

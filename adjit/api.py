@@ -497,9 +497,7 @@ def _compiled_call(what: str, f: Callable, inline_call: Callable[..., Any]) -> J
     return jitted
 
 
-def _tangent_values(
-    fn: Function, primal_leaves: list[Any], tangents: Any, primals_tree: tree.TreeDef
-) -> list[Value | None]:
+def _tangent_values(fn: Function, tangents: Any, primals_tree: tree.TreeDef) -> list[Value | None]:
     """The tangent of each float parameter as a value of its type (None: ints)."""
     leaves, t_tree = tree.flatten(tangents, is_leaf=is_tracer)
     if t_tree != primals_tree:
@@ -532,8 +530,7 @@ def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
         call = _compiled_call("jvp", f, lambda p, t: jvp(f, p, t))
         return call(primals, tangents)
     traced, values = _trace_nested(f, (primals, {}))
-    n = len(values) - len(traced.captures)
-    tvals = _tangent_values(traced.fn, values[:n], tangents, traced.in_tree.children[0])
+    tvals = _tangent_values(traced.fn, tangents, traced.in_tree.children[0])
     results, touts = emit_tangent(traced.fn, values, tvals + [None] * len(traced.captures))
     touts = [ops.zeros(r.type) if t is None else t for r, t in zip(results, touts)]
     out = tree.unflatten(traced.out_tree, [Tracer(v) for v in results])
@@ -617,7 +614,7 @@ def _emit_jacobian(
     wrt = [leaf for i in nums for leaf in ranges[i]]
     in_types = [fn.params[i].type for i in wrt]
     out_types = [r.type for r in fn.results]
-    seeds, directions = (in_types, out_types) if forward else (out_types, in_types)
+    seeds = in_types if forward else out_types
     size = sum(t.size for t in seeds)
     if size == 0:  # no direction: every Jacobian is empty
         jac = [
@@ -730,28 +727,27 @@ def vmap(f: Callable, in_axes: int | None | tuple[int | None, ...] = 0) -> Calla
 
 
 def _inline_vmap(f: Callable, args: tuple, axes: tuple) -> Any:
-    sizes = set()
-    slices = []
+    """Trace f on one slice's shapes, then emit it batched over the mapped arguments."""
+    sizes, stand_ins, values, flags = set(), [], [], []
     for a, axis in zip(args, axes):
         leaves, t = tree.flatten(a, is_leaf=is_tracer)
-        if axis is None:
-            slices.append(a)
-            continue
-        values = [ops.as_value(unwrap(leaf)) for leaf in leaves]
-        for v in values:
-            if v.type.ndim == 0:
-                raise AdjitError("vmap: a batched argument has a scalar leaf (no axis 0 to map)")
-            sizes.add(v.type.shape[0])
-        slices.append(tree.unflatten(t, [Tracer(ops.gather(v, (0,))) for v in values]))
+        arg_values = [ops.as_value(unwrap(leaf)) for leaf in leaves]
+        if axis is not None:
+            for v in arg_values:
+                if v.type.ndim == 0:
+                    raise AdjitError(
+                        "vmap: a batched argument has a scalar leaf (no axis 0 to map)"
+                    )
+                sizes.add(v.type.shape[0])
+        drop = 0 if axis is None else 1
+        slices = [np.zeros(v.type.shape[drop:], v.type.np_dtype) for v in arg_values]
+        stand_ins.append(tree.unflatten(t, slices))
+        values += arg_values
+        flags += [axis is not None] * len(arg_values)
     if len(sizes) != 1:
         raise AdjitError(f"vmap: the batched arguments disagree on the batch size: {sorted(sizes)}")
     (size,) = sizes
-    traced, _ = _trace_nested(f, (tuple(slices), {}))
-    values, flags = [], []
-    for a, axis in zip(args, axes):
-        for leaf in tree.flatten(a, is_leaf=is_tracer)[0]:
-            values.append(ops.as_value(unwrap(leaf)))
-            flags.append(axis is not None)
+    traced = trace_function(f, tuple(stand_ins), {}, parent=current())
     values += traced.captures
     flags += [False] * len(traced.captures)
     outs, out_flags = emit_batched(traced.fn, values, flags, size)

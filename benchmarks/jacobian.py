@@ -3,8 +3,9 @@
     python benchmarks/jacobian.py [--quick] [--only NAME]
 
 Prints a markdown table: the primal time (adjit.jit of the function), the time
-of one call of the transform (a whole 100x100 Jacobian or Hessian, or one
-Hessian-vector product) for each implementation, adjit/primal, adjit/JAX and
+of one call of the transform (a whole 100x100 Jacobian or Hessian, one
+Hessian-vector product, or ADBench BA's per-observation Jacobian blocks by
+vmap(jacfwd)) for each implementation, adjit/primal, adjit/JAX and
 adjit/hand-Numba, and adjit's first call (compile + run); then the compile
 breakdown. Every implementation's result is checked against a reference
 (autograd, else JAX) before timing. Measurements run in one child process pinned
@@ -51,6 +52,7 @@ NAMES = (  # jacobian_workloads.WORKLOADS, not imported by the parent process
     "hessian_rosen",
     "hvp_logdense",
     "hvp_rosen",
+    "ba_jacobian",
 )
 IMPLS = ("adjit", "jax", "torch", "autograd", "numba")
 TITLES = {
@@ -68,10 +70,20 @@ REFERENCES = ("autograd", "jax")  # the first one that ran is the reference
 # ---------------------------------------------------------------------------
 
 
+def _blocks(out: tuple) -> Any:
+    """vmap(jacfwd(f, argnums))'s tuple of (batch, out, *arg) Jacobians -> (batch, out, sum)."""
+    import numpy as np
+
+    return np.concatenate([np.asarray(o).reshape(*o.shape[:2], -1) for o in out], axis=2)
+
+
 def _adjit_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
     import adjit
 
     f = w.fn.numpy_fn
+    if w.transform == "vmap_jacfwd":  # one compiled call, as JAX's
+        jac = adjit.jacfwd(f, argnums=w.fn.argnums)
+        return adjit.jit(lambda *a: adjit.vmap(jac)(*a)), args, _blocks
     if w.transform == "hvp":  # under jit, as JAX's: one compiled call with v an argument
 
         def hvp(x, v, *data):
@@ -104,6 +116,8 @@ def _jax_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
         def g(x, v, *data):
             return jax.jvp(jax.grad(lambda y: f(y, *data)), (x,), (v,))[1]
 
+    elif w.transform == "vmap_jacfwd":
+        g = jax.vmap(jax.jacfwd(f, argnums=w.fn.argnums))
     else:
         g = getattr(jax, w.transform)(f)
     jf = jax.jit(g)
@@ -112,7 +126,7 @@ def _jax_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
     def call(*a: Any) -> Any:
         return jax.block_until_ready(jf(*a))
 
-    return call, jargs, np.asarray
+    return call, jargs, _blocks if w.transform == "vmap_jacfwd" else np.asarray
 
 
 def _torch_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
@@ -125,6 +139,9 @@ def _torch_impl(w: Any, args: tuple) -> tuple[Callable, tuple, Callable]:
         def g(x, v, *data):
             return func.jvp(func.grad(lambda y: f(y, *data)), (x,), (v,))[1]
 
+    elif w.transform == "vmap_jacfwd":
+        g = func.vmap(func.jacfwd(f, argnums=w.fn.argnums))
+        return g, tuple(torch.from_numpy(a) for a in args), _blocks
     else:
         g = getattr(func, w.transform)(f)
     return g, tuple(torch.from_numpy(a) for a in args), lambda out: out.numpy()
@@ -185,6 +202,8 @@ def bench_workload(w: Any, target: float, clock: StageClock, primal_cached: bool
 
     primal_args = args if w.transform != "hvp" else (args[0], *args[2:])
     primal = adjit.jit(fn.numpy_fn)
+    if w.transform == "vmap_jacfwd":  # the function over the whole batch
+        primal = adjit.jit(lambda *a: adjit.vmap(fn.numpy_fn)(*a))
     res["compile"]["primal"] = first_call(primal, primal_args)
     calls = {"primal": (primal, primal_args), **calls}
     for impl, (call, a) in calls.items():
@@ -312,7 +331,10 @@ def run(opts: argparse.Namespace, cache: str) -> None:
             print(f"WARNING: {name}: {impl} failed: {message}")
         for impl in r["bad"]:
             print(f"WARNING: {name}: {impl} disagrees with {r['reference']} (rtol 1e-9)")
-    print("one call (whole Jacobian / Hessian, or one Hessian-vector product), warm heap:")
+    print(
+        "one call (whole Jacobian / Hessian, one Hessian-vector product, or all BA blocks),"
+        " warm heap:"
+    )
     print_results(results)
     print_direct_hvp(results)
     print_compile(results)

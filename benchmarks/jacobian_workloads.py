@@ -1,35 +1,48 @@
 """Jacobian, Hessian and Hessian-vector-product benchmark workloads.
 
-Three functions of x (float64, 100 variables), each written once per framework,
-op for op:
+Three functions of x (float64, 100 variables) and one per-observation residual,
+each written once per framework, op for op:
 
   * ``dense``: F(x) = tanh(A @ x + b) * x + sin(x) * (A2 @ x), 100 -> 100, with
     fixed random A, A2 (100x100) and b passed as non-differentiated arguments;
   * ``logdense``: s(x) = sum(log1p((A @ x)**2)) + 0.5 x.x, 100 -> scalar;
   * ``rosen``: the extended Rosenbrock function (More, Garbow and Hillstrom's
     problem 21), sum over pairs of 100 (x[2i+1] - x[2i]**2)**2 + (1 - x[2i])**2,
-    n = 100, 100 -> scalar.
+    n = 100, 100 -> scalar;
+  * ``ba``: ADBench bundle adjustment, one observation's reprojection residual
+    w * (project(cam, X) - feat), (cam (11,), X (3,), w (), feat (2,)) -> (2,),
+    on ba1_n49_m7776_p31843 (p = 31843 observations).
 
 A workload is one of those functions and a transform (jacfwd, jacrev, hessian,
-hvp); the runner (``jacobian.py``) builds each implementation from the
-function's ports. Every function also has a hand-written ``@numba.njit``
-derivative (the analytic Jacobian, Hessian or Hessian-vector product, fused
-loops and ``np.dot``), as a floor.
+hvp, or vmap_jacfwd: jacfwd with respect to ``Function.argnums`` mapped over the
+leading axis of every argument, ADBench's sparse Jacobian as p blocks of 2x15);
+the runner (``jacobian.py``) builds each implementation from the function's
+ports. Every function also has a hand-written ``@numba.njit`` derivative (the
+analytic Jacobian, Hessian or Hessian-vector product, fused loops and
+``np.dot``), as a floor.
 
 Arguments: ``(x, *data)`` for the Jacobians and Hessians, ``(x, v, *data)`` for
-the Hessian-vector products (v the direction).
+the Hessian-vector products (v the direction), the mapped function's arguments,
+a leading axis added, for vmap_jacfwd.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from adbench import data_path, read_ba  # noqa: E402
+
+sys.path.pop(0)
 
 try:
     if os.environ.get("ADJIT_BENCH_NO_JAX"):
@@ -62,14 +75,15 @@ class Function:
     jax_fn: Callable[..., Any] | None
     torch_fn: Callable[..., Any] | None
     autograd_fn: Callable[..., Any] | None
-    # hand-written Numba derivatives, by transform (jacobian, hessian, hvp)
+    # hand-written Numba derivatives, by transform (jacobian, hessian, hvp, vmap_jacfwd)
     numba: dict[str, Callable[..., Any]]
+    argnums: tuple[int, ...] = (0,)  # the differentiated arguments (vmap_jacfwd only)
 
 
 @dataclass
 class JacWorkload:
     name: str
-    transform: str  # "jacfwd", "jacrev", "hessian" or "hvp"
+    transform: str  # "jacfwd", "jacrev", "hessian", "hvp" or "vmap_jacfwd"
     fn: Function
 
     @property
@@ -252,6 +266,139 @@ def rosen_inputs():
 
 
 # ---------------------------------------------------------------------------
+# 4. ADBench bundle adjustment: one observation's residual, mapped over p = 31843
+# ---------------------------------------------------------------------------
+
+BA_FILE = ("ba", "ba1_n49_m7776_p31843.txt")  # read in place (ADJIT_ADBENCH_DIR overrides)
+_I1, _I2 = np.array([1, 2, 0]), np.array([2, 0, 1])  # cross product by index gathers
+
+
+def ba_np(cam, x, w, feat):
+    # cam: Rodrigues rotation (0:3), centre (3:6), focal (6), principal point (7:9),
+    # radial distortion (9:11); tests/adbench.py's ba_residuals for one observation
+    rot = cam[0:3]
+    p = x - cam[3:6]
+    theta = np.sqrt(np.sum(rot * rot))
+    cos_t, sin_t = np.cos(theta), np.sin(theta)
+    axis = rot / theta
+    cross = axis[_I1] * p[_I2] - axis[_I2] * p[_I1]
+    p_cam = p * cos_t + cross * sin_t + axis * (np.sum(axis * p) * (1.0 - cos_t))
+    proj = p_cam[0:2] / p_cam[2]
+    rsq = np.sum(proj * proj)
+    distorted = proj * (1.0 + cam[9] * rsq + cam[10] * rsq * rsq)
+    return w * (distorted * cam[6] + cam[7:9] - feat)
+
+
+def ba_jax(cam, x, w, feat):
+    rot = cam[0:3]
+    p = x - cam[3:6]
+    theta = jnp.sqrt(jnp.sum(rot * rot))
+    cos_t, sin_t = jnp.cos(theta), jnp.sin(theta)
+    axis = rot / theta
+    cross = axis[_I1] * p[_I2] - axis[_I2] * p[_I1]
+    p_cam = p * cos_t + cross * sin_t + axis * (jnp.sum(axis * p) * (1.0 - cos_t))
+    proj = p_cam[0:2] / p_cam[2]
+    rsq = jnp.sum(proj * proj)
+    distorted = proj * (1.0 + cam[9] * rsq + cam[10] * rsq * rsq)
+    return w * (distorted * cam[6] + cam[7:9] - feat)
+
+
+def ba_torch(cam, x, w, feat):
+    i1, i2 = torch.from_numpy(_I1), torch.from_numpy(_I2)
+    rot = cam[0:3]
+    p = x - cam[3:6]
+    theta = torch.sqrt(torch.sum(rot * rot))
+    cos_t, sin_t = torch.cos(theta), torch.sin(theta)
+    axis = rot / theta
+    cross = axis[i1] * p[i2] - axis[i2] * p[i1]
+    p_cam = p * cos_t + cross * sin_t + axis * (torch.sum(axis * p) * (1.0 - cos_t))
+    proj = p_cam[0:2] / p_cam[2]
+    rsq = torch.sum(proj * proj)
+    distorted = proj * (1.0 + cam[9] * rsq + cam[10] * rsq * rsq)
+    return w * (distorted * cam[6] + cam[7:9] - feat)
+
+
+@numba.njit(cache=False)
+def ba_jac_nb(C, P, w, F):
+    # per observation: q = R(rot) (X - c), out = w (f dist(q[:2] / q[2]) + x0 - feat);
+    # with G = dout/dq the 2x15 block is rot: G Jr, centre: -G R, focal, principal
+    # point, distortion: direct, X: G R, w: the unweighted residual
+    n = C.shape[0]
+    jac = np.empty((n, 2, 15))
+    R = np.empty((3, 3))  # dq/dX = R = cos I + sin [k]x + (1 - cos) k k^T
+    Jr = np.empty((3, 3))  # dq/drot
+    G = np.empty((2, 3))  # dout/dq
+    for i in range(n):
+        r0, r1, r2 = C[i, 0], C[i, 1], C[i, 2]
+        p0, p1, p2 = P[i, 0] - C[i, 3], P[i, 1] - C[i, 4], P[i, 2] - C[i, 5]
+        theta = math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+        ct, st = math.cos(theta), math.sin(theta)
+        omc = 1.0 - ct
+        k0, k1, k2 = r0 / theta, r1 / theta, r2 / theta
+        kp = k0 * p0 + k1 * p1 + k2 * p2
+        x0, x1, x2 = k1 * p2 - k2 * p1, k2 * p0 - k0 * p2, k0 * p1 - k1 * p0  # k x p
+        q0 = p0 * ct + x0 * st + k0 * kp * omc
+        q1 = p1 * ct + x1 * st + k1 * kp * omc
+        q2 = p2 * ct + x2 * st + k2 * kp * omc
+        R[0, 0], R[0, 1], R[0, 2] = (
+            ct + omc * k0 * k0,
+            omc * k0 * k1 - st * k2,
+            omc * k0 * k2 + st * k1,
+        )
+        R[1, 0], R[1, 1], R[1, 2] = (
+            omc * k1 * k0 + st * k2,
+            ct + omc * k1 * k1,
+            omc * k1 * k2 - st * k0,
+        )
+        R[2, 0], R[2, 1], R[2, 2] = (
+            omc * k2 * k0 - st * k1,
+            omc * k2 * k1 + st * k0,
+            ct + omc * k2 * k2,
+        )
+        for j in range(3):  # along rot_j: theta' = k_j, k' = (e_j - k k_j) / theta
+            kj = k0 if j == 0 else (k1 if j == 1 else k2)
+            dct, dst = -st * kj, ct * kj
+            dk0 = ((1.0 if j == 0 else 0.0) - k0 * kj) / theta
+            dk1 = ((1.0 if j == 1 else 0.0) - k1 * kj) / theta
+            dk2 = ((1.0 if j == 2 else 0.0) - k2 * kj) / theta
+            a = kp * omc
+            b = (dk0 * p0 + dk1 * p1 + dk2 * p2) * omc - kp * dct
+            Jr[0, j] = p0 * dct + (dk1 * p2 - dk2 * p1) * st + x0 * dst + dk0 * a + k0 * b
+            Jr[1, j] = p1 * dct + (dk2 * p0 - dk0 * p2) * st + x1 * dst + dk1 * a + k1 * b
+            Jr[2, j] = p2 * dct + (dk0 * p1 - dk1 * p0) * st + x2 * dst + dk2 * a + k2 * b
+        u, v = q0 / q2, q1 / q2
+        rsq = u * u + v * v
+        L = 1.0 + C[i, 9] * rsq + C[i, 10] * rsq * rsq
+        dL = 2.0 * (C[i, 9] + 2.0 * C[i, 10] * rsq)  # dL/du = dL u, dL/dv = dL v
+        f, wi = C[i, 6], w[i]
+        s = wi * f
+        duu, duv, dvv = s * (L + dL * u * u), s * dL * u * v, s * (L + dL * v * v)
+        G[0, 0], G[0, 1], G[0, 2] = duu / q2, duv / q2, -(duu * u + duv * v) / q2
+        G[1, 0], G[1, 1], G[1, 2] = duv / q2, dvv / q2, -(duv * u + dvv * v) / q2
+        for a in range(2):
+            for j in range(3):
+                jac[i, a, j] = G[a, 0] * Jr[0, j] + G[a, 1] * Jr[1, j] + G[a, 2] * Jr[2, j]
+                gr = G[a, 0] * R[0, j] + G[a, 1] * R[1, j] + G[a, 2] * R[2, j]
+                jac[i, a, 3 + j] = -gr
+                jac[i, a, 11 + j] = gr
+            pa = u if a == 0 else v
+            jac[i, a, 6] = wi * pa * L
+            jac[i, a, 7] = wi if a == 0 else 0.0
+            jac[i, a, 8] = 0.0 if a == 0 else wi
+            jac[i, a, 9] = s * pa * rsq
+            jac[i, a, 10] = s * pa * rsq * rsq
+            jac[i, a, 14] = f * pa * L + C[i, 7 + a] - F[i, a]
+    return jac
+
+
+def ba_inputs():
+    # each observation's camera and point gathered once, outside the timed call
+    data = read_ba(data_path(*BA_FILE))
+    obs = data["obs"]
+    return (data["cams"][obs[:, 0]], data["X"][obs[:, 1]], data["w"], data["feats"])
+
+
+# ---------------------------------------------------------------------------
 
 DENSE = Function(
     "F(x) = tanh(A@x + b)*x + sin(x)*(A2@x), 100 -> 100",
@@ -280,8 +427,19 @@ ROSEN = Function(
     rosen_ag,
     {"hessian": rosen_hess_nb, "hvp": rosen_hvp_nb},
 )
+BA = Function(
+    "one observation's ADBench BA reprojection residual wrt (cam, X, w): ba1, p=31843 2x15"
+    " blocks (no w_err rows)",
+    ba_inputs,
+    ba_np,
+    ba_jax,
+    ba_torch,
+    None,  # autograd has no vmap
+    {"vmap_jacfwd": ba_jac_nb},
+    argnums=(0, 1, 2),
+)
 
-for _f in (DENSE, LOGDENSE, ROSEN):
+for _f in (DENSE, LOGDENSE, ROSEN, BA):
     if jax is None:
         _f.jax_fn = None
     if torch is None:
@@ -296,5 +454,6 @@ WORKLOADS: list[JacWorkload] = [
     JacWorkload("hessian_rosen", "hessian", ROSEN),
     JacWorkload("hvp_logdense", "hvp", LOGDENSE),
     JacWorkload("hvp_rosen", "hvp", ROSEN),
+    JacWorkload("ba_jacobian", "vmap_jacfwd", BA),
 ]
 BY_NAME = {w.name: w for w in WORKLOADS}

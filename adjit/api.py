@@ -21,7 +21,7 @@ from .compiler.control import cond, fori_loop, while_loop
 from .compiler.forward import emit_tangent, jvp_function
 from .compiler.inlining import inline
 from .compiler.numpy_api import is_tracer, unwrap
-from .compiler.passes import simplify
+from .compiler.passes import lift_constants, simplify
 from .compiler.reverse import emit_adjoint, vjp_function
 from .compiler.trace import Traced, function_name, trace, trace_function
 from .compiler.tracer import Tracer
@@ -74,6 +74,7 @@ class Specialization:
     traced: Traced
     source: str
     entry: Callable[..., tuple]
+    constants: tuple[np.ndarray, ...] = ()  # large constants, passed after the arguments
 
     def __post_init__(self) -> None:
         fn = self.traced.fn  # the optimized IR has the same signature
@@ -90,7 +91,7 @@ class Specialization:
 
     def __call__(self, leaves: list[Any]) -> Any:
         args = [_argument(leaf, s) for leaf, s in zip(leaves, self._scalar_params)]
-        outs = self.entry(*args)
+        outs = self.entry(*args, *self.constants)
         results = [make(o) if make else o for make, o in zip(self._result_makers, outs)]
         return tree.unflatten(self.traced.out_tree, results)
 
@@ -100,12 +101,12 @@ class Specialization:
         Its arguments already are what the generated code takes, so the common
         cases go straight to the native entry with no per-call Python work.
         """
-        entry = self.entry
+        entry, constants = self.entry, self.constants
         if self.traced.out_tree.kind == tree.LEAF:
             (make,) = self._result_makers
             if make is None:
-                return lambda args: entry(*args)[0]
-            return lambda args: make(entry(*args)[0])
+                return lambda args: entry(*args, *constants)[0]
+            return lambda args: make(entry(*args, *constants)[0])
         return lambda args: self(list(args))
 
 
@@ -128,14 +129,16 @@ def _compile(traced: Traced, parallel: bool = False) -> Specialization:
 
     The source is cached on disk under the traced IR's text, so a process that
     traces the same function again skips the passes and code generation too.
+    Large constants (closed-over weights) are arguments of the generated code.
     """
-    key = f"{traced.fn}\nparallel={parallel}"
+    fn, constants = lift_constants(traced.fn)
+    key = f"{fn}\nparallel={parallel}"
     source = load_source(key)
     if source is None:
-        source = generate_source(simplify(traced.fn), parallel=parallel)
+        source = generate_source(simplify(fn), parallel=parallel)
         store_source(key, source)
-    module = load_module(source, traced.fn.name)
-    return Specialization(traced, source, module.entry)
+    module = load_module(source, fn.name)
+    return Specialization(traced, source, module.entry, tuple(constants))
 
 
 class Jitted:

@@ -333,3 +333,36 @@ def _finite_difference_grad(f, x, eps=1e-6):
         step[idx] = eps
         grad[idx] = (f(x + step) - f(x - step)) / (2 * eps)
     return grad
+
+
+def test_large_closed_over_constants_are_arguments_not_literals():
+    rng = np.random.default_rng(3)
+    W, U = rng.normal(size=(300, 300)) / 20, rng.normal(size=(300, 300)) / 20
+
+    def make(W):
+        def f(x):
+            def step(i, h):
+                return adjit.cond(i % 2 == 0, lambda h: np.tanh(W @ h), lambda h: h * 0.5, h)
+
+            return adjit.fori_loop(0, 3, step, np.sin(W @ x))
+
+        return f
+
+    def reference(W, x):
+        h = np.sin(W @ x)
+        for i in range(3):
+            h = np.tanh(W @ h) if i % 2 == 0 else h * 0.5
+        return h
+
+    x = rng.normal(size=300)
+    f, g = adjit.jit(make(W)), adjit.jit(make(U))
+    np.testing.assert_allclose(f(x), reference(W, x), rtol=1e-12)
+    np.testing.assert_allclose(g(x), reference(U, x), rtol=1e-12)
+    source = f.source(x)
+    assert "const0" in source and len(source) < 20_000  # not 90,000 numbers
+    assert source == g.source(x)  # same shapes, same code: only the values differ
+    grad = adjit.grad(lambda x: make(W)(x).sum())(x)
+    eps = 1e-6
+    e0 = np.eye(300)[0] * eps
+    fd = (reference(W, x + e0).sum() - reference(W, x - e0).sum()) / (2 * eps)
+    np.testing.assert_allclose(grad[0], fd, rtol=1e-6)

@@ -8,9 +8,18 @@ from .algebraic import algebraic_simplify
 from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
+from .lift_constants import lift_constants
 from .sum_of_products import sum_before_product
 
-__all__ = ["algebraic_simplify", "constant_fold", "cse", "dce", "simplify", "sum_before_product"]
+__all__ = [
+    "algebraic_simplify",
+    "constant_fold",
+    "cse",
+    "dce",
+    "lift_constants",
+    "simplify",
+    "sum_before_product",
+]
 
 
 def simplify(fn: Function) -> Function:

@@ -834,16 +834,28 @@ def test_error_vmap_bad_in_axes_and_scalar_leaves():
         adjit.vmap(lambda a, s: a * s)(np.ones((4, 2)), 2.0)
 
 
-def test_error_vmap_of_cond_on_the_batched_argument_names_the_user_line():
+def test_vmap_of_cond_on_the_batched_argument_takes_each_slices_branch():
     def f(x):
         return adjit.cond(np.sum(x) > 0, lambda v: v * 2.0, lambda v: -v, x)
 
+    xs = normal(6, 3, seed=59)
+    want = np.stack([f(x) for x in xs])
+    assert len({bool(np.sum(x) > 0) for x in xs}) == 2  # both branches are taken
+    np.testing.assert_array_equal(adjit.vmap(f)(xs), want)
+    jac = adjit.vmap(adjit.jacfwd(f))(xs)
+    np.testing.assert_array_equal(jac, np.stack([adjit.jacfwd(f)(x) for x in xs]))
+
+
+def test_error_vmap_of_a_loop_condition_on_the_batched_argument_names_the_user_line():
+    def f(x):
+        return adjit.while_loop(lambda v: np.sum(v) < 10.0, lambda v: v * 2.0, x)
+
     with pytest.raises(
         adjit.UnsupportedError,
-        match=r"(?s)cannot batch cond: the condition depends on the batched input.*"
-        r"test_forward.py:\d+: return adjit.cond",
+        match=r"(?s)cannot batch while: the loop condition depends on the batched input.*"
+        r"test_forward.py:\d+: return adjit.while_loop",
     ):
-        adjit.vmap(f)(normal(4, 3, seed=59))
+        adjit.vmap(f)(np.abs(normal(4, 3, seed=60)) + 0.1)
 
 
 def test_error_jacrev_through_loops_without_static_trip_counts():

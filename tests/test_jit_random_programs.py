@@ -42,13 +42,21 @@ def _program(steps: list[tuple]) -> callable:
                 buffer[...] = u
                 buffer[0] = np.sum(u) if u.ndim == 1 else u[0] * 2.0
                 values.append(buffer)
+            elif kind == "cond":
+                fn = UNARY[k % len(UNARY)]
+                values.append(adjit.cond(np.sum(u) > 0, fn, lambda v: v * 0.5, u))
+            elif kind == "loop":
+                fn = UNARY[k % len(UNARY)]
+                values.append(
+                    adjit.fori_loop(0, 1 + k % 3, lambda i, v, fn=fn: fn(v) * 0.5 + v * 0.25, u)
+                )
         return values[-1], np.sum(values[-2]) if len(values) > 3 else np.sum(values[0])
 
     return f
 
 
 STEP = st.tuples(
-    st.sampled_from(["unary", "binary", "reduce", "slice", "matmul", "assign"]),
+    st.sampled_from(["unary", "binary", "reduce", "slice", "matmul", "assign", "cond", "loop"]),
     st.integers(0, 20),
     st.integers(0, 20),
     st.integers(0, 20),

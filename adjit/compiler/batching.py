@@ -7,8 +7,9 @@ This is how a Jacobian is computed in one compiled function: the tangent
 function (or the cotangent function) batched over the basis directions, with
 the primal computation shared by all of them. It is also `adjit.vmap`.
 
-Index operands (integers) and the predicates of control flow must not depend on
-the batched arguments: that would make each slice take its own path.
+Index operands (integers) and the conditions of loops must not depend on the
+batched arguments: that would make each slice take its own path. A `cond`
+whose predicate does runs both branches and selects per slice.
 """
 
 from __future__ import annotations
@@ -373,11 +374,30 @@ def _emit_control(
 
 def _cond(op: Op, xs: list[Value], flags: list[bool], n: int) -> tuple[list[Value], list[bool]]:
     if flags[0]:
-        raise _unsupported("the condition", op)
+        return _both_branches(op, xs, flags, n), [True] * len(op.results)
     branches = [_Region(block, flags[1:], n) for block in op.regions]
     out = [any(r.batched[i] for r in branches) for i in range(len(op.results))]
     regions = [r.finish(out) for r in branches]
     return _emit_control(op, xs, regions, out, n), out
+
+
+def _both_branches(op: Op, xs: list[Value], flags: list[bool], n: int) -> list[Value]:
+    """A cond whose predicate differs across the batch: both branches run on the
+    whole batch and each slice takes its own branch's result (a select)."""
+    pred, *values = xs
+    outs = []
+    for block in op.regions:
+        results, batched = _emit_block(block, values, flags[1:], n)
+        outs.append([_dense(r, on, n) for r, on in zip(results, batched)])
+    selected = []
+    for a, b in zip(*outs):
+        mask = ops.reshape(pred, (n, *(1,) * (a.type.ndim - 1)))
+        selected.append(ops.elementwise("select", mask, a, b))
+    return selected
+
+
+def _dense(v: Batched, batched: bool, n: int) -> Value:
+    return v.dense() if isinstance(v, Diagonal) else materialize(v, batched, n)
 
 
 def _loop(

@@ -846,16 +846,38 @@ def test_vmap_of_cond_on_the_batched_argument_takes_each_slices_branch():
     np.testing.assert_array_equal(jac, np.stack([adjit.jacfwd(f)(x) for x in xs]))
 
 
-def test_error_vmap_of_a_loop_condition_on_the_batched_argument_names_the_user_line():
-    def f(x):
-        return adjit.while_loop(lambda v: np.sum(v) < 10.0, lambda v: v * 2.0, x)
+def test_vmap_of_while_runs_each_slice_until_its_own_condition_fails():
+    def newton_sqrt(a):
+        def running(state):
+            x, k = state
+            return (np.abs(x * x - a) > 1e-12) & (k < 50)
+
+        def step(state):
+            x, k = state
+            return 0.5 * (x + a / x), k + 1
+
+        return adjit.while_loop(running, step, (a + 1.0, 0))
+
+    a = np.array([0.5, 2.0, 100.0, 1e6])
+    roots, steps = adjit.vmap(newton_sqrt)(a)
+    loops = [newton_sqrt(v) for v in a]
+    np.testing.assert_array_equal(roots, [r for r, _ in loops])
+    np.testing.assert_array_equal(steps, [k for _, k in loops])
+    assert len(set(steps.tolist())) > 1  # the slices stop at different steps
+    slopes = adjit.vmap(adjit.jacfwd(lambda a: newton_sqrt(a)[0]))(a)
+    np.testing.assert_allclose(slopes, 0.5 / np.sqrt(a), rtol=1e-10)
+
+
+def test_error_vmap_of_a_loop_bound_on_the_batched_argument_names_the_user_line():
+    def f(x, n):
+        return adjit.fori_loop(0, n, lambda i, v: v * 2.0, x)
 
     with pytest.raises(
         adjit.UnsupportedError,
-        match=r"(?s)cannot batch while: the loop condition depends on the batched input.*"
-        r"test_forward.py:\d+: return adjit.while_loop",
+        match=r"(?s)cannot batch for: a loop bound depends on the batched input.*"
+        r"test_forward.py:\d+: return adjit.fori_loop",
     ):
-        adjit.vmap(f)(np.abs(normal(4, 3, seed=60)) + 0.1)
+        adjit.vmap(f)(np.ones((4, 3)), np.arange(4))
 
 
 def test_error_jacrev_through_loops_without_static_trip_counts():

@@ -50,13 +50,22 @@ def _program(steps: list[tuple]) -> callable:
                 values.append(
                     adjit.fori_loop(0, 1 + k % 3, lambda i, v, fn=fn: fn(v) * 0.5 + v * 0.25, u)
                 )
+            elif kind == "while":  # a data-dependent trip count
+                state = adjit.while_loop(
+                    lambda s: (np.sum(s[0] * s[0]) < 4.0) & (s[1] < 3),
+                    lambda s: (s[0] * 1.5 + 0.25, s[1] + 1),
+                    (u, 0),
+                )
+                values.append(state[0])
         return values[-1], np.sum(values[-2]) if len(values) > 3 else np.sum(values[0])
 
     return f
 
 
 STEP = st.tuples(
-    st.sampled_from(["unary", "binary", "reduce", "slice", "matmul", "assign", "cond", "loop"]),
+    st.sampled_from(
+        ["unary", "binary", "reduce", "slice", "matmul", "assign", "cond", "loop", "while"]
+    ),
     st.integers(0, 20),
     st.integers(0, 20),
     st.integers(0, 20),

@@ -7,9 +7,10 @@ This is how a Jacobian is computed in one compiled function: the tangent
 function (or the cotangent function) batched over the basis directions, with
 the primal computation shared by all of them. It is also `adjit.vmap`.
 
-Index operands (integers) and the conditions of loops must not depend on the
-batched arguments: that would make each slice take its own path. A `cond`
-whose predicate does runs both branches and selects per slice.
+Index operands (integers) and the bounds of `for` loops must not depend on the
+batched arguments. A `cond` whose predicate does runs both branches and
+selects per slice; a `while` whose condition does runs until every slice is
+done, each slice keeping its state once its own condition fails.
 """
 
 from __future__ import annotations
@@ -421,13 +422,44 @@ def _loop(
     if op.name == "while":
         test = _Region(op.regions[0], state, n)
         if test.batched[0]:
-            raise _unsupported("the loop condition", op)
+            return _masked_while(op, xs, flags, n)
         regions.insert(0, test.finish([False]))
     operands = [
         *xs[:skip],
         *(materialize(x, on, n) if s else x for x, on, s in zip(xs[skip:], flags[skip:], state)),
     ]
     return _emit_control(op, operands, regions, state, n), state
+
+
+def _masked_while(
+    op: Op, xs: list[Value], flags: list[bool], n: int
+) -> tuple[list[Value], list[bool]]:
+    """A while loop whose condition differs across the batch: it runs while any
+    slice's condition holds, and a slice whose condition is false keeps its state."""
+    test, body = op.regions
+    state = [materialize(x, on, n) for x, on in zip(xs, flags)]
+    everything = [True] * len(state)
+
+    def region(build: Callable[[list[Value], Value], list[Value]]) -> Block:
+        builder = Builder(current())
+        with building(builder):
+            args = [builder.add_arg(v.type) for v in state]
+            ((pred, on),) = zip(*_emit_block(test, args, everything, n))
+            block = builder.block(build(args, _dense(pred, on, n)))
+        assert not builder.captures, "regions are isolated"
+        return block
+
+    def step(args: list[Value], pred: Value) -> list[Value]:
+        outs, batched = _emit_block(body, args, everything, n)
+        kept = []
+        for arg, out, on in zip(args, outs, batched):
+            mask = ops.reshape(pred, (n, *(1,) * (arg.type.ndim - 1)))
+            kept.append(ops.elementwise("select", mask, _dense(out, on, n), arg))
+        return kept
+
+    any_running = region(lambda args, pred: [ops.reduce("reduce_max", pred, (0,))])
+    regions = [any_running, region(step)]
+    return _emit_control(op, state, regions, everything, n), everything
 
 
 _CONTROL = {

@@ -705,42 +705,60 @@ def hessian(f: Callable | None = None, argnums: int | tuple[int, ...] = 0) -> An
 # ----------------------------------------------------------------------- vmap
 
 
-def vmap(f: Callable, in_axes: int | None | tuple[int | None, ...] = 0) -> Callable:
-    """f mapped over the leading axis of its arguments, as one compiled function.
+def vmap(
+    f: Callable, in_axes: int | None | tuple[int | None, ...] = 0, out_axes: int = 0
+) -> Callable:
+    """f mapped over an axis of its arguments, as one compiled function.
 
-    `in_axes`: 0 (every positional argument is batched) or a tuple with 0 or
-    None (not batched) per argument. Results carry the batch axis in front.
+    `in_axes`: the mapped axis of every positional argument (an int), or a tuple
+    with an int or None (not mapped) per argument; an int applies to every array
+    of that argument's pytree. The results carry the mapped axis at `out_axes`.
     """
     axes_spec = in_axes
 
     def mapped(*args: Any) -> Any:
         axes = (axes_spec,) * len(args) if not isinstance(axes_spec, tuple) else axes_spec
-        if len(axes) != len(args) or any(a not in (0, None) for a in axes):
+        if len(axes) != len(args) or not all(a is None or isinstance(a, int) for a in axes):
             raise AdjitError(
-                f"vmap: in_axes={axes_spec!r} must be 0, None, or a tuple of 0/None per "
-                f"argument ({len(args)} given)"
+                f"vmap: in_axes={axes_spec!r} must be an int, None, or a tuple of ints/None "
+                f"per argument ({len(args)} given)"
             )
         if not is_tracing():
-            call = _compiled_call(f"vmap{axes}", f, lambda *a: vmap(f, axes_spec)(*a))
-            return call(*args)
-        return _inline_vmap(f, args, axes)
+            what = f"vmap{axes}->{out_axes}"
+            return _compiled_call(what, f, lambda *a: vmap(f, axes_spec, out_axes)(*a))(*args)
+        return _inline_vmap(f, args, axes, out_axes)
 
     functools.update_wrapper(mapped, f)
     return mapped
 
 
-def _inline_vmap(f: Callable, args: tuple, axes: tuple) -> Any:
+def _move_axis(v: Value, source: int, target: int) -> Value:
+    """v with its axis `source` moved to position `target` (negative: from the end)."""
+    n = v.type.ndim
+    for axis in (source, target):
+        if not -n <= axis < n:
+            raise AdjitError(
+                f"vmap: axis {axis} is out of range for an array of shape {v.type.shape}"
+            )
+    source, target = source % n, target % n
+    perm = [i for i in range(n) if i != source]
+    perm.insert(target, source)
+    return ops.transpose(v, perm)
+
+
+def _inline_vmap(f: Callable, args: tuple, axes: tuple, out_axes: int) -> Any:
     """Trace f on one slice's shapes, then emit it batched over the mapped arguments."""
     sizes, stand_ins, values, flags = set(), [], [], []
     for a, axis in zip(args, axes):
         leaves, t = tree.flatten(a, is_leaf=is_tracer)
         arg_values = [ops.as_value(unwrap(leaf)) for leaf in leaves]
         if axis is not None:
-            for v in arg_values:
+            for i, v in enumerate(arg_values):
                 if v.type.ndim == 0:
                     raise AdjitError(
-                        "vmap: a batched argument has a scalar leaf (no axis 0 to map)"
+                        f"vmap: a batched argument has a scalar leaf (no axis {axis} to map)"
                     )
+                arg_values[i] = v = _move_axis(v, axis, 0)
                 sizes.add(v.type.shape[0])
         drop = 0 if axis is None else 1
         slices = [np.zeros(v.type.shape[drop:], v.type.np_dtype) for v in arg_values]
@@ -754,5 +772,7 @@ def _inline_vmap(f: Callable, args: tuple, axes: tuple) -> Any:
     values += traced.captures
     flags += [False] * len(traced.captures)
     outs, out_flags = emit_batched(traced.fn, values, flags, size)
-    flat = [Tracer(materialize(v, on, size)) for v, on in zip(outs, out_flags)]
+    flat = [
+        Tracer(_move_axis(materialize(v, on, size), 0, out_axes)) for v, on in zip(outs, out_flags)
+    ]
     return tree.unflatten(traced.out_tree, flat)

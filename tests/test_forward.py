@@ -826,10 +826,14 @@ def test_error_vmap_mismatched_batch_sizes():
 
 
 def test_error_vmap_bad_in_axes_and_scalar_leaves():
-    with pytest.raises(adjit.AdjitError, match=r"vmap: in_axes=1 must be 0, None, or a tuple"):
-        adjit.vmap(lambda a: a, in_axes=1)(np.ones((4, 2)))
+    with pytest.raises(
+        adjit.AdjitError, match=r"vmap: in_axes='x' must be an int, None, or a tuple"
+    ):
+        adjit.vmap(lambda a: a, in_axes="x")(np.ones((4, 2)))
     with pytest.raises(adjit.AdjitError, match=r"vmap: in_axes=\(0, None\) must be .*1 given"):
         adjit.vmap(lambda a: a, in_axes=(0, None))(np.ones((4, 2)))
+    with pytest.raises(adjit.AdjitError, match=r"vmap: axis 2 is out of range .* shape \(4, 2\)"):
+        adjit.vmap(lambda a: a, in_axes=2)(np.ones((4, 2)))
     with pytest.raises(adjit.AdjitError, match="vmap: a batched argument has a scalar leaf"):
         adjit.vmap(lambda a, s: a * s)(np.ones((4, 2)), 2.0)
 

@@ -518,6 +518,18 @@ def test_vmap_of_one_function_with_different_in_axes():
     np.testing.assert_array_equal(adjit.vmap(f)(b, b), b * b)
 
 
+def test_vmap_over_other_axes():
+    x, y = normal(3, 4, 5, seed=64), normal(5, 4, seed=65)
+
+    def f(a, b):
+        return np.sin(a) * b, np.sum(a)
+
+    got = adjit.vmap(f, in_axes=(1, 1), out_axes=-1)(x, y)
+    loop = [f(x[:, i], y[:, i]) for i in range(4)]
+    np.testing.assert_allclose(got[0], np.stack([r[0] for r in loop], axis=-1), rtol=1e-14)
+    np.testing.assert_allclose(got[1], np.stack([r[1] for r in loop]), rtol=1e-14)
+
+
 def test_vmap_of_vmap_and_of_jacfwd():
     f = lambda x, y: np.sum(np.sin(x) * y)  # noqa: E731
     xs, ys = normal(3, 4, 2, seed=58), normal(3, 4, 2, seed=59)

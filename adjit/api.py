@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -593,17 +593,38 @@ def _one_direction(fn: Function, args: list[Value], wrt: list[int], forward: boo
 
 
 def _emit_jacobian(
-    traced: Traced, args: list[Value], argnums: int | tuple[int, ...], forward: bool
+    traced: Traced,
+    args: list[Value],
+    argnums: int | tuple[int, ...],
+    forward: bool,
+    has_aux: bool,
 ) -> tuple[list[Value], tree.TreeDef]:
     """Emit f's Jacobian: out.shape + in.shape per (output leaf, differentiated leaf).
 
     Forward mode batches the JVP over the unit directions of the inputs, reverse
     mode batches the VJP over those of the outputs; either way the directions
     are a leading axis of every tangent in one native function, and the primal
-    computation is shared.
+    computation is shared. With has_aux, f returns (output, aux) and the result
+    is (Jacobian, aux).
     """
     what = "jacfwd" if forward else "jacrev"
-    fn = traced.fn
+    fn, out_tree = traced.fn, traced.out_tree
+    if has_aux:
+        if out_tree.kind not in ("tuple", "list") or len(out_tree.children) != 2:
+            raise AdjitError(
+                f"{what}(has_aux=True): the function must return a pair (output, aux), "
+                f"got a result of structure {out_tree}"
+            )
+        out_tree, aux_tree = out_tree.children
+        env = inline(fn, args)
+        aux = [env[r] for r in fn.results[out_tree.num_leaves :]]
+        fn = Function(fn.name, replace(fn.body, results=fn.results[: out_tree.num_leaves]))
+
+    def finish(jac: list[Value], jac_tree: tree.TreeDef) -> tuple[list[Value], tree.TreeDef]:
+        if not has_aux:
+            return jac, jac_tree
+        return [*jac, *aux], tree.TreeDef("tuple", (jac_tree, aux_tree))
+
     args_tree = traced.in_tree.children[0]
     nums = _argnums_tuple(argnums, len(args_tree.children), what)
     ranges = _leaf_ranges(args_tree)
@@ -625,7 +646,7 @@ def _emit_jacobian(
             for t_out in out_types
             for t_in in in_types
         ]
-        return jac, tree.graft(traced.out_tree, _wrt_tree(args_tree, argnums, nums))
+        return finish(jac, tree.graft(out_tree, _wrt_tree(args_tree, argnums, nums)))
     if size == 1:  # one direction: the plain JVP or VJP, no batch axis
         derivs = [
             (ops.reshape(d, (1, *d.type.shape)), True)
@@ -649,7 +670,7 @@ def _emit_jacobian(
             else:  # rows of the output's directions: already (*out, *in)
                 start = sum(t.size for t in out_types[:k])
                 jac.append(_rows(derivs[j][0], start, t_out, derivs[j][1], size))
-    return jac, tree.graft(traced.out_tree, _wrt_tree(args_tree, argnums, nums))
+    return finish(jac, tree.graft(out_tree, _wrt_tree(args_tree, argnums, nums)))
 
 
 def _wrt_tree(
@@ -661,9 +682,11 @@ def _wrt_tree(
     return tree.TreeDef("tuple", tuple(args_tree.children[i] for i in nums))
 
 
-def _jacobian_transform(f: Callable | None, argnums: int | tuple[int, ...], forward: bool) -> Any:
+def _jacobian_transform(
+    f: Callable | None, argnums: int | tuple[int, ...], forward: bool, has_aux: bool
+) -> Any:
     argnums = argnums if isinstance(argnums, int) else tuple(argnums)
-    emit = functools.partial(_emit_jacobian, argnums=argnums, forward=forward)
+    emit = functools.partial(_emit_jacobian, argnums=argnums, forward=forward, has_aux=has_aux)
 
     def make(g: Callable) -> Transformed:
         return Transformed(g, emit, "jacfwd" if forward else "jacrev")
@@ -671,22 +694,28 @@ def _jacobian_transform(f: Callable | None, argnums: int | tuple[int, ...], forw
     return make if f is None else make(f)
 
 
-def jacfwd(f: Callable | None = None, argnums: int | tuple[int, ...] = 0) -> Any:
+def jacfwd(
+    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+) -> Any:
     """The Jacobian of `f` by forward mode (best for few inputs, many outputs).
 
     Each output leaf's Jacobian has shape out.shape + in.shape; a tuple
     `argnums` gives a tuple per output. Computed in one compiled function: the
-    JVP batched over all unit input directions.
+    JVP batched over all unit input directions. With has_aux, f returns
+    (output, aux) and the result is (Jacobian, aux).
     """
-    return _jacobian_transform(f, argnums, forward=True)
+    return _jacobian_transform(f, argnums, forward=True, has_aux=has_aux)
 
 
-def jacrev(f: Callable | None = None, argnums: int | tuple[int, ...] = 0) -> Any:
+def jacrev(
+    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+) -> Any:
     """The Jacobian of `f` by reverse mode (best for many inputs, few outputs).
 
-    Same layout as `jacfwd`; the VJP batched over all unit output directions.
+    Same layout and options as `jacfwd`; the VJP batched over all unit output
+    directions.
     """
-    return _jacobian_transform(f, argnums, forward=False)
+    return _jacobian_transform(f, argnums, forward=False, has_aux=has_aux)
 
 
 jacobian = jacrev

@@ -539,3 +539,18 @@ def test_vmap_of_vmap_and_of_jacfwd():
     jacs = adjit.vmap(adjit.jacfwd(g))(xs[0])
     want = np.stack([autograd.jacobian(lambda v: anp.tanh(v) * v[::-1])(x) for x in xs[0]])
     np.testing.assert_allclose(jacs, want, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("transform", ["jacfwd", "jacrev"])
+def test_jacobian_with_aux(transform):
+    def f(x):
+        return np.sin(x) * x[0], {"norm": np.sum(x * x), "steps": 3}
+
+    x = normal(4, seed=66)
+    jac, aux = getattr(adjit, transform)(f, has_aux=True)(x)
+    want = autograd.jacobian(lambda v: anp.sin(v) * v[0])(x)
+    np.testing.assert_allclose(jac, want, rtol=1e-13)
+    assert aux["steps"] == 3
+    np.testing.assert_allclose(aux["norm"], np.sum(x * x), rtol=1e-14)
+    with pytest.raises(adjit.AdjitError, match=r"has_aux=True\): the function must return a pair"):
+        getattr(adjit, transform)(lambda v: v * 2.0, has_aux=True)(x)

@@ -2,10 +2,11 @@
 
 A primitive's two rules sit side by side. A forward rule takes the op, its
 operands `xs`, its result `out` and the operands' tangents `ts` (None: zero)
-and returns the result's tangent (None: zero). A reverse rule takes the cotangent `ct` of an op's result, the op, its operands `xs`, its
-result `out` (values of the function being built) and which operands `need` a
-cotangent, and returns one cotangent per operand, None where there is none
-(index operands, conditions, constants). Cotangents computed but not needed are
+and returns the result's tangent (None: zero). A reverse rule takes the
+cotangent `ct` of an op's result, the op, its operands `xs`, its result `out`
+(values of the function being built) and which operands `need` a cotangent,
+and returns one cotangent per operand, None where there is none (index
+operands, conditions, constants). Cotangents computed but not needed are
 dropped by dead-code elimination; rules skip them where that saves work.
 Rules build IR through `ops`, like user code, so the adjoint is ordinary IR.
 
@@ -13,7 +14,7 @@ Element-wise primitives have no hand-written rule: their partials come from
 their SymPy expressions (derivatives.py), for both modes. Primitives whose
 results carry no derivative (comparisons, logic, iota) are listed in
 NOT_DIFFERENTIABLE. Control flow is transformed by the passes themselves
-(forward.py, reverse.py); reverse mode through loops is not supported yet.
+(forward.py, reverse.py).
 """
 
 from __future__ import annotations
@@ -71,10 +72,6 @@ def _zero(like: Value) -> Value:
 
 def _one(like: Value) -> Value:
     return ops.constant(np.ones((), like.type.np_dtype))
-
-
-def _or_zeros(t: Value | None, like: Value) -> Value:
-    return ops.zeros(like.type) if t is None else t
 
 
 def _sum(terms: Sequence[Value | None], shape: tuple[int, ...]) -> Value | None:
@@ -396,9 +393,8 @@ VJP_RULES: dict[str, Rule] = {
 NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota".split())
 
 # Ops with regions: the forward pass extends each region with tangents
-# (forward.py); the reverse pass differentiates `cond` branch by branch
-# (reverse.py); reverse mode through loops needs their iterations' values kept
-# or recomputed: not yet.
+# (forward.py); the reverse pass differentiates `cond` branch by branch and a
+# `for` loop backwards over a record of its states (reverse.py).
 REGION_OPS = frozenset(("cond", "while", "for"))
 
 

@@ -15,7 +15,8 @@ from . import tree
 from .codegen.cache import load_module, load_source, store_source
 from .codegen.numba_cpu import generate_source
 from .compiler import ops
-from .compiler.batching import Diagonal, emit_batched, materialize
+from .compiler.banded import Banded
+from .compiler.batching import emit_batched, materialize
 from .compiler.builder import Builder, building, current, is_tracing
 from .compiler.control import cond, fori_loop, while_loop
 from .compiler.forward import emit_tangent, jvp_function
@@ -556,13 +557,13 @@ def hvp(f: Callable, primals: Any, tangents: Any) -> Any:
 # -------------------------------------------------------------------- Jacobians
 
 
-def _basis(size: int, types: list[TensorType]) -> list[Diagonal]:
+def _basis(size: int, types: list[TensorType]) -> list[Banded]:
     """The rows of the size-by-size identity, cut into one block per type:
     block j holds the unit directions of types[j] as a batch of `size` arrays."""
     blocks, start = [], 0
     for t in types:
         ones = ops.broadcast_to(ops.constant(np.ones((), t.np_dtype)), t.shape)
-        blocks.append(Diagonal(ones, start, size))
+        blocks.append(Banded.unit(ones, start, size))
         start += t.size
     return blocks
 

@@ -554,3 +554,41 @@ def test_jacobian_with_aux(transform):
     np.testing.assert_allclose(aux["norm"], np.sum(x * x), rtol=1e-14)
     with pytest.raises(adjit.AdjitError, match=r"has_aux=True\): the function must return a pair"):
         getattr(adjit, transform)(lambda v: v * 2.0, has_aux=True)(x)
+
+
+@pytest.mark.parametrize("transform", ["jacfwd", "jacrev"])
+def test_banded_jacobians_of_stencils_and_strided_slices(transform):
+    # the unit directions stay banded through slices, sums and scatters; the
+    # results must equal the dense truth exactly where it is an integer stencil
+    def laplacian(u):
+        return u[2:] - 2.0 * u[1:-1] + u[:-2]
+
+    u = normal(12, seed=67)
+    want = np.zeros((10, 12))
+    for i in range(10):
+        want[i, i : i + 3] = (1.0, -2.0, 1.0)
+    np.testing.assert_array_equal(getattr(adjit, transform)(laplacian)(u), want)
+
+    def pairs(x):  # strided, reversed and shifted slices mixed
+        return x[1::2] * x[0::2] ** 2 + x[::-2] * x[-2::-2] - x[3:] @ x[:-3]
+
+    x = normal(10, seed=68)
+    got = getattr(adjit, transform)(pairs)(x)
+    ref = autograd.jacobian(
+        lambda x: x[1::2] * x[0::2] ** 2 + x[::-2] * x[-2::-2] - anp.dot(x[3:], x[:-3])
+    )(x)
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-13)
+
+
+def test_hessian_of_the_pairwise_rosenbrock_is_block_diagonal_and_exact():
+    def rosen(x):
+        return np.sum(100.0 * (x[1::2] - x[0::2] ** 2) ** 2 + (1.0 - x[0::2]) ** 2)
+
+    x = uniform(20, lo=-1.5, hi=1.5, seed=69)
+    want = np.zeros((20, 20))
+    for i in range(0, 20, 2):
+        a, c = x[i], x[i + 1]
+        want[i, i] = 1200.0 * a * a - 400.0 * c + 2.0
+        want[i, i + 1] = want[i + 1, i] = -400.0 * a
+        want[i + 1, i + 1] = 200.0
+    np.testing.assert_allclose(adjit.hessian(rosen)(x), want, rtol=1e-13, atol=1e-12)

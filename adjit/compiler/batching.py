@@ -5,7 +5,8 @@ touches one of them is rewritten to act on all `size` slices at once (the batch
 axis is kept in front), and ops that touch none are emitted once, unbatched.
 This is how a Jacobian is computed in one compiled function: the tangent
 function (or the cotangent function) batched over the basis directions, with
-the primal computation shared by all of them. It is also `adjit.vmap`.
+the primal computation shared by all of them; the unit directions stay sparse
+while the ops allow it (banded.py). It is also `adjit.vmap`.
 
 Index operands (integers) and the bounds of `for` loops must not depend on the
 batched arguments. A `cond` whose predicate does runs both branches and
@@ -16,48 +17,17 @@ done, each slice keeping its state once its own condition fails.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Slice, indexed_shape
 from ..ir.types import TensorType
 from . import ops
+from .banded import Banded, banded_rule
 from .builder import Builder, building, current, describe_location
 from .inlining import inline_op
 
-
-@dataclass(frozen=True)
-class Diagonal:
-    """A batched value held by its diagonal: slice i of the batch is d.flat[i - start]
-    times the (i - start)-th unit array of d's shape, and zero for i outside
-    start .. start + d.size.
-
-    The unit directions of a Jacobian are such values, and so is what element-wise
-    products and sums make of them (the tangent of sin(x) is cos(x) on the
-    diagonal). Held this way they cost O(n), not O(n^2), and a matrix product
-    with one is a scaled copy of the other factor, not an O(n^3) product.
-    """
-
-    d: Value
-    start: int
-    n: int
-
-    def dense(self) -> Value:
-        size, shape = self.d.type.size, self.d.type.shape
-        rows = ops.iota((self.n, size), 0)
-        unit = ops.elementwise(
-            "eq", rows, ops.elementwise("add", ops.iota((self.n, size), 1), self.start)
-        )
-        scaled = ops.elementwise(
-            "mul", ops.convert(unit, self.d.type.dtype), ops.reshape(self.d, (1, size))
-        )
-        return ops.reshape(scaled, (self.n, *shape))
-
-
-Batched = Value | Diagonal
+Batched = Value | Banded
 
 
 def emit_batched(
@@ -65,11 +35,11 @@ def emit_batched(
 ) -> tuple[list[Value], list[bool]]:
     """Emit fn mapped over the leading axis of the `batched` args into the current builder.
 
-    Batched args may be `Diagonal`s. Returns fn's results and whether each is
+    Batched args may be `Banded`. Returns fn's results and whether each is
     batched (has the leading axis).
     """
     results, flags = _emit_block(fn.body, args, batched, size)
-    return [r.dense() if isinstance(r, Diagonal) else r for r in results], flags
+    return [r.dense() if isinstance(r, Banded) else r for r in results], flags
 
 
 def _emit_block(
@@ -83,12 +53,12 @@ def _emit_block(
             inline_op(op, env)
             continue
         xs = [env[v] for v in op.operands]
-        diagonal = not op.regions and any(isinstance(x, Diagonal) for x in xs)
-        out = _diagonal_rule(op, xs, flags) if diagonal else None
+        sparse = not op.regions and any(isinstance(x, Banded) for x in xs)
+        out = banded_rule(op, xs, flags) if sparse else None
         if out is not None:
             outs, out_flags = [out], [True]
         else:
-            xs = [x.dense() if isinstance(x, Diagonal) else x for x in xs]
+            xs = [x.dense() if isinstance(x, Banded) else x for x in xs]
             for v, x in zip(op.operands, xs):
                 env[v] = x  # made dense once
             if op.regions:
@@ -260,76 +230,6 @@ _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] =
 }
 
 
-# --------------------------------------------------------------- diagonals
-
-
-def _pad_rows(x: Value, start: int, n: int) -> Value:
-    """x (rows, ...) placed at rows start.. of an n-row value, zeros elsewhere."""
-    rows, *rest = x.type.shape
-    parts = []
-    if start:
-        parts.append(ops.zeros(x.type.with_shape((start, *rest))))
-    parts.append(x)
-    if n - start - rows:
-        parts.append(ops.zeros(x.type.with_shape((n - start - rows, *rest))))
-    return ops.concatenate(parts, 0)
-
-
-def _is_ones(v: Value) -> bool:
-    known = current().consts.get(v)
-    return known is not None and bool(np.all(known == 1))
-
-
-def _diagonal_rule(op: Op, xs: Sequence[Batched], flags: Sequence[bool]) -> Batched | None:
-    """The batched result of op when an operand is a Diagonal and the result is
-    cheap to get from the diagonal; None: make the operands dense instead."""
-    diags = [x for x in xs if isinstance(x, Diagonal)]
-    first = diags[0]
-    shape = op.result.type.shape
-
-    def diagonal(d: Value) -> Diagonal:
-        return Diagonal(d, first.start, first.n)
-
-    others_unbatched = all(isinstance(x, Diagonal) or not on for x, on in zip(xs, flags))
-    if op.name in ("neg", "convert") and first.d.type.shape == shape:
-        return diagonal(_emit(op, [first.d]))
-    if op.name in ("mul", "div") and len(diags) == 1 and others_unbatched:
-        # linear in the diagonal operand (the divisor of div must be the other one)
-        if first.d.type.shape == shape and (op.name == "mul" or xs[0] is first):
-            if op.name == "mul" and _is_ones(first.d):  # the unit directions themselves
-                (other,) = [x for x in xs if x is not first]
-                return diagonal(ops.broadcast_to(other, shape))
-            return diagonal(_emit(op, [first.d if x is first else x for x in xs]))
-    if op.name in ("add", "sub") and len(diags) == 2:
-        a, c = diags
-        if a.start == c.start and a.d.type.shape == c.d.type.shape == shape:
-            return diagonal(_emit(op, [a.d, c.d]))
-    if op.name == "reshape":
-        return diagonal(ops.reshape(first.d, op.attrs["shape"]))
-    if op.name == "reduce_sum" and len(op.attrs["axes"]) == first.d.type.ndim:
-        return _pad_rows(ops.reshape(first.d, (first.d.type.size,)), first.start, first.n)
-    if op.name == "matmul" and others_unbatched and len(diags) == 1:
-        return _diagonal_matmul(op, xs, first)
-    return None
-
-
-def _diagonal_matmul(op: Op, xs: Sequence[Batched], diag: Diagonal) -> Value | None:
-    """A @ D or D @ B with the unit directions of a vector D: row i is the scaled
-    row (or column) i of the other factor."""
-    a, b = xs
-    d = diag.d
-    if d.type.ndim != 1:
-        return None
-    if b is diag and isinstance(a, Value) and a.type.ndim in (1, 2):  # A e_i d_i: column i
-        scaled = ops.elementwise("mul", a, d)  # (m, k) * (k,) or (k,) * (k,)
-        rows = ops.transpose(scaled, (1, 0)) if a.type.ndim == 2 else scaled
-        return _pad_rows(rows, diag.start, diag.n)
-    if a is diag and isinstance(b, Value) and b.type.ndim in (1, 2):  # d_i e_i^T B: row i
-        column = ops.reshape(d, (d.type.size, 1)) if b.type.ndim == 2 else d
-        return _pad_rows(ops.elementwise("mul", column, b), diag.start, diag.n)
-    return None
-
-
 # ------------------------------------------------------------------ control flow
 
 
@@ -398,7 +298,7 @@ def _both_branches(op: Op, xs: list[Value], flags: list[bool], n: int) -> list[V
 
 
 def _dense(v: Batched, batched: bool, n: int) -> Value:
-    return v.dense() if isinstance(v, Diagonal) else materialize(v, batched, n)
+    return v.dense() if isinstance(v, Banded) else materialize(v, batched, n)
 
 
 def _loop(

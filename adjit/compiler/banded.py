@@ -79,15 +79,26 @@ class Banded:
             if r.step < 0:  # place in increasing row order
                 v = ops.gather(v, (Slice(v.type.shape[0] - 1, None, -1),))
                 r = r[::-1]
-            rest = v.type.shape[1:]
-            if total is None:
-                total = ops.zeros(v.type.with_shape((self.n, *rest)))
-            spec = (normalize_slice(slice(r.start, r.stop, r.step), self.n),)
-            spec += tuple(Slice(0, k, 1) for k in rest)
-            total = ops.scatter(total, spec, v, add=True)
+            term = self._rows_of(v, r)
+            total = term if total is None else ops.elementwise("add", total, term)
         if total is None:  # every row outside: all zeros
             total = ops.zeros(values[0].type.with_shape((self.n, *values[0].type.shape[1:])))
         return total
+
+    def _rows_of(self, v: Value, r: range) -> Value:
+        """An n-row value holding v's rows at rows r (increasing), zeros elsewhere."""
+        rest = v.type.shape[1:]
+        if r.step == 1:  # contiguous: padded with zero rows before and after
+            parts = []
+            if r.start:
+                parts.append(ops.zeros(v.type.with_shape((r.start, *rest))))
+            parts.append(v)
+            if self.n - r.stop:
+                parts.append(ops.zeros(v.type.with_shape((self.n - r.stop, *rest))))
+            return ops.concatenate(parts, 0)
+        spec = (normalize_slice(slice(r.start, r.stop, r.step), self.n),)
+        spec += tuple(Slice(0, k, 1) for k in rest)
+        return ops.scatter(ops.zeros(v.type.with_shape((self.n, *rest))), spec, v)
 
 
 def _with(banded: Banded, ds: Sequence[Value], shape: tuple[int, ...] | None = None) -> Banded:
@@ -128,7 +139,10 @@ def banded_rule(
         known = _known(other)
         if name == "mul" and known is not None and np.all(known == 1):
             return first
-        ds = [ops.elementwise(name, b.d, other) for b in first.bands]
+        if name == "mul":
+            ds = [_times(ops.broadcast_to(other, shape), b.d) for b in first.bands]
+        else:
+            ds = [ops.elementwise("div", b.d, other) for b in first.bands]
         return _with(first, ds)
     if name in ("add", "sub") and len(banded) == 2 and same_shape:
         a, c = banded
@@ -159,15 +173,23 @@ def _matmul(xs: Sequence[Value | Banded], banded: Banded) -> Value | None:
     if len(banded.shape) != 1:
         return None
     if b is banded and isinstance(a, Value) and a.type.ndim in (1, 2):  # A e_j d_j: column j
-        scaled = [ops.elementwise("mul", a, band.d) for band in banded.bands]
+        scaled = [_times(a, band.d) for band in banded.bands]
         return banded.place([ops.transpose(s, (1, 0)) if a.type.ndim == 2 else s for s in scaled])
     if a is banded and isinstance(b, Value) and b.type.ndim in (1, 2):  # d_j e_j^T A: row j
         rows = []
         for band in banded.bands:
             column = ops.reshape(band.d, (band.d.type.size, 1)) if b.type.ndim == 2 else band.d
-            rows.append(ops.elementwise("mul", column, b))
+            rows.append(_times(b, column))
         return banded.place(rows)
     return None
+
+
+def _times(x: Value, d: Value) -> Value:
+    """x * d, or x itself where d is known to be all ones (the unit directions)."""
+    known = _known(d)
+    if known is not None and np.all(known == 1):
+        return ops.broadcast_to(x, np.broadcast_shapes(x.type.shape, d.type.shape))
+    return ops.elementwise("mul", x, d)
 
 
 def _slice_of(spec: tuple, size: int) -> range | None:

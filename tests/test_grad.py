@@ -866,3 +866,27 @@ def test_fori_loop_tape_is_written_in_place():
     )
     loop = source[source.index("for k") :]
     assert ".copy()" not in loop.split("return")[0], "the tape is copied every iteration"
+
+
+def test_assignment_with_repeated_indices_differentiates_the_last_write():
+    # NumPy keeps the last of repeated writes: only that value reaches the output
+    idx = np.array([3, 1, 3, 0, 1, 3])
+
+    def f(x, v):
+        y = x.copy()
+        y[idx] = v * v
+        y[idx] += x[idx]  # a gather, an add and a scatter, with repeats again
+        return np.sum(y * np.arange(1.0, 6.0))
+
+    x, v = normal(5, seed=70), normal(6, seed=71)
+    got = adjit.grad(f, argnums=(0, 1))(x, v)
+    for k, arg in enumerate((x, v)):
+        want = np.zeros_like(arg)
+        for i in range(arg.size):
+            step = np.zeros_like(arg)
+            step[i] = 1e-6
+            args_p = [x, v]
+            args_m = [x, v]
+            args_p[k], args_m[k] = arg + step, arg - step
+            want[i] = (f(*args_p) - f(*args_m)) / 2e-6
+        np.testing.assert_allclose(got[k], want, rtol=1e-7, atol=1e-8)

@@ -366,3 +366,26 @@ def test_large_closed_over_constants_are_arguments_not_literals():
     e0 = np.eye(300)[0] * eps
     fd = (reference(W, x + e0).sum() - reference(W, x - e0).sum()) / (2 * eps)
     np.testing.assert_allclose(grad[0], fd, rtol=1e-6)
+
+
+def test_large_closed_over_index_arrays_are_run_time_operands():
+    rng = np.random.default_rng(4)
+    idx = rng.integers(0, 50, size=(400, 2))
+
+    def f(table, values):
+        picked = table[idx[:, 0]] * table[idx[:, 1]]
+        out = np.zeros(50)
+        out[idx[:, 0]] += values * picked
+        return out
+
+    table, values = rng.normal(size=50), rng.normal(size=400)
+    want = f(table, values)  # NumPy itself (repeated indices: the last write wins)
+    compiled = adjit.jit(f)
+    np.testing.assert_allclose(compiled(table, values), want, rtol=1e-12)
+    source = compiled.source(table, values)
+    assert len(source) < 5_000 and "const0" in source  # no 400-entry literals
+    grad = adjit.grad(lambda t, v: f(t, v).sum())(table, values)
+    eps = 1e-6
+    e0 = np.eye(50)[idx[0, 0]] * eps
+    fd = (f(table + e0, values).sum() - f(table - e0, values).sum()) / (2 * eps)
+    np.testing.assert_allclose(grad[idx[0, 0]], fd, rtol=1e-6)

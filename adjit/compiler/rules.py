@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..ir.core import Op, Value
-from ..ir.indexing import Slice
+from ..ir.indexing import Dynamic, Slice, indexed_shape
 from ..ir.primitives import ZERO_DERIVATIVE
 from . import derivatives, ops
 from .builder import current
@@ -325,14 +325,24 @@ def _gather(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
 def _scatter(
     ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
 ) -> Cotangents:
-    # x[idx] = v: overwritten entries of x get nothing, v gets what reached them.
-    # (With repeated indices NumPy keeps the last write; each repeat gets the
-    # cotangent here.)
+    # x[idx] = v: overwritten entries of x get nothing, v gets what reached them
     x, v, *index = xs
     spec = op.attrs["index"]
     ct_x = ops.scatter(ct, spec, _zero(ct), index)
-    ct_v = unbroadcast(ops.gather(ct, spec, index), v.type.shape)
-    return (ct_x, ct_v, *(None,) * len(index))
+    reached = ops.gather(ct, spec, index)
+    if any(isinstance(e, (np.ndarray, Dynamic)) for e in spec):
+        reached = ops.elementwise("select", _last_writes(x, spec, index), reached, _zero(ct))
+    return (ct_x, unbroadcast(reached, v.type.shape), *(None,) * len(index))
+
+
+def _last_writes(x: Value, spec: tuple, index: Sequence[Value]) -> Value:
+    """Which elements of x[spec] = v survive: with repeated indices NumPy keeps the
+    last write, so only that element of v reaches the result."""
+    region = indexed_shape(x.type.shape, spec, [i.type.shape for i in index])
+    size = int(np.prod(region, dtype=np.int64))
+    order = ops.reshape(ops.iota((size,), 0), region)
+    writer = ops.scatter(ops.zeros(x.type.with_dtype("i64")), spec, order, index)
+    return ops.elementwise("eq", ops.gather(writer, spec, index), order)
 
 
 def _scatter_add(

@@ -389,3 +389,31 @@ def test_large_closed_over_index_arrays_are_run_time_operands():
     e0 = np.eye(50)[idx[0, 0]] * eps
     fd = (f(table + e0, values).sum() - f(table - e0, values).sum()) / (2 * eps)
     np.testing.assert_allclose(grad[idx[0, 0]], fd, rtol=1e-6)
+
+
+def test_loops_writing_their_state_in_place_leave_the_inputs_alone():
+    def f(x):
+        def body(i, a):
+            a = a.copy()
+            a[i] = a[i] * 2.0 + 1.0
+            return a
+
+        def running(s):
+            return s[1] < 4
+
+        def flip(s):
+            a, k = s
+            a = a.copy()
+            a[k] = -a[k]
+            return a, k + 1
+
+        return adjit.fori_loop(0, 3, body, x), adjit.while_loop(running, flip, (x, 0))[0], x
+
+    x = np.arange(5.0)
+    got = adjit.jit(f)(x)
+    np.testing.assert_array_equal(x, np.arange(5.0))
+    for g, w in zip(got, f(np.arange(5.0))):
+        np.testing.assert_array_equal(g, w)
+    entry = adjit.jit(f).source(x).split("def entry")[1]
+    in_loops = [line for line in entry.splitlines() if line.startswith(" " * 8)]
+    assert in_loops and not any(".copy()" in line for line in in_loops)  # copied once, on entry

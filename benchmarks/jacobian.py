@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,20 +26,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run import (  # noqa: E402
-    REPEATS,
-    THREAD_ENV,
-    WARM_HEAP,
     StageClock,
     agrees,
+    derivative_main,
     first_call,
     fmt_ratio,
     fmt_time,
-    machine_line,
     per_call,
-    pin_to_one_cpu,
-    run_child,
+    run_derivative_child,
     table,
-    version,
 )
 
 NAMES = (  # jacobian_workloads.WORKLOADS, not imported by the parent process
@@ -312,25 +304,7 @@ def print_compile(results: dict[str, Any]) -> None:
 
 def run(opts: argparse.Namespace, cache: str) -> None:
     t_start = time.perf_counter()
-    print(machine_line())
-    print(", ".join(f"{p} {version(p)}" for p in ("torch", "autograd")) + "; torch 1 thread")
-    load = "load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    print(f"{load} (other processes on the machine skew timings)")
-    target = 0.02 if opts.quick else 0.1
-    print(f"time per call: min over {REPEATS} repeats of (N calls / N), ~{target} s per repeat\n")
-    argv = (
-        ["--child"]
-        + (["--quick"] if opts.quick else [])
-        + (["--only", opts.only] if opts.only else [])
-    )
-    results = run_child(argv, {**WARM_HEAP, "ADJIT_CACHE_DIR": cache}, Path(__file__).resolve())
-    if isinstance(results, str):
-        sys.exit(f"benchmark {results}")
-    for name, r in results.items():
-        for impl, message in r["errors"].items():
-            print(f"WARNING: {name}: {impl} failed: {message}")
-        for impl in r["bad"]:
-            print(f"WARNING: {name}: {impl} disagrees with {r['reference']} (rtol 1e-9)")
+    results = run_derivative_child(opts, cache, Path(__file__).resolve(), 1e-9)
     print(
         "one call (whole Jacobian / Hessian, one Hessian-vector product, or all BA blocks),"
         " warm heap:"
@@ -342,28 +316,7 @@ def run(opts: argparse.Namespace, cache: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="~0.02 s per timing repeat")
-    parser.add_argument("--only", metavar="NAME", help="one workload: " + ", ".join(NAMES))
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    opts = parser.parse_args()
-    if opts.only is not None and opts.only not in NAMES:
-        parser.error(f"unknown workload {opts.only!r}; choose from {', '.join(NAMES)}")
-    for key, value in THREAD_ENV.items():  # children inherit these
-        os.environ.setdefault(key, value)
-    if opts.child:
-        import json
-
-        pin_to_one_cpu()
-        print(json.dumps(child_bench(opts)))
-        return
-    cache = tempfile.mkdtemp(prefix="adjit-bench-jac-cache-")  # cold compile times
-    try:
-        run(opts, cache)
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    derivative_main(__doc__, NAMES, child_bench, run, "adjit-bench-jac-cache-")
 
 
 if __name__ == "__main__":

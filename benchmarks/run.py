@@ -374,6 +374,63 @@ def run_child(
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def run_derivative_child(
+    opts: argparse.Namespace, cache: str, script: Path, rtol: float
+) -> dict[str, Any]:
+    """The derivative benchmarks' parent: the header, then `script --child` with a
+    warm heap and a fresh adjit cache, then the children's warnings; its results."""
+    print(machine_line())
+    print(", ".join(f"{p} {version(p)}" for p in ("torch", "autograd")) + "; torch 1 thread")
+    load = "load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    print(f"{load} (other processes on the machine skew timings)")
+    target = 0.02 if opts.quick else 0.1
+    print(f"time per call: min over {REPEATS} repeats of (N calls / N), ~{target} s per repeat\n")
+    argv = (
+        ["--child"]
+        + (["--quick"] if opts.quick else [])
+        + (["--only", opts.only] if opts.only else [])
+    )
+    results = run_child(argv, {**WARM_HEAP, "ADJIT_CACHE_DIR": cache}, script)
+    if isinstance(results, str):
+        sys.exit(f"benchmark {results}")
+    for name, r in results.items():
+        for impl, message in r["errors"].items():
+            print(f"WARNING: {name}: {impl} failed: {message}")
+        for impl in r["bad"]:
+            print(f"WARNING: {name}: {impl} disagrees with {r['reference']} (rtol {rtol:g})")
+    return results
+
+
+def derivative_main(
+    doc: str,
+    names: list[str],
+    child_bench: Callable[[argparse.Namespace], dict[str, Any]],
+    run: Callable[[argparse.Namespace, str], None],
+    cache_prefix: str,
+) -> None:
+    """Command line of a derivative benchmark: --quick, --only NAME, and the child mode."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="~0.02 s per timing repeat")
+    parser.add_argument("--only", metavar="NAME", help="one workload: " + ", ".join(names))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.only is not None and opts.only not in names:
+        parser.error(f"unknown workload {opts.only!r}; choose from {', '.join(names)}")
+    for key, value in THREAD_ENV.items():  # children inherit these
+        os.environ.setdefault(key, value)
+    if opts.child:
+        pin_to_one_cpu()
+        print(json.dumps(child_bench(opts)))
+        return
+    cache = tempfile.mkdtemp(prefix=cache_prefix)  # cold compile times
+    try:
+        run(opts, cache)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------
 # report (parent process)
 # ---------------------------------------------------------------------------

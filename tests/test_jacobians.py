@@ -592,3 +592,20 @@ def test_hessian_of_the_pairwise_rosenbrock_is_block_diagonal_and_exact():
         want[i, i + 1] = want[i + 1, i] = -400.0 * a
         want[i + 1, i + 1] = 200.0
     np.testing.assert_allclose(adjit.hessian(rosen)(x), want, rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("transform", ["jacfwd", "jacrev"])
+def test_banded_directions_through_elements_stacks_and_concatenation(transform):
+    def make(np_):
+        def f(x):
+            a, b = x[:3], x[3:]
+            c = np_.array(
+                [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+            )
+            return np_.concatenate([c * x[0], x[::-1], np_.stack([x[2], x[4]])])
+
+        return f
+
+    x = normal(6, seed=72)
+    got = getattr(adjit, transform)(make(np))(x)
+    np.testing.assert_allclose(got, autograd.jacobian(make(anp))(x), rtol=1e-14, atol=1e-15)

@@ -160,6 +160,8 @@ def banded_rule(
         return _matmul(xs, first)
     if name == "gather" and len(xs) == 1:
         return _gather(first, op.attrs["index"], shape)
+    if name == "concatenate" and len(shape) == 1:
+        return _concatenate(xs, shape)
     if name in ("scatter", "scatter_add") and len(xs) == 2:
         if isinstance(xs[0], Banded) or not flags[0]:
             return _scatter(op, xs, shape)
@@ -193,11 +195,15 @@ def _times(x: Value, d: Value) -> Value:
 
 
 def _slice_of(spec: tuple, size: int) -> range | None:
-    """The positions a 1-D basic slice selects (None for any other index)."""
-    if len(spec) != 1 or not isinstance(spec[0], Slice):
+    """The positions a 1-D basic slice or integer index selects (None for any other)."""
+    if len(spec) != 1:
         return None
-    s = spec[0]
-    return range(size)[s.to_slice()]
+    (entry,) = spec
+    if isinstance(entry, Slice):
+        return range(size)[entry.to_slice()]
+    if isinstance(entry, int) and not isinstance(entry, bool):
+        return range(entry, entry + 1)
+    return None
 
 
 def _gather(banded: Banded, spec: tuple, shape: tuple[int, ...]) -> Banded | None:
@@ -207,10 +213,36 @@ def _gather(banded: Banded, spec: tuple, shape: tuple[int, ...]) -> Banded | Non
     if picked is None or len(picked) == 0:
         return None
     bands = tuple(
-        Band(ops.gather(b.d, spec), b.row0 + b.stride * picked.start, b.stride * picked.step)
+        Band(
+            ops.reshape(ops.gather(b.d, spec), shape),
+            b.row0 + b.stride * picked.start,
+            b.stride * picked.step,
+        )
         for b in banded.bands
     )
     return Banded(bands, banded.n, shape)
+
+
+def _concatenate(xs: Sequence[Value | Banded], shape: tuple[int, ...]) -> Banded | None:
+    """Vectors joined end to end: each piece's bands, shifted to its place, with zeros
+    elsewhere (a piece without bands must be known zeros: others vary across the batch)."""
+    n = next(x.n for x in xs if isinstance(x, Banded))
+    bands, offset = [], 0
+    for x in xs:
+        size = (x.shape if isinstance(x, Banded) else x.type.shape)[0]
+        if isinstance(x, Banded):
+            for b in x.bands:
+                zero = ops.constant(np.zeros((), b.d.type.np_dtype))
+                pads = [(offset,), (shape[0] - offset - size,)]
+                before, after = (ops.broadcast_to(zero, p) for p in pads)
+                full = ops.concatenate([p for p in (before, b.d, after) if p.type.size], 0)
+                bands.append(Band(full, b.row0 - b.stride * offset, b.stride))
+        else:
+            known = _known(x)
+            if known is None or np.any(known != 0):
+                return None
+        offset += size
+    return Banded(_merged(bands), n, shape)
 
 
 def _scatter(op: Op, xs: Sequence[Value | Banded], shape: tuple[int, ...]) -> Banded | None:

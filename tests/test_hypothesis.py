@@ -3,20 +3,14 @@ on the traced IR must agree with NumPy (via oracle.check_traced)."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from oracle import check_traced
 
 import adjit
-
-settings.register_profile("adjit", max_examples=50, deadline=None, derandomize=True)
-settings.register_profile("thorough", max_examples=1500, deadline=None)
-settings.load_profile(os.environ.get("ADJIT_HYPOTHESIS_PROFILE", "adjit"))
 
 DTYPES = st.sampled_from([np.float64, np.float32])
 SEEDS = st.integers(0, 2**32 - 1)

@@ -25,11 +25,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run import (  # noqa: E402
     StageClock,
+    derivative_child_setup,
     derivative_main,
     first_call,
     fmt_ratio,
     fmt_time,
     per_call,
+    print_derivative_compile,
     run_derivative_child,
     table,
 )
@@ -164,20 +166,9 @@ def bench_workload(w: Any, target: float, clock: StageClock) -> dict[str, Any]:
 
 
 def child_bench(opts: argparse.Namespace) -> dict[str, Any]:
-    import numba
-
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-        torch.set_num_interop_threads(1)
-    except ImportError:
-        pass
     import grad_workloads
 
-    numba.njit(lambda v: v + 1.0)(1.0)  # Numba's one-time setup is nobody's compile time
-    clock = StageClock()
-    target = 0.02 if opts.quick else 0.1
+    clock, target = derivative_child_setup(opts)
     chosen = grad_workloads.WORKLOADS
     if opts.only:
         chosen = [grad_workloads.BY_NAME[opts.only]]
@@ -214,35 +205,6 @@ def print_results(results: dict[str, Any]) -> None:
     print()
 
 
-def print_compile(results: dict[str, Any]) -> None:
-    print(
-        "first call (compile + run), empty adjit cache; adjit's stages, rest = Numba compile + run:"
-    )
-    rows = []
-    for name, r in results.items():
-        c, s = r["compile"], r["stages"]
-        total = c.get("adjit")
-        rest = total - sum(s.values()) if total is not None and s else None
-        rows.append(
-            [name, fmt_time(total)]
-            + [fmt_time(s.get(k)) for k in ("trace", "passes", "codegen", "load")]
-            + [fmt_time(rest), fmt_time(c.get("primal")), fmt_time(c.get("jax"))]
-        )
-    header = [
-        "workload",
-        "adjit value_and_grad",
-        "trace",
-        "passes",
-        "codegen",
-        "load",
-        "rest",
-        "adjit.jit (primal)",
-        "jax.jit(value_and_grad)",
-    ]
-    print(table(header, rows))
-    print()
-
-
 def print_targets(results: dict[str, Any]) -> None:
     lines = []
 
@@ -271,7 +233,7 @@ def run(opts: argparse.Namespace, cache: str) -> None:
     results = run_derivative_child(opts, cache, Path(__file__).resolve(), RTOL)
     print("value and gradient, time per call, warm heap:")
     print_results(results)
-    print_compile(results)
+    print_derivative_compile(results, "adjit value_and_grad", "jax.jit(value_and_grad)")
     print_targets(results)
     print(f"\n(benchmark wall time {time.perf_counter() - t_start:.0f} s)")
 

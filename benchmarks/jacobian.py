@@ -28,11 +28,13 @@ sys.path.insert(0, str(HERE))
 from run import (  # noqa: E402
     StageClock,
     agrees,
+    derivative_child_setup,
     derivative_main,
     first_call,
     fmt_ratio,
     fmt_time,
     per_call,
+    print_derivative_compile,
     run_derivative_child,
     table,
 )
@@ -205,20 +207,9 @@ def bench_workload(w: Any, target: float, clock: StageClock, primal_cached: bool
 
 
 def child_bench(opts: argparse.Namespace) -> dict[str, Any]:
-    import numba
-
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-        torch.set_num_interop_threads(1)
-    except ImportError:
-        pass
     import jacobian_workloads
 
-    numba.njit(lambda v: v + 1.0)(1.0)  # Numba's one-time setup is nobody's compile time
-    clock = StageClock()
-    target = 0.02 if opts.quick else 0.1
+    clock, target = derivative_child_setup(opts)
     chosen = jacobian_workloads.WORKLOADS
     if opts.only:
         chosen = [jacobian_workloads.BY_NAME[opts.only]]
@@ -271,37 +262,6 @@ def print_direct_hvp(results: dict[str, Any]) -> None:
         print()
 
 
-def print_compile(results: dict[str, Any]) -> None:
-    print(
-        "first call (compile + run), empty adjit cache; adjit's stages, rest = Numba compile + run:"
-    )
-    rows = []
-    for name, r in results.items():
-        c, s = r["compile"], r["stages"]
-        total = c.get("adjit")
-        rest = total - sum(s.values()) if total is not None and s else None
-        primal = fmt_time(c.get("primal"))
-        rows.append(
-            [name, fmt_time(total)]
-            + [fmt_time(s.get(k)) for k in ("trace", "passes", "codegen", "load")]
-            + [fmt_time(rest), primal + (" (cached)" if r["primal_cached"] else "")]
-            + [fmt_time(c.get("jax"))]
-        )
-    header = [
-        "workload",
-        "adjit",
-        "trace",
-        "passes",
-        "codegen",
-        "load",
-        "rest",
-        "adjit.jit (primal)",
-        "jax.jit",
-    ]
-    print(table(header, rows))
-    print()
-
-
 def run(opts: argparse.Namespace, cache: str) -> None:
     t_start = time.perf_counter()
     results = run_derivative_child(opts, cache, Path(__file__).resolve(), 1e-9)
@@ -311,7 +271,7 @@ def run(opts: argparse.Namespace, cache: str) -> None:
     )
     print_results(results)
     print_direct_hvp(results)
-    print_compile(results)
+    print_derivative_compile(results, "adjit", "jax.jit")
     print(f"(benchmark wall time {time.perf_counter() - t_start:.0f} s)")
 
 

@@ -401,6 +401,39 @@ def run_derivative_child(
     return results
 
 
+def derivative_child_setup(opts: argparse.Namespace) -> tuple[StageClock, float]:
+    """In a derivative benchmark's child: one thread for PyTorch, Numba's one-time
+    setup done (it is nobody's compile time); the stage clock and time per repeat."""
+    import numba
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+    except ImportError:
+        pass
+    numba.njit(lambda v: v + 1.0)(1.0)
+    return StageClock(), 0.02 if opts.quick else 0.1
+
+
+def print_derivative_compile(results: dict[str, Any], adjit_label: str, jax_label: str) -> None:
+    """The first-call table: adjit's stages, the primal's compile, JAX's."""
+    print(
+        "first call (compile + run), empty adjit cache; adjit's stages, rest = Numba compile + run:"
+    )
+    rows = []
+    for name, r in results.items():
+        c = r["compile"]
+        total = c.get("adjit")
+        stages = stage_text(r["stages"], total) if total is not None else ["—"] * 5
+        primal = fmt_time(c.get("primal")) + (" (cached)" if r.get("primal_cached") else "")
+        rows.append([name, fmt_time(total), *stages, primal, fmt_time(c.get("jax"))])
+    header = ["workload", adjit_label, "trace", "passes", "codegen", "load", "rest"]
+    print(table([*header, "adjit.jit (primal)", jax_label], rows))
+    print()
+
+
 def derivative_main(
     doc: str,
     names: list[str],

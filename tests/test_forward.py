@@ -13,7 +13,19 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 import pytest
-from samples import assert_tree_close, normal, rng, uniform
+from samples import (
+    BINARY_INPUTS,
+    ELEMENTWISE,
+    MATMUL_SHAPES,
+    OTHER,
+    POS,
+    UNARY_INPUTS,
+    X,
+    assert_tree_close,
+    normal,
+    rng,
+    uniform,
+)
 
 import adjit
 from adjit import tree
@@ -60,36 +72,6 @@ def check_jvp_fd(body, *inputs: np.ndarray, rtol: float = 1e-6, atol: float = 1e
             np.testing.assert_allclose(out, want_out, rtol=1e-14)
             assert tangent.shape == want_out.shape and tangent.dtype == want_out.dtype
             np.testing.assert_allclose(tangent, want, rtol=rtol, atol=atol, err_msg=f"wrt {wrt}")
-
-
-# Inputs in each op's smooth domain: away from 0 for abs/sign, from jumps for
-# floor/ceil/mod, from ties for maximum/minimum, inside (-1, 1) for asin/acos.
-POS = uniform(2, 3, seed=1)
-OTHER = uniform(2, 3, lo=1.1, hi=1.9, seed=2)
-X = normal(2, 3, seed=3)
-UNARY_INPUTS = {
-    "log": POS,
-    "sqrt": POS,
-    "asin": POS,
-    "acos": POS,
-    "log1p": POS,
-    "floor": X + 0.5,
-    "ceil": X + 0.5,
-}
-BINARY_INPUTS = {
-    "pow": (POS, OTHER),
-    "div": (X, OTHER),
-    "maximum": (X, normal(2, 3, seed=12)),
-    "minimum": (X, normal(2, 3, seed=12)),
-    "mod": (3 * X, OTHER),
-    "floordiv": (3 * X, OTHER),
-    "atan2": (X, normal(2, 3, seed=13)),
-}
-ELEMENTWISE = [
-    n
-    for n, p in PRIMITIVES.items()
-    if p.kind == "elementwise" and p.differentiable and n != "select"
-]
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
@@ -200,18 +182,6 @@ def test_convert_jvp_casts_the_tangent():
     out, tangent = jvp_function(fn, [0])(x32, t.astype(np.float32))
     assert tangent.dtype == np.float32
     np.testing.assert_allclose(tangent, np.cos(X) * t, rtol=1e-5, atol=1e-6)
-
-
-MATMUL_SHAPES = [
-    ((3, 4), (4, 2)),
-    ((4,), (4, 2)),
-    ((3, 4), (4,)),
-    ((4,), (4,)),
-    ((2, 3, 4), (4, 5)),
-    ((3, 4), (2, 4, 5)),
-    ((2, 1, 3, 4), (3, 4, 2)),
-    ((4,), (2, 4, 3)),
-]
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL_SHAPES)

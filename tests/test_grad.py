@@ -14,7 +14,18 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from adbench import data_path, gmm_objective, gmm_reference_gradient_test, read_gmm, rho
-from samples import normal, rng, uniform
+from samples import (
+    BINARY_INPUTS,
+    ELEMENTWISE,
+    MATMUL_SHAPES,
+    OTHER,
+    UNARY_INPUTS,
+    X,
+    assert_tree_close,
+    normal,
+    rng,
+    uniform,
+)
 
 import adjit
 from adjit.compiler import derivatives, ops, rules
@@ -99,34 +110,6 @@ def check_fd(body, *inputs: np.ndarray) -> None:
             np.testing.assert_allclose(gi, _finite_differences(fn, inputs, i), rtol=1e-6, atol=1e-8)
 
 
-# Inputs in each op's smooth domain: away from 0 for abs/sign, from jumps for
-# floor/ceil, from ties for maximum/minimum, inside (-1, 1) for asin/acos.
-POS = uniform(2, 3, seed=1)
-OTHER = uniform(2, 3, lo=1.1, hi=1.9, seed=2)
-X = normal(2, 3, seed=3)
-UNARY_INPUTS = {
-    "log": POS,
-    "sqrt": POS,
-    "asin": POS,
-    "acos": POS,
-    "log1p": POS,
-    "floor": X + 0.5,
-    "ceil": X + 0.5,
-}
-BINARY_INPUTS = {
-    "pow": (POS, OTHER),
-    "div": (X, OTHER),
-    "maximum": (X, normal(2, 3, seed=12)),
-    "minimum": (X, normal(2, 3, seed=12)),
-    "mod": (X, OTHER),
-}
-ELEMENTWISE = [
-    n
-    for n, p in PRIMITIVES.items()
-    if p.kind == "elementwise" and p.differentiable and n != "select"
-]
-
-
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_elementwise_gradient_matches_finite_differences(name):
     prim = PRIMITIVES[name]
@@ -175,18 +158,6 @@ def test_structural_gradient_matches_finite_differences(name):
         np.testing.assert_array_equal(g, normal(2, 3, seed=99).astype(np.float32))
         return
     check_fd(body, *inputs)
-
-
-MATMUL_SHAPES = [
-    ((3, 4), (4, 2)),
-    ((4,), (4, 2)),
-    ((3, 4), (4,)),
-    ((4,), (4,)),
-    ((2, 3, 4), (4, 5)),
-    ((3, 4), (2, 4, 5)),
-    ((2, 1, 3, 4), (3, 4, 2)),
-    ((4,), (2, 4, 3)),
-]
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL_SHAPES)
@@ -512,20 +483,6 @@ CORPUS = {
         normal(5, seed=61),
     ),
 }
-
-
-def assert_tree_close(got, want, rtol=1e-10, atol=1e-12):
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and sorted(got) == sorted(want)
-        for k in want:
-            assert_tree_close(got[k], want[k], rtol, atol)
-    elif isinstance(want, (tuple, list)):
-        assert type(got) is type(want) and len(got) == len(want), (got, want)
-        for g, w in zip(got, want):
-            assert_tree_close(g, w, rtol, atol)
-    else:
-        assert np.shape(got) == np.shape(want)
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))

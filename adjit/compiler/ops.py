@@ -102,10 +102,6 @@ def elementwise(name: str, *xs: Operand) -> Value:
     if name in ("and", "or", "not"):
         return current().emit(name, tuple(as_value(x, np.bool_) for x in xs))
     dt = result_dtype(*xs)
-    if name == "pow":
-        trivial = _trivial_power(xs[0], xs[1], dt)
-        if trivial is not None:
-            return trivial
     if name in FLOAT_ONLY and dt.kind != "f":
         dt = np.dtype(np.float64)
     elif dt == np.bool_ and name not in ("eq", "ne", "lt", "le", "gt", "ge"):
@@ -115,19 +111,6 @@ def elementwise(name: str, *xs: Operand) -> Value:
             )
         )
     return current().emit(name, tuple(as_value(x, dt) for x in xs))
-
-
-def _trivial_power(x: Operand, e: Operand, dt: np.dtype) -> Value | None:
-    """x**1 = x and x**0 = 1 (for every x, NaN included, as IEEE pow has it) when
-    the exponent is a known scalar: derivatives of powers produce both."""
-    if isinstance(e, Value):
-        known = current().consts.get(e)
-        if known is None or known.shape != ():
-            return None
-        e = known[()]
-    if not isinstance(x, Value) or np.ndim(e) or e not in (0, 1) or x.type.np_dtype != dt:
-        return None
-    return x if e == 1 else broadcast_to(constant(np.ones((), dt)), x.type.shape)
 
 
 def reduce(name: str, x: Value, axes: Sequence[int]) -> Value:

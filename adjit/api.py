@@ -562,8 +562,7 @@ def _basis(size: int, types: list[TensorType]) -> list[Banded]:
     block j holds the unit directions of types[j] as a batch of `size` arrays."""
     blocks, start = [], 0
     for t in types:
-        ones = ops.broadcast_to(ops.constant(np.ones((), t.np_dtype)), t.shape)
-        blocks.append(Banded.unit(ones, start, size))
+        blocks.append(Banded.unit(ops.ones(t), start, size))
         start += t.size
     return blocks
 
@@ -581,15 +580,10 @@ def _one_direction(fn: Function, args: list[Value], wrt: list[int], forward: boo
     if forward:
         tangents: list[Value | None] = [None] * len(args)
         for i in wrt:
-            tangents[i] = ops.broadcast_to(
-                ops.constant(np.ones((), fn.params[i].type.np_dtype)), fn.params[i].type.shape
-            )
+            tangents[i] = ops.ones(fn.params[i].type)
         results, touts = emit_tangent(fn, args, tangents)
         return [ops.zeros(r.type) if t is None else t for r, t in zip(results, touts)]
-    seeds = [
-        ops.broadcast_to(ops.constant(np.ones((), r.type.np_dtype)), r.type.shape)
-        for r in fn.results
-    ]
+    seeds = [ops.ones(r.type) for r in fn.results]
     return emit_adjoint(fn, args, seeds, wrt)[1]
 
 

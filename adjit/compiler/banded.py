@@ -119,6 +119,11 @@ def _known(v: Value) -> np.ndarray | None:
     return current().consts.get(v)
 
 
+def _is_ones(v: Value) -> bool:
+    known = _known(v)
+    return known is not None and bool(np.all(known == 1))
+
+
 def banded_rule(
     op: Op, xs: Sequence[Value | Banded], flags: Sequence[bool]
 ) -> Value | Banded | None:
@@ -136,8 +141,7 @@ def banded_rule(
         if name == "div" and xs[0] is not first:
             return None  # not linear in the divisor
         (other,) = [x for x in xs if x is not first]
-        known = _known(other)
-        if name == "mul" and known is not None and np.all(known == 1):
+        if name == "mul" and _is_ones(other):
             return first
         if name == "mul":
             ds = [_times(ops.broadcast_to(other, shape), b.d) for b in first.bands]
@@ -188,8 +192,7 @@ def _matmul(xs: Sequence[Value | Banded], banded: Banded) -> Value | None:
 
 def _times(x: Value, d: Value) -> Value:
     """x * d, or x itself where d is known to be all ones (the unit directions)."""
-    known = _known(d)
-    if known is not None and np.all(known == 1):
+    if _is_ones(d):
         return ops.broadcast_to(x, np.broadcast_shapes(x.type.shape, d.type.shape))
     return ops.elementwise("mul", x, d)
 

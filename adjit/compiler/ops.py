@@ -179,4 +179,8 @@ def iota(shape: Sequence[int], axis: int, dtype: type = np.int64) -> Value:
 
 
 def zeros(type: TensorType) -> Value:
-    return constant(np.zeros(type.shape, type.np_dtype))
+    return broadcast_to(constant(np.zeros((), type.np_dtype)), type.shape)
+
+
+def ones(type: TensorType) -> Value:
+    return broadcast_to(constant(np.ones((), type.np_dtype)), type.shape)

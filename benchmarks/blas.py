@@ -6,8 +6,9 @@ Prints a table of one call each, on one pinned CPU with one thread: the MLP's
 256x784 @ 784x256 product, and gmm_d10_K25's small products: 25 of 1000x10 by
 10x10 (forward) and 25 of 10x1000 by 1000x10 (gradient), as Numba's np.dot and
 a batched jax.jit matmul, and the forward ones as one 1000x10 @ 10x250 product.
-OPENBLAS_CORETYPE, when the environment sets it, picks OpenBLAS's kernels
-(Haswell: AVX2); it is printed.
+It runs with the environment it is given: OPENBLAS_CORETYPE, where set, picks
+OpenBLAS's kernels (Haswell: AVX2); the header says which ones run. Compare with
+`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/blas.py`.
 """
 
 from __future__ import annotations
@@ -48,8 +49,7 @@ def batched_dot_t(a, b, out):  # a[k].T @ b[k]: the GMM gradient's product
 
 
 def main() -> None:
-    print(machine_line())
-    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}\n")
+    print(machine_line() + "\n")
     rng = np.random.default_rng(0)
     x, w = rng.random((256, 784)), rng.random((784, 256))
     xc, q = rng.random((25, 1000, 10)), rng.random((25, 10, 10))

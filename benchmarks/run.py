@@ -49,6 +49,20 @@ WARM_HEAP = {  # every array up to 32 MiB from the heap, which is never trimmed
     "MALLOC_TRIM_THRESHOLD_": str(2**40),
 }
 FRESH_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(64 * 2**10)}  # >= 64 KiB: mmap, munmap on free
+# Some machines' environments pin OpenBLAS to older kernels (OPENBLAS_CORETYPE, with
+# OPENBLAS_L2_SIZE), as old OpenBLAS builds failed on their CPUs. Current NumPy and
+# SciPy builds do not need it, and on an AVX-512 CPU it halves the speed of every
+# matrix product that goes through OpenBLAS: NumPy's and Numba's np.dot, so both
+# adjit's and the hand-written Numba code's (PyTorch and XLA bring their own). The
+# benchmarks' children run without the pin unless --keep-blas-pin; the header says
+# which kernels OpenBLAS then chose.
+BLAS_PIN = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_BLAS_QUERY = """
+import numpy, scipy.linalg.cython_blas
+from threadpoolctl import threadpool_info
+print(", ".join(sorted({i.get("architecture", "?") + " (" + i["filepath"].split("/")[-1] + ")"
+                        for i in threadpool_info() if i.get("internal_api") == "openblas"})))
+"""
 
 
 # ---------------------------------------------------------------------------
@@ -113,7 +127,36 @@ def machine_line() -> str:
         f"machine: {platform.processor() or platform.machine()}, {model or 'unknown CPU model'}, "
         f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, {versions}, {adjit_version}; "
-        "one thread each (BLAS, Numba, XLA)"
+        "one thread each (BLAS, Numba, XLA)\n" + blas_line()
+    )
+
+
+def add_blas_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep-blas-pin",
+        action="store_true",
+        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment (see BLAS_PIN)",
+    )
+
+
+def apply_blas_option(opts: argparse.Namespace) -> None:
+    """Drop the environment's OpenBLAS kernel pin for the children, unless told to keep it."""
+    if not opts.keep_blas_pin and not getattr(opts, "child", None):
+        for key in BLAS_PIN:
+            os.environ.pop(key, None)
+
+
+def blas_line() -> str:
+    """Which OpenBLAS kernels the children get (threadpoolctl, in a child with their env)."""
+    pinned = ", ".join(f"{k}={os.environ[k]}" for k in BLAS_PIN if k in os.environ)
+    try:
+        kernels = subprocess.run(
+            [sys.executable, "-c", _BLAS_QUERY], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        kernels = ""
+    return f"OpenBLAS kernels: {kernels or 'unknown (pip install threadpoolctl to see)'}; " + (
+        f"pinned by the environment: {pinned}" if pinned else "not pinned"
     )
 
 
@@ -448,9 +491,11 @@ def derivative_main(
     parser.add_argument("--quick", action="store_true", help="~0.02 s per timing repeat")
     parser.add_argument("--only", metavar="NAME", help="one workload: " + ", ".join(names))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_blas_option(parser)
     opts = parser.parse_args()
     if opts.only is not None and opts.only not in names:
         parser.error(f"unknown workload {opts.only!r}; choose from {', '.join(names)}")
+    apply_blas_option(opts)
     for key, value in THREAD_ENV.items():  # children inherit these
         os.environ.setdefault(key, value)
     if opts.child:
@@ -654,10 +699,12 @@ def main() -> None:
         "--only", metavar="NAME", help="one workload: scalar, chain, softmax, mlp or gmm"
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    add_blas_option(parser)
     opts = parser.parse_args()
     names = ("scalar", "chain", "softmax", "mlp", "gmm")  # workloads.WORKLOADS, not imported here
     if opts.only is not None and opts.only not in names:
         parser.error(f"unknown workload {opts.only!r}; choose from {', '.join(names)}")
+    apply_blas_option(opts)
     for key, value in THREAD_ENV.items():  # children inherit these
         os.environ.setdefault(key, value)
 

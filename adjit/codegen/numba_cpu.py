@@ -27,6 +27,7 @@ from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic, Slice
 from ..ir.printer import print_function, value_names
 from ..ir.types import TensorType
+from . import vecmath
 from .fusion import BlockPlan, fusible, plan_block, reduces
 from .loops import Access, Loop, Node, Stmt, contract, fuse, render
 
@@ -37,7 +38,6 @@ _INFIX = {
     "and": "and", "or": "or",
 }  # fmt: skip
 _NUMPY_NAME = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2"}
-_HELPERS = {"logistic": "_logistic"}
 # Shorter sums are added sequentially: the eight-lane form costs compile time
 # (Numba compiles each loop) for little speed on a few elements.
 PAIRWISE_MIN = 64
@@ -54,13 +54,6 @@ PRELUDE = """\
 import numpy as np
 import numba
 from numba import prange
-
-
-@numba.njit(cache=CACHE, inline="always", error_model="numpy")
-def _logistic(x):
-    # exp of a non-positive number only: no overflow for large |x|
-    e = np.exp(-abs(x))
-    return 1 / (1 + e) if x >= 0 else e / (1 + e)
 
 
 @numba.njit(cache=CACHE, inline="always")
@@ -230,8 +223,9 @@ class _Generator:
             return f"(not {args[0]})"
         if name == "select":
             return f"({args[1]} if {args[0]} else {args[2]})"
-        if name in _HELPERS:
-            return f"{_HELPERS[name]}({', '.join(args)})"
+        if name in vecmath.FUNCTIONS:  # SIMD-friendly, computed in float64
+            call = f"{vecmath.FUNCTIONS[name]}({args[0]})"
+            return call if out.dtype == "f64" else f"{_CTOR[out.dtype]}({call})"
         return f"np.{_NUMPY_NAME.get(name, name)}({', '.join(args)})"
 
     def gather_indices(
@@ -784,9 +778,12 @@ class _Generator:
         )
         lines = [f"    {allocation}" for allocation in self.scratch.values()]
         render(contract(fuse(self.bodies[0]), self.parallel), 1, lines)
+        body = "\n".join(lines)
+        math_used = {f for f in vecmath.FUNCTIONS.values() if f"{f}(" in body}
         header = [
             PRELUDE,
-            *([_INT_MATMUL] if "_int_matmul(" in "\n".join(lines) else []),
+            *([vecmath.IMPORTS, vecmath.source_of(math_used)] if math_used else []),
+            *([_INT_MATMUL] if "_int_matmul(" in body else []),
             *(f"{name} = {text}" for text, name in self.constants.items()),
             "",
             "",

@@ -1,0 +1,220 @@
+"""Element-wise math that vectorises: exp, expm1, log, log1p, tanh, logistic in float64.
+
+Numba lowers `np.exp` and friends to calls into the C math library, one element
+at a time, so a loop that calls them does not vectorise (65536 tanh: 0.94 ms,
+against 0.05 ms for NumPy's SIMD loop). The functions here are plain arithmetic,
+bit casts and selects, inlined into the generated loops, so LLVM turns such a
+loop into SIMD code. Each is accurate to about one unit in the last place
+(tests/test_vecmath.py measures against mpmath) and keeps IEEE special values.
+
+Method: the argument is reduced to r = x - k ln2 with |r| <= ln2/2 (ln2 split in
+two parts so k ln2 is exact), e^r - 1 is a Taylor polynomial of degree 13
+(truncation error below 1e-17), and 2^k is built from its bit pattern. The log
+reduces x to 2^k m with m in [sqrt(1/2), sqrt(2)) and sums the series of
+log(m) = 2 atanh(s), s = (m - 1) / (m + 1), written as f - f^2/2 + s (f^2/2 + R)
+so that the large terms add without cancellation.
+
+The generated modules must run without adjit, so the code generator copies the
+source of the functions a module uses into it (`source_of`); they import only
+numpy and numba.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numba
+import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _bits_of_f64(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _pow2(k):
+    # 2.0 ** k for an integer k in [-1022, 1023], from its bit pattern
+    return _f64_from_bits((k + 1023) << 52)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _reduce_ln2(x):
+    # (k, r) with x = k ln2 + r, |r| <= ln2/2; k as a float and an integer
+    shift = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
+    kf = (x * 1.4426950408889634 + shift) - shift
+    r = (x - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10
+    return kf, np.int64(kf), r
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _expm1_tail(r):
+    # e^r - 1 - r for |r| <= ln2/2: r^2 (1/2! + r/3! + ... + r^11/13!), in Estrin form
+    r2 = r * r
+    r4 = r2 * r2
+    p = (
+        (0.5 + r * 0.16666666666666666)
+        + r2 * (0.041666666666666664 + r * 0.008333333333333333)
+        + r4
+        * (
+            (0.001388888888888889 + r * 0.0001984126984126984)
+            + r2 * (2.48015873015873e-05 + r * 2.7557319223985893e-06)
+        )
+        + (r4 * r4)
+        * (
+            (2.755731922398589e-07 + r * 2.505210838544172e-08)
+            + r2 * (2.08767569878681e-09 + r * 1.6059043836821613e-10)
+        )
+    )
+    return r2 * p
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _expm1_reduced(r):
+    return r + _expm1_tail(r)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _exp(x):
+    kf, k, r = _reduce_ln2(min(max(x, -745.2), 709.8))
+    half = k >> 1  # 2^k in two factors: subnormal results and k = 1024 stay exact
+    y = ((_expm1_reduced(r) + 1.0) * _pow2(half)) * _pow2(k - half)
+    y = np.inf if x > 709.782712893384 else y
+    y = 0.0 if x < -745.1332191019412 else y
+    return x + x if x != x else y
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _expm1(x):
+    # e^x - 1 = (2^k - 1) + 2^k (e^r - 1): no cancellation near 0, where k = 0. The
+    # first two terms of the sum, (2^k - 1) + 2^k r_hi, are added with their exact
+    # rounding error kept (TwoSum), as they nearly cancel for x just below 0.
+    xc = min(max(x, -40.0), 709.8)  # e^-40 is below half an ulp of 1
+    shift = 6755399441055744.0
+    kf = (xc * 1.4426950408889634 + shift) - shift
+    k = np.int64(kf)
+    r_hi = xc - kf * 6.93147180369123816490e-01  # exact
+    r_lo = kf * 1.90821492927058770002e-10
+    r = r_hi - r_lo
+    s = _pow2(min(k, 1023))
+    a = s - 1.0
+    b = s * r_hi
+    head = a + b
+    b_rounded = head - a
+    error = (a - (head - b_rounded)) + (b - b_rounded)
+    y = head + (s * (_expm1_tail(r) - r_lo) + error)
+    y = (s * (_expm1_reduced(r) + 1.0)) * 2.0 if k == 1024 else y
+    y = np.inf if x > 709.782712893384 else y
+    return x if (x != x or x == 0.0) else y  # NaN, and the sign of zero
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _log_plus(x, c):
+    # log(x) + c, for a correction c much smaller than ulp(log(x)) or zero
+    subnormal = x < 2.2250738585072014e-308
+    bits = _bits_of_f64(x * 18014398509481984.0 if subnormal else x)  # 2**54
+    k = ((bits >> 52) & 0x7FF) - (1023 + 54 if subnormal else 1023)
+    mantissa = bits & 0xFFFFFFFFFFFFF
+    upper = mantissa >= 0x6A09E667F3BCD  # m >= sqrt(2): use m / 2 and k + 1
+    k = k + 1 if upper else k
+    f = _f64_from_bits(mantissa | ((1022 if upper else 1023) << 52)) - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    # R = 2 (z/3 + z^2/5 + ... + z^11/23), so that log(1 + f) = 2s + sR
+    big_r = z * (
+        (0.6666666666666666 + z * 0.4)
+        + w * (0.2857142857142857 + z * 0.2222222222222222)
+        + (w * w)
+        * (
+            (0.18181818181818182 + z * 0.15384615384615385)
+            + w * (0.13333333333333333 + z * 0.11764705882352941)
+        )
+        + ((w * w) * (w * w))
+        * ((0.10526315789473684 + z * 0.09523809523809523) + w * 0.08695652173913043)
+    )
+    hfsq = 0.5 * f * f
+    dk = np.float64(k)
+    y = dk * 6.93147180369123816490e-01 - (
+        (hfsq - (s * (hfsq + big_r) + (dk * 1.90821492927058770002e-10 + c))) - f
+    )
+    y = -np.inf if x == 0.0 else y
+    y = np.nan if x < 0.0 else y
+    return x + x if (x != x or x == np.inf) else y
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _log(x):
+    return _log_plus(x, 0.0)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _log1p(x):
+    # log(u) with u = 1 + x rounded, plus (1 + x - u) / u for the rounding
+    u = 1.0 + x
+    c = (x - (u - 1.0)) if u < 2.0 else (1.0 - (u - x))
+    y = _log_plus(u, c / u)
+    y = x if u == 1.0 else y  # |x| below half an ulp of 1: log1p(x) = x
+    y = -np.inf if x == -1.0 else y
+    return x + x if x == np.inf else y
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _tanh(x):
+    # |x| < 1: -t / (t + 2) with t = expm1(-2|x|); else 1 - 2 / (expm1(2|x|) + 2)
+    ax = abs(x)
+    small = ax < 1.0
+    t = _expm1(-2.0 * ax if small else 2.0 * min(ax, 22.0))
+    y = -t / (t + 2.0) if small else 1.0 - 2.0 / (t + 2.0)
+    return x + x if x != x else np.copysign(y, x)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _logistic(x):
+    # 1 / (1 + e^-x) from e^-|x| <= 1: no overflow for large |x|
+    e = _exp(-abs(x))
+    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
+
+FUNCTIONS = {
+    "exp": "_exp",
+    "expm1": "_expm1",
+    "log": "_log",
+    "log1p": "_log1p",
+    "tanh": "_tanh",
+    "logistic": "_logistic",
+}
+IMPORTS = "from numba.core import types\nfrom numba.extending import intrinsic\n"
+
+
+def _definitions() -> list[tuple[str, str]]:
+    """(name, source) of this module's compiled functions, in definition order."""
+    found = []
+    for name, obj in globals().items():
+        fn = getattr(obj, "py_func", None) or getattr(obj, "_defn", None)
+        if name.startswith("_") and fn is not None:
+            found.append((name, inspect.getsource(fn)))
+    return found
+
+
+def source_of(names: set[str]) -> str:
+    """Source of the named functions and of those they call, callees first."""
+    definitions = _definitions()
+    needed = set(names)
+    for name, text in reversed(definitions):  # a function is defined after its callees
+        if name in needed:
+            needed |= {other for other, _ in definitions if f"{other}(" in text}
+    return "\n\n".join(text for name, text in definitions if name in needed)

@@ -426,32 +426,49 @@ class _Generator:
 
         NumPy sums a contiguous axis in blocks of at most 128 with eight running
         sums, and splits longer ranges in halves. Doing the same gives results
-        equal to NumPy's bit for bit, and the eight running sums (a scratch
-        array, so the element expression is written out only three times per
-        block) are independent, which keeps the FPU busy. Ranges that would need
-        more than 16 blocks are summed as one block: not NumPy's order, still
-        deterministic, and bounded in code size.
+        equal to NumPy's bit for bit, and the eight running sums are independent,
+        which keeps the FPU busy. The elements of a block are first computed
+        into a scratch buffer by a loop of their own, which vectorises (with
+        element-wise math in it, 7x faster than computing them inside the
+        eight-lane loop). Ranges that would need more than 16 blocks are summed
+        as one block: not NumPy's order, still deterministic, and bounded in
+        code size.
         """
-        lanes = self.lanes(dt)
+        lanes = self.scratch_array("lanes", 8, dt)
+        buffer = self.scratch_array("block", 128, dt)
+
+        def add_elements(first: str, count: int) -> None:
+            k = self.new_name("k")
+            with self.loop(k, count):
+                self.stmt(f"{buffer}[{k}] = {element(f'{first} + {k}')}", writes=[(buffer, None)])
+            j, k = self.new_name("j"), self.new_name("k")
+            with self.loop(j, count, step=8), self.loop(k, 8):
+                self.stmt(
+                    f"{lanes}[{k}] += {buffer}[{j} + {k}]",
+                    writes=[(lanes, None)],
+                    reads=[(lanes, None), (buffer, None)],
+                )
 
         def block(start: int, count: int) -> str:
             k = self.new_name("k")
-            with self.loop(k, 8):
-                self.stmt(f"{lanes}[{k}] = {element(f'{start} + {k}')}", writes=[(lanes, None)])
-            end = start + count - count % 8
-            if end > start + 8:
-                j = self.new_name("j")
-                with self.loop(j, end, start=start + 8, step=8), self.loop(k, 8):
-                    text = f"{lanes}[{k}] += {element(f'{j} + {k}')}"
-                    self.stmt(text, writes=[(lanes, None)], reads=[(lanes, None)])
+            with self.loop(k, 8):  # -0.0 + x == x for every x, -0.0 included
+                self.stmt(f"{lanes}[{k}] = -0.0", writes=[(lanes, None)])
+            lane_part = count - count % 8
+            whole = lane_part - lane_part % 128
+            if whole:
+                c = self.new_name("c")
+                with self.loop(c, start + whole, start=start, step=128):
+                    add_elements(c, 128)
+            if lane_part % 128:
+                add_elements(str(start + whole), lane_part % 128)
             total = self.new_name("s")
             lane = [f"{lanes}[{i}]" for i in range(8)]
             pairs = f"(({lane[0]} + {lane[1]}) + ({lane[2]} + {lane[3]}))"
             pairs += f" + (({lane[4]} + {lane[5]}) + ({lane[6]} + {lane[7]}))"
             self.stmt(f"{total} = {pairs}", scalar_writes={total}, reads=[(lanes, None)])
-            if end < start + count:
+            if lane_part < count:
                 j = self.new_name("j")
-                with self.loop(j, start + count, start=end):
+                with self.loop(j, start + count, start=start + lane_part):
                     self.scalar_reads.add(total)
                     self.stmt(f"{total} += {element(j)}", scalar_writes={total})
             return total
@@ -471,13 +488,13 @@ class _Generator:
         self.scalar_reads.add(total)
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
 
-    def lanes(self, dt: TensorType) -> str:
-        """A scratch array of eight running sums, allocated once per call.
+    def scratch_array(self, prefix: str, size: int, dt: TensorType) -> str:
+        """A scratch array allocated once per call.
 
         One per reduction: loops of different reductions then share no array and
         may still be merged."""
-        name = self.new_name("lanes")
-        self.scratch[name] = f"{name} = np.empty(8, dtype={_CTOR[dt.dtype]})"
+        name = self.new_name(prefix)
+        self.scratch[name] = f"{name} = np.empty({size}, dtype={_CTOR[dt.dtype]})"
         return name
 
     def combine(
@@ -782,7 +799,11 @@ class _Generator:
         math_used = {f for f in vecmath.FUNCTIONS.values() if f"{f}(" in body}
         header = [
             PRELUDE,
-            *([vecmath.IMPORTS, vecmath.source_of(math_used)] if math_used else []),
+            *(
+                [f"from {vecmath.__name__} import {', '.join(sorted(math_used))}"]
+                if math_used
+                else []
+            ),
             *([_INT_MATMUL] if "_int_matmul(" in body else []),
             *(f"{name} = {text}" for text, name in self.constants.items()),
             "",

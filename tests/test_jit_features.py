@@ -38,13 +38,12 @@ def test_sum_of_product_is_fused_into_one_loop():
     source = adjit.jit(f).source(np.ones(100), np.ones(100))
     body = source.split("def entry")[1]
     assert "np.empty((100" not in body  # no temporary for x * y + 1
-    # the products of a block are computed by one loop (into a 128-element buffer), the
-    # last 100 % 8 by another; no array of 100
-    assert body.count("* a_y[") == 2
+    # the products are computed by one loop into a block buffer, then summed; no array of 100
+    assert body.count("* a_y[") == 1
 
 
 @pytest.mark.parametrize(
-    "n", [3, 7, 64, 128, 130, 1000, 2048]
+    "n", [3, 7, 64, 100, 128, 130, 1000, 2048]
 )  # sequential below 8, pairwise from 64
 def test_sums_over_the_last_axis_equal_numpy_bit_for_bit(n):
     def f(x):
@@ -54,6 +53,18 @@ def test_sums_over_the_last_axis_equal_numpy_bit_for_bit(n):
     got, want = adjit.jit(f)(x), f(x)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("n", [2049, 5000, 100_003])
+def test_long_sums_are_summed_block_by_block(n):
+    # beyond 16 blocks the order is no longer NumPy's, but each block of 128 still is
+    x = np.random.default_rng(n).normal(size=n)
+    got = adjit.jit(lambda v: np.sum(v * v))(x)
+    blocks = [np.sum(x[i : i + 128] ** 2) for i in range(0, n, 128)]
+    want = -0.0
+    for b in blocks:
+        want += b
+    assert got == want
 
 
 def test_matmul_calls_blas():

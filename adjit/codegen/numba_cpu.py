@@ -27,7 +27,7 @@ from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic, Slice
 from ..ir.printer import print_function, value_names
 from ..ir.types import TensorType
-from . import vecmath
+from . import pairwise, vecmath
 from .fusion import BlockPlan, fusible, plan_block, reduces
 from .loops import Access, Loop, Node, Stmt, contract, fuse, render
 
@@ -393,13 +393,13 @@ class _Generator:
                 self.allocate(v, name)
             with self.loop_nest(tuple(shape[d] for d in kept), parallel=True) as outer:
                 acc = self.new_name("acc")
-                pairwise = (
+                numpy_order = (
                     kind == "sum"
                     and dt.is_float
                     and len(axes) == 1
                     and shape[axes[0]] >= PAIRWISE_MIN
                 )
-                if pairwise and not self.parallel:  # the scratch lanes are shared
+                if numpy_order and not self.parallel:  # the scratch buffer is shared
                     self.pairwise_sum(acc, lambda j: self.expr(x, outer + [j]), shape[axes[0]], dt)
                 else:
                     self.stmt(f"{acc} = {init}", scalar_writes={acc})
@@ -422,69 +422,42 @@ class _Generator:
         self.fresh.add(v)
 
     def pairwise_sum(self, acc: str, element: Callable[[str], str], n: int, dt: TensorType) -> None:
-        """acc = the sum of element(0..n-1), added in NumPy's pairwise order.
+        """acc = the sum of element(0..n-1), added in NumPy's pairwise order (pairwise.py).
 
-        NumPy sums a contiguous axis in blocks of at most 128 with eight running
-        sums, and splits longer ranges in halves. Doing the same gives results
-        equal to NumPy's bit for bit, and the eight running sums are independent,
-        which keeps the FPU busy. The elements of a block are first computed
-        into a scratch buffer by a loop of their own, which vectorises (with
-        element-wise math in it, 7x faster than computing them inside the
-        eight-lane loop). Ranges that would need more than 16 blocks are summed
-        as one block: not NumPy's order, still deterministic, and bounded in
-        code size.
+        Each block's elements are computed into a scratch buffer by a loop of their
+        own, which vectorises (with element-wise math in it, 7x faster than
+        computing them inside the eight-lane loop), then summed by `_block_sum`.
+        Ranges that would need more than 16 blocks are summed block after block:
+        not NumPy's order, still deterministic, and bounded in code size.
         """
-        lanes = self.scratch_array("lanes", 8, dt)
-        buffer = self.scratch_array("block", 128, dt)
+        buffer = self.scratch_array("block", pairwise.BLOCK, dt)
 
-        def add_elements(first: str, count: int) -> None:
+        def block(first: str, count: int) -> str:
             k = self.new_name("k")
             with self.loop(k, count):
                 self.stmt(f"{buffer}[{k}] = {element(f'{first} + {k}')}", writes=[(buffer, None)])
-            j, k = self.new_name("j"), self.new_name("k")
-            with self.loop(j, count, step=8), self.loop(k, 8):
-                self.stmt(
-                    f"{lanes}[{k}] += {buffer}[{j} + {k}]",
-                    writes=[(lanes, None)],
-                    reads=[(lanes, None), (buffer, None)],
-                )
+            return f"_block_sum({buffer}, {count})"
 
-        def block(start: int, count: int) -> str:
-            k = self.new_name("k")
-            with self.loop(k, 8):  # -0.0 + x == x for every x, -0.0 included
-                self.stmt(f"{lanes}[{k}] = -0.0", writes=[(lanes, None)])
-            lane_part = count - count % 8
-            whole = lane_part - lane_part % 128
-            if whole:
-                c = self.new_name("c")
-                with self.loop(c, start + whole, start=start, step=128):
-                    add_elements(c, 128)
-            if lane_part % 128:
-                add_elements(str(start + whole), lane_part % 128)
-            total = self.new_name("s")
-            lane = [f"{lanes}[{i}]" for i in range(8)]
-            pairs = f"(({lane[0]} + {lane[1]}) + ({lane[2]} + {lane[3]}))"
-            pairs += f" + (({lane[4]} + {lane[5]}) + ({lane[6]} + {lane[7]}))"
-            self.stmt(f"{total} = {pairs}", scalar_writes={total}, reads=[(lanes, None)])
-            if lane_part < count:
-                j = self.new_name("j")
-                with self.loop(j, start + count, start=start + lane_part):
-                    self.scalar_reads.add(total)
-                    self.stmt(f"{total} += {element(j)}", scalar_writes={total})
-            return total
+        def assign(name: str, text: str, reads: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+            self.scalar_reads.update(reads)
+            self.stmt(f"{name} = {text}", scalar_writes={name}, reads=[(buffer, None)])
 
-        def pairwise(start: int, count: int) -> str:
-            if count <= 128:
-                return block(start, count)
-            half = count // 2
-            half -= half % 8
-            left, right = pairwise(start, half), pairwise(start + half, count - half)
-            total = self.new_name("s")
-            self.scalar_reads.update({left, right})
-            self.stmt(f"{total} = {left} + {right}", scalar_writes={total})
-            return total
-
-        total = pairwise(0, n) if n <= 16 * 128 else block(0, n)
+        total = self.new_name("s")
+        if n <= 16 * pairwise.BLOCK:
+            blocks, tree = pairwise.numpy_blocks(n)
+            parts = []
+            for start, count in blocks:
+                parts.append(self.new_name("s"))
+                assign(parts[-1], block(str(start), count))
+            assign(total, tree.format(*parts), set(parts))
+        else:
+            whole = n - n % pairwise.BLOCK
+            assign(total, "-0.0")
+            c = self.new_name("c")
+            with self.loop(c, whole, step=pairwise.BLOCK):
+                assign(total, f"{total} + {block(c, pairwise.BLOCK)}", {total})
+            if whole < n:
+                assign(total, f"{total} + {block(str(whole), n - whole)}", {total})
         self.scalar_reads.add(total)
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
 
@@ -799,6 +772,11 @@ class _Generator:
         math_used = {f for f in vecmath.FUNCTIONS.values() if f"{f}(" in body}
         header = [
             PRELUDE,
+            *(
+                [f"from {pairwise.__name__} import block_sum as _block_sum"]
+                if "_block_sum(" in body
+                else []
+            ),
             *(
                 [f"from {vecmath.__name__} import {', '.join(sorted(math_used))}"]
                 if math_used

@@ -430,3 +430,16 @@ def test_loops_writing_their_state_in_place_leave_the_inputs_alone():
     entry = adjit.jit(f).source(x).split("def entry")[1]
     in_loops = [line for line in entry.splitlines() if line.startswith(" " * 8)]
     assert in_loops and not any(".copy()" in line for line in in_loops)  # copied once, on entry
+
+
+@pytest.mark.parametrize("n", [5, 63, 64, 70, 1000])
+def test_long_max_and_min_reductions_match_numpy_with_nan_and_ints(n):
+    # rows of 64 or more use eight running extrema; the result must not depend on it
+    def f(v):
+        return np.max(v, axis=1), np.min(v, axis=1), np.max(v)
+
+    x = np.random.default_rng(n).standard_normal((3, n))
+    x[1, n // 2] = np.nan
+    for arg in (x, (np.nan_to_num(x) * 100).astype(np.int64)):
+        for got, want in zip(adjit.jit(f)(arg), f(arg)):
+            np.testing.assert_array_equal(got, want)

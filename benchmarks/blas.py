@@ -6,24 +6,36 @@ Prints a table of one call each, on one pinned CPU with one thread: the MLP's
 256x784 @ 784x256 product, and gmm_d10_K25's small products: 25 of 1000x10 by
 10x10 (forward) and 25 of 10x1000 by 1000x10 (gradient), as Numba's np.dot and
 a batched jax.jit matmul, and the forward ones as one 1000x10 @ 10x250 product.
-It runs with the environment it is given: OPENBLAS_CORETYPE, where set, picks
-OpenBLAS's kernels (Haswell: AVX2); the header says which ones run. Compare with
-`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/blas.py`.
+As the other benchmarks, it measures in a child process without the
+environment's OpenBLAS kernel pin (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE; see
+run.py) unless given --keep-blas-pin; the header says which kernels ran.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import THREAD_ENV, fmt_time, machine_line, per_call, pin_to_one_cpu, table  # noqa: E402
+from run import (  # noqa: E402
+    THREAD_ENV,
+    add_blas_option,
+    apply_blas_option,
+    fmt_time,
+    machine_line,
+    per_call,
+    pin_to_one_cpu,
+    table,
+)
 
 for _key, _value in THREAD_ENV.items():
     os.environ.setdefault(_key, _value)
-pin_to_one_cpu()
+if "--child" in sys.argv:  # before NumPy loads OpenBLAS or anything starts threads
+    pin_to_one_cpu()
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -49,6 +61,17 @@ def batched_dot_t(a, b, out):  # a[k].T @ b[k]: the GMM gradient's product
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_blas_option(parser)
+    opts = parser.parse_args()
+    if not opts.child:
+        apply_blas_option(opts)
+        sys.exit(subprocess.run([sys.executable, __file__, "--child"]).returncode)
+    measure()
+
+
+def measure() -> None:
     print(machine_line() + "\n")
     rng = np.random.default_rng(0)
     x, w = rng.random((256, 784)), rng.random((784, 256))

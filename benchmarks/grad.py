@@ -14,7 +14,6 @@ the formatting, timing and child-process helpers are run.py's.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import time
 from collections.abc import Callable
@@ -30,10 +29,11 @@ from run import (  # noqa: E402
     first_call,
     fmt_ratio,
     fmt_time,
-    per_call,
     print_derivative_compile,
     run_derivative_child,
+    run_implementations,
     table,
+    time_calls,
 )
 
 NAMES = ("logreg", "mlp", "gmm_d10_K25", "gmm_d20_K10")  # grad_workloads.WORKLOADS
@@ -130,26 +130,8 @@ def bench_workload(w: Any, target: float, clock: StageClock) -> dict[str, Any]:
         "autograd": _autograd_impl if w.autograd_fn else None,
         "numba": (lambda w, a: (w.numba_vg, a, lambda out: out)) if w.numba_vg else None,
     }
-    calls: dict[str, tuple[Callable, tuple]] = {}
-    outputs: dict[str, Any] = {}
-    for impl, make in makers.items():
-        if make is None:
-            continue
-        try:
-            fn, a, norm = make(w, args)
-            clock.take()
-            res["compile"][impl] = first_call(fn, a)
-            if impl == "adjit":
-                res["stages"] = clock.take()
-            outputs[impl] = norm(fn(*a))
-            calls[impl] = (fn, a)
-        except Exception as e:  # report it and go on
-            res["errors"][impl] = f"{type(e).__name__}: {e}"
-    reference = next((i for i in ("autograd", "jax", "numba") if i in outputs), None)
-    res["reference"] = reference
-    for impl, out in outputs.items():
-        if impl != reference and not agrees(out, outputs[reference]):
-            res["bad"].append(impl)
+    references = ("autograd", "jax", "numba")
+    calls = run_implementations(res, makers, w, args, clock, references, agrees)
 
     primal = adjit.jit(w.numpy_fn)
     res["compile"]["primal"] = first_call(primal, args)
@@ -159,9 +141,7 @@ def bench_workload(w: Any, target: float, clock: StageClock) -> dict[str, Any]:
 
         jp = jax.jit(w.jax_fn)
         calls["jax_primal"] = (lambda *a: jax.block_until_ready(jp(*a)), calls["jax"][1])
-    for impl, (fn, a) in calls.items():
-        gc.collect()
-        res["time"][impl] = per_call(fn, a, target)
+    time_calls(res, calls, target)
     return res
 
 

@@ -19,7 +19,6 @@ a tuple in ``argnums`` order (the runner normalises the peers' outputs).
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,27 +35,10 @@ from adbench import data_path, gmm_objective, read_gmm  # noqa: E402
 sys.path.pop(0)
 sys.path.insert(0, str(HERE))
 import workloads  # noqa: E402
+from peers import anp, jax, jnp, torch  # noqa: E402
 from workloads import _gmm_constants, gmm_jax_objective  # noqa: E402  (shared with run.py)
 
 sys.path.pop(0)
-
-try:
-    if os.environ.get("ADJIT_BENCH_NO_JAX"):
-        raise ImportError("ADJIT_BENCH_NO_JAX is set")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-except ImportError:
-    jax = jnp = None
-try:
-    import torch
-except ImportError:
-    torch = None
-try:
-    import autograd.numpy as anp
-except ImportError:
-    anp = None
 
 
 @dataclass

@@ -16,7 +16,6 @@ README.md); the formatting, timing and child-process helpers are run.py's.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import time
 from collections.abc import Callable
@@ -33,10 +32,11 @@ from run import (  # noqa: E402
     first_call,
     fmt_ratio,
     fmt_time,
-    per_call,
     print_derivative_compile,
     run_derivative_child,
+    run_implementations,
     table,
+    time_calls,
 )
 
 NAMES = (  # jacobian_workloads.WORKLOADS, not imported by the parent process
@@ -173,26 +173,7 @@ def bench_workload(w: Any, target: float, clock: StageClock, primal_cached: bool
         "numba": _numba_impl,
         "adjit_direct": _adjit_hvp_direct if w.transform == "hvp" else None,
     }
-    calls: dict[str, tuple[Callable, tuple]] = {}
-    outputs: dict[str, Any] = {}
-    for impl, make in makers.items():
-        if make is None:
-            continue
-        try:
-            call, a, norm = make(w, args)
-            clock.take()
-            res["compile"][impl] = first_call(call, a)
-            if impl == "adjit":
-                res["stages"] = clock.take()
-            outputs[impl] = norm(call(*a))
-            calls[impl] = (call, a)
-        except Exception as e:  # report it and go on
-            res["errors"][impl] = f"{type(e).__name__}: {e}"
-    reference = next((i for i in REFERENCES if i in outputs), "numba")
-    res["reference"] = reference
-    for impl, out in outputs.items():
-        if impl != reference and not agrees(out, outputs[reference]):
-            res["bad"].append(impl)
+    calls = run_implementations(res, makers, w, args, clock, (*REFERENCES, "numba"), agrees)
 
     primal_args = args if w.transform != "hvp" else (args[0], *args[2:])
     primal = adjit.jit(fn.numpy_fn)
@@ -200,9 +181,7 @@ def bench_workload(w: Any, target: float, clock: StageClock, primal_cached: bool
         primal = adjit.jit(lambda *a: adjit.vmap(fn.numpy_fn)(*a))
     res["compile"]["primal"] = first_call(primal, primal_args)
     calls = {"primal": (primal, primal_args), **calls}
-    for impl, (call, a) in calls.items():
-        gc.collect()
-        res["time"][impl] = per_call(call, a, target)
+    time_calls(res, calls, target)
     return res
 
 

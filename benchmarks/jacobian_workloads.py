@@ -29,7 +29,6 @@ a leading axis added, for vmap_jacfwd.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,23 +43,7 @@ from adbench import data_path, read_ba  # noqa: E402
 
 sys.path.pop(0)
 
-try:
-    if os.environ.get("ADJIT_BENCH_NO_JAX"):
-        raise ImportError("ADJIT_BENCH_NO_JAX is set")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-except ImportError:
-    jax = jnp = None
-try:
-    import torch
-except ImportError:
-    torch = None
-try:
-    import autograd.numpy as anp
-except ImportError:
-    anp = None
+from peers import anp, jax, jnp, torch  # noqa: E402
 
 N = 100
 

@@ -140,8 +140,9 @@ def add_blas_option(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_blas_option(opts: argparse.Namespace) -> None:
-    """Drop the environment's OpenBLAS kernel pin for the children, unless told to keep it."""
-    if not opts.keep_blas_pin and not getattr(opts, "child", None):
+    """In the parent: drop the environment's OpenBLAS kernel pin for the children,
+    unless told to keep it."""
+    if not opts.keep_blas_pin:
         for key in BLAS_PIN:
             os.environ.pop(key, None)
 
@@ -460,6 +461,51 @@ def derivative_child_setup(opts: argparse.Namespace) -> tuple[StageClock, float]
     return StageClock(), 0.02 if opts.quick else 0.1
 
 
+def run_implementations(
+    res: dict[str, Any],
+    makers: dict[str, Callable | None],
+    w: Any,
+    args: tuple,
+    clock: StageClock,
+    references: tuple[str, ...],
+    agrees: Callable[[Any, Any], bool],
+) -> dict[str, tuple[Callable, tuple]]:
+    """A derivative benchmark's implementations, each made by `maker(w, args)` as
+    (callable, its arguments, a function normalising its output): the first call
+    of each (compile time, and adjit's stages), its output checked against the first
+    of `references` that ran. Failures go to res["errors"], disagreements to
+    res["bad"]. Returns the calls to time."""
+    calls: dict[str, tuple[Callable, tuple]] = {}
+    outputs: dict[str, Any] = {}
+    for impl, make in makers.items():
+        if make is None:
+            continue
+        try:
+            call, a, norm = make(w, args)
+            clock.take()
+            res["compile"][impl] = first_call(call, a)
+            if impl == "adjit":
+                res["stages"] = clock.take()
+            outputs[impl] = norm(call(*a))
+            calls[impl] = (call, a)
+        except Exception as e:  # report it and go on
+            res["errors"][impl] = f"{type(e).__name__}: {e}"
+    reference = next((i for i in references if i in outputs), None)
+    res["reference"] = reference
+    for impl, out in outputs.items():
+        if reference is not None and impl != reference and not agrees(out, outputs[reference]):
+            res["bad"].append(impl)
+    return calls
+
+
+def time_calls(
+    res: dict[str, Any], calls: dict[str, tuple[Callable, tuple]], target: float
+) -> None:
+    for impl, (call, a) in calls.items():
+        gc.collect()
+        res["time"][impl] = per_call(call, a, target)
+
+
 def print_derivative_compile(results: dict[str, Any], adjit_label: str, jax_label: str) -> None:
     """The first-call table: adjit's stages, the primal's compile, JAX's."""
     print(
@@ -495,13 +541,13 @@ def derivative_main(
     opts = parser.parse_args()
     if opts.only is not None and opts.only not in names:
         parser.error(f"unknown workload {opts.only!r}; choose from {', '.join(names)}")
-    apply_blas_option(opts)
     for key, value in THREAD_ENV.items():  # children inherit these
         os.environ.setdefault(key, value)
     if opts.child:
         pin_to_one_cpu()
         print(json.dumps(child_bench(opts)))
         return
+    apply_blas_option(opts)
     cache = tempfile.mkdtemp(prefix=cache_prefix)  # cold compile times
     try:
         run(opts, cache)
@@ -704,7 +750,6 @@ def main() -> None:
     names = ("scalar", "chain", "softmax", "mlp", "gmm")  # workloads.WORKLOADS, not imported here
     if opts.only is not None and opts.only not in names:
         parser.error(f"unknown workload {opts.only!r}; choose from {', '.join(names)}")
-    apply_blas_option(opts)
     for key, value in THREAD_ENV.items():  # children inherit these
         os.environ.setdefault(key, value)
 
@@ -718,6 +763,7 @@ def main() -> None:
         }
         print(json.dumps(handlers[opts.child]()))
         return
+    apply_blas_option(opts)
     # Every run starts from an empty adjit cache, so compile times are cold.
     cache = tempfile.mkdtemp(prefix="adjit-bench-cache-")
     try:

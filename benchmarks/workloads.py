@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,16 +31,7 @@ from adbench import data_path, gmm_objective, read_gmm  # noqa: E402
 
 sys.path.pop(0)
 
-try:
-    if os.environ.get("ADJIT_BENCH_NO_JAX"):
-        raise ImportError("ADJIT_BENCH_NO_JAX is set")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-except ImportError:  # JAX is optional: its column is left empty
-    jax = None
-    jnp = None
+from peers import jax, jnp  # noqa: E402
 
 GMM_FILE = data_path("gmm", "1k", "gmm_d10_K25.txt")  # ADJIT_ADBENCH_DIR overrides the folder
 

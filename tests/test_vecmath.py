@@ -6,6 +6,7 @@ computed by mpmath with 130 bits; special values must match NumPy's.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mpmath
@@ -46,6 +47,7 @@ def _inputs(name: str) -> np.ndarray:
     return np.concatenate(domains[name])
 
 
+@functools.cache  # one compilation per function for all tests
 def _compiled(name: str):
     scalar = getattr(vecmath, vecmath.FUNCTIONS[name])
 

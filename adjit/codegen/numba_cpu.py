@@ -423,8 +423,8 @@ class _Generator:
         """acc = the sum of element(0..n-1), added in NumPy's pairwise order (pairwise.py).
 
         Each block's elements are computed into a scratch buffer by a loop of their
-        own, which vectorises (with element-wise math in it, 7x faster than
-        computing them inside the eight-lane loop), then summed by `_block_sum`.
+        own, which vectorises (computed inside the eight-lane loop, element-wise
+        math such as exp kept it scalar), then summed by `_block_sum`.
         Ranges that would need more than 16 blocks are summed block after block:
         not NumPy's order, still deterministic, and bounded in code size.
         """
@@ -436,7 +436,7 @@ class _Generator:
                 self.stmt(f"{buffer}[{k}] = {element(f'{first} + {k}')}", writes=[(buffer, None)])
             return f"_block_sum({buffer}, {count})"
 
-        def assign(name: str, text: str, reads: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        def assign(name: str, text: str, reads: Sequence[str] = ()) -> None:
             self.scalar_reads.update(reads)
             self.stmt(f"{name} = {text}", scalar_writes={name}, reads=[(buffer, None)])
 
@@ -447,15 +447,15 @@ class _Generator:
             for start, count in blocks:
                 parts.append(self.new_name("s"))
                 assign(parts[-1], block(str(start), count))
-            assign(total, tree.format(*parts), set(parts))
+            assign(total, tree.format(*parts), parts)
         else:
             whole = n - n % pairwise.BLOCK
             assign(total, "-0.0")
             c = self.new_name("c")
             with self.loop(c, whole, step=pairwise.BLOCK):
-                assign(total, f"{total} + {block(c, pairwise.BLOCK)}", {total})
+                assign(total, f"{total} + {block(c, pairwise.BLOCK)}", [total])
             if whole < n:
-                assign(total, f"{total} + {block(str(whole), n - whole)}", {total})
+                assign(total, f"{total} + {block(str(whole), n - whole)}", [total])
         self.scalar_reads.add(total)
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
 
@@ -463,8 +463,7 @@ class _Generator:
         self, kind: str, acc: str, init: str, element: Callable[[str], str], n: int, dt: TensorType
     ) -> None:
         """acc = the max (min) of element(0..n-1) with eight running extrema, which
-        vectorise (a single running max is a chain of dependent selects: 6x slower
-        on rows of 512). Max and min are exact, so the order changes nothing."""
+        vectorise (a single running max is a chain of dependent selects). Max and min are exact, so the order changes nothing."""
         lanes = self.scratch_array("lanes", 8, dt)
         k = self.new_name("k")
         with self.loop(k, 8):

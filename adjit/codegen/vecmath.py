@@ -1,8 +1,8 @@
 """Element-wise math that vectorises: exp, expm1, log, log1p, tanh, logistic in float64.
 
 Numba lowers `np.exp` and friends to calls into the C math library, one element
-at a time, so a loop that calls them does not vectorise (65536 tanh: 0.94 ms,
-against 0.05 ms for NumPy's SIMD loop). The functions here are plain arithmetic,
+at a time, so a loop that calls them does not vectorise (`python
+benchmarks/vecmath.py` times both). The functions here are plain arithmetic,
 bit casts and selects, inlined into the generated loops, so LLVM turns such a
 loop into SIMD code. exp, expm1, log and log1p are within 1 ulp of the
 correctly rounded result, tanh and logistic within 2.5 (tests/test_vecmath.py
@@ -16,8 +16,8 @@ log(m) = 2 atanh(s), s = (m - 1) / (m + 1), written as f - f^2/2 + s (f^2/2 + R)
 so that the large terms add without cancellation.
 
 They are compiled once (Numba's cache, beside this file) and inlined by LLVM
-(forceinline) into each generated module that imports them: copied into every
-module, they cost 0.3-0.6 s of Numba compile time per module.
+(forceinline) into each generated module that imports them; copied into every
+module, Numba would compile them again for each one.
 """
 
 from __future__ import annotations

@@ -443,3 +443,18 @@ def test_long_max_and_min_reductions_match_numpy_with_nan_and_ints(n):
     for arg in (x, (np.nan_to_num(x) * 100).astype(np.int64)):
         for got, want in zip(adjit.jit(f)(arg), f(arg)):
             np.testing.assert_array_equal(got, want)
+
+
+def test_a_loop_moves_up_past_statements_it_does_not_touch_to_merge():
+    # the column sums of t need only t, so their loop joins the one computing t,
+    # above the matrix product and the transpose loop that depend on t
+    def f(a, b):
+        t = np.tanh(a) * 2.0
+        p = (t.T @ b).T * 3.0
+        return p, np.sum(t * t, axis=0)
+
+    a, b = np.random.default_rng(0).standard_normal((300, 7)), np.ones((300, 2))
+    jitted = adjit.jit(f)
+    assert jitted.source(a, b).split("def entry")[1].count("in range(300)") == 1
+    for got, want in zip(jitted(a, b), f(a, b)):
+        np.testing.assert_allclose(got, want, rtol=1e-13)

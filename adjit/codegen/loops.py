@@ -4,7 +4,9 @@ The generator first builds statements and loops with the array elements and
 scalars each statement reads and writes, then `fuse` merges neighbouring loops
 of equal extent when no iteration of the second loop needs an element the first
 loop writes in a *different* iteration (and vice versa). Statements between two
-loops that are independent of the first loop move above it. Applied at every
+loops (other loops included) that are independent of the first loop move above
+it; those that depend on it stay below the merged loop if the second loop does
+not touch what they touch. Applied at every
 depth, this turns "row max; exp; row sum; divide" into one pass per row whose
 inner loops are merged too, as one would write by hand.
 """
@@ -130,6 +132,10 @@ def _rename(node: Node, old: str, new: str) -> Node:
     return node.with_body([_rename(c, old, new) for c in node.body], var)
 
 
+def _opaque(node: Node) -> bool:
+    return any(s.opaque for s in _stmts(node))
+
+
 def fuse(body: list[Node]) -> list[Node]:
     """Merge adjacent loops of `body` (and, recursively, of their bodies)."""
     body = list(body)
@@ -137,24 +143,31 @@ def fuse(body: list[Node]) -> list[Node]:
     while i < len(body):
         first = body[i]
         if isinstance(first, Loop):
+            # The statements between two loops: those independent of the first loop
+            # (and of the statements kept below) move above it, the others must be
+            # independent of the second loop, which then moves up past them.
+            above: list[Node] = []
+            below: list[Node] = []
             j = i + 1
-            while (
-                j < len(body)
-                and isinstance(body[j], Stmt)
-                and not body[j].opaque
-                and not _conflicts([body[j]], _stmts(first))
-            ):
+            while j < len(body) and not _opaque(body[j]):
+                node = body[j]
+                if isinstance(node, Loop) and node.same_range(first):
+                    break
+                below_stmts = [s for n in below for s in _stmts(n)]
+                independent = not _conflicts(_stmts(node), _stmts(first) + below_stmts)
+                (above if independent else below).append(node)
                 j += 1
             second = body[j] if j < len(body) else None
-            if isinstance(second, Loop):
+            below_stmts = [s for n in below for s in _stmts(n)]
+            if isinstance(second, Loop) and not _conflicts(below_stmts, _stmts(second)):
                 renamed = second if second.var == first.var else None
                 if renamed is None and first.var not in _loop_vars(second):
                     renamed = _rename(second, second.var, first.var)
                 if renamed is not None and _can_merge(first, renamed):
                     merged = first.with_body(first.body + renamed.body)
                     merged.parallel = first.parallel and second.parallel
-                    body[i : j + 1] = [*body[i + 1 : j], merged]
-                    i = i + (j - i - 1)
+                    body[i : j + 1] = [*above, merged, *below]
+                    i += len(above)
                     continue
         i += 1
     return [n.with_body(fuse(n.body)) if isinstance(n, Loop) else n for n in body]

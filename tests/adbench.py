@@ -1,7 +1,7 @@
 """ADBench GMM and BA benchmarks in plain, traceable NumPy.
 
-Loads the ADBench data (github.com/microsoft/ADBench, MIT; see SOURCE.txt in
-the data folder) from the shared data folder and implements the two
+Loads the ADBench data (github.com/microsoft/ADBench, MIT; see SOURCE.txt and
+LICENSE.TXT in ``tests/data/adbench``, vendored with the repository) and implements the two
 objectives used to test adjit:
 
 * ``gmm_objective``: Gaussian mixture model log-likelihood with a Wishart
@@ -14,9 +14,9 @@ integer-array indexing with index arrays that depend only on static shapes,
 item assignment into an array created inside the function, and ``sum``/``max``
 reductions. No einsum, linalg, scipy, boolean masks or loops over data points.
 
-The data folder defaults to ``<repo>/../shared/data/adbench`` and can be
-overridden with the ``ADJIT_ADBENCH_DIR`` environment variable. Data is read
-in place; never copy it into the repository.
+The data folder defaults to ``tests/data/adbench`` (a small subset of ADBench's
+data, about 1 MB) and can be overridden with the ``ADJIT_ADBENCH_DIR`` environment
+variable.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from scipy.special import multigammaln
 ADBENCH_DIR: Path = Path(
     os.environ.get(
         "ADJIT_ADBENCH_DIR",
-        Path(__file__).resolve().parents[2] / "shared" / "data" / "adbench",
+        Path(__file__).resolve().parent / "data" / "adbench",
     )
 )
 

@@ -1,7 +1,11 @@
 """adjit: a differentiation compiler for NumPy code."""
 
-from . import ir
-from .api import (
+from .dependencies import check_installed
+
+check_installed()
+
+from . import ir  # noqa: E402
+from .api import (  # noqa: E402
     cond,
     fori_loop,
     grad,
@@ -18,7 +22,7 @@ from .api import (
     vmap,
     while_loop,
 )
-from .errors import (
+from .errors import (  # noqa: E402
     AdjitError,
     ControlFlowError,
     IRError,

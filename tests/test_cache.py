@@ -12,8 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
+from unprivileged import drop_file_privileges
 
-from adjit.codegen import cache
+from adjit.codegen import cache, native_cache
 from adjit.codegen.cache import AdjitCacheWarning, cache_dir, load_module, set_cache_dir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ADJIT_CACHE_DIR", str(directory))
     monkeypatch.setattr(cache, "_override", cache._UNSET)
     monkeypatch.setattr(cache, "_memo", {})
-    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(native_cache, "_warned", set())
     return directory
 
 
@@ -264,19 +265,34 @@ def test_directory_under_a_file_falls_back_to_memory(fresh_cache, monkeypatch, t
     check_source_is_visible(first)
 
 
+READ_ONLY = """
+import sys, warnings
+from adjit.codegen.cache import AdjitCacheWarning, load_module
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    new = load_module(sys.argv[1])
+assert [w.category for w in caught] == [AdjitCacheWarning], caught
+assert "unusable" in str(caught[0].message)
+assert new.CACHE is False and new.entry(3.0) == 8.0
+old = load_module(sys.argv[2])  # existing entries are still read
+assert old.CACHE is True and old.entry(3.0) == 7.0
+print("ok")
+"""
+
+
 def test_read_only_directory(fresh_cache):
     load_module(make_source(1.0))  # a valid entry made before the directory turned read-only
-    cache._memo.clear()
     fresh_cache.chmod(0o500)
-    if os.access(fresh_cache, os.W_OK):
-        fresh_cache.chmod(0o700)
-        pytest.skip("this process can write a 0o500 directory (root with CAP_DAC_OVERRIDE)")
     try:
-        with pytest.warns(AdjitCacheWarning, match="unusable"):
-            new = load_module(make_source(2.0))
-        assert new.CACHE is False and new.entry(3.0) == 8.0
-        old = load_module(make_source(1.0))  # existing entries are still read
-        assert old.CACHE is True and old.entry(3.0) == 7.0
+        # in a child without root's right to write anywhere (see test_deployment.py)
+        proc = run_python(
+            READ_ONLY,
+            fresh_cache,
+            make_source(2.0),
+            make_source(1.0),
+            preexec_fn=drop_file_privileges,
+        )
+        assert check_output(proc) == "ok\n"
     finally:
         fresh_cache.chmod(0o700)
 
@@ -355,7 +371,7 @@ def test_unusable_directory_in_subprocess(tmp_path):
 
 def test_generated_source_is_cached_by_ir_text_and_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("ADJIT_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(native_cache, "_warned", set())
     cache.store_source("func @f ...", "def entry(x):\n    return (x,)\n")
     assert cache.load_source("func @f ...") == "def entry(x):\n    return (x,)\n"
     assert cache.load_source("func @g ...") is None
@@ -369,7 +385,7 @@ def test_jit_survives_a_corrupt_source_entry(tmp_path, monkeypatch):
     import adjit
 
     monkeypatch.setenv("ADJIT_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(native_cache, "_warned", set())
     x = np.linspace(0.0, 1.0, 5)
     np.testing.assert_allclose(adjit.jit(lambda v: np.exp(v) * 3.0)(x), np.exp(x) * 3.0)
     (entry,) = tmp_path.glob("adjit_source_*.txt")

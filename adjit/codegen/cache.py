@@ -27,12 +27,12 @@ import sys
 import tempfile
 import threading
 import types
-import warnings
 
 import numba
 import numpy as np
-from numba.core.caching import Cache
 from numba.core.dispatcher import Dispatcher
+
+from .native_cache import AdjitCacheWarning, guard, warn_once
 
 __all__ = [
     "AdjitCacheWarning",
@@ -44,14 +44,9 @@ __all__ = [
 ]
 
 
-class AdjitCacheWarning(UserWarning):
-    """The on-disk cache was corrupt or unusable; adjit rebuilt the entry or bypassed it."""
-
-
 _UNSET = object()
 _override: object = _UNSET  # set_cache_dir's value: _UNSET, None (disabled) or a Path
 _memo: dict[str, types.ModuleType] = {}
-_warned: set[str] = set()
 _lock = threading.RLock()
 
 
@@ -161,15 +156,17 @@ def _load(source: str, name_hint: str, key: str) -> types.ModuleType:
         text = _text(source, key, cache=True)
         try:
             _write_entry(path, text.encode())
-        except OSError as exc:
+            module = _exec(name, text, str(path))
+        except (OSError, _NoNumbaCache) as exc:
             _warn_once(
                 "unusable",
                 f"adjit cache directory {directory} is unusable ({exc}); compiling in memory "
                 "without the on-disk cache (set ADJIT_CACHE_DIR to a writable directory or 'off')",
             )
         else:
-            module = _exec(name, text, str(path))
-            _guard_numba_caches(module)
+            for obj in vars(module).values():
+                if isinstance(obj, Dispatcher):
+                    guard(obj)
             return module
     filename = f"<adjit {name}>"
     text = _text(source, key, cache=False)
@@ -203,6 +200,10 @@ def _write_entry(path: pathlib.Path, data: bytes) -> None:
         raise
 
 
+class _NoNumbaCache(Exception):
+    """Numba has nowhere to keep the module's compiled code (a read-only directory)."""
+
+
 def _exec(name: str, text: str, filename: str) -> types.ModuleType:
     # Compiled from the verified text rather than imported, so no stale .pyc can be used.
     module = types.ModuleType(name)
@@ -211,40 +212,16 @@ def _exec(name: str, text: str, filename: str) -> types.ModuleType:
     sys.modules[name] = module  # Numba and inspect look functions' modules up by name
     try:
         exec(compile(text, filename, "exec"), module.__dict__)
+    except RuntimeError as exc:
+        sys.modules.pop(name, None)
+        if "no locator available" in str(exc):
+            raise _NoNumbaCache(exc) from None
+        raise
     except BaseException:
         sys.modules.pop(name, None)
         raise
     return module
 
 
-def _guard_numba_caches(module: types.ModuleType) -> None:
-    """Make corrupt Numba cache files (.nbi/.nbc) cause a recompilation instead of a crash.
-
-    Numba (0.68) lets the unpickling error of a damaged index or data file escape from the
-    first call of the function.
-    """
-    for obj in vars(module).values():
-        cache = getattr(obj, "_cache", None) if isinstance(obj, Dispatcher) else None
-        if isinstance(cache, Cache):
-            cache.load_overload = functools.partial(_load_overload, cache, cache.load_overload)
-
-
-def _load_overload(cache: Cache, load, sig, target_context):
-    try:
-        return load(sig, target_context)
-    except Exception as exc:
-        _warn_once(
-            "numba",
-            f"Numba's cache in {cache.cache_path} is corrupt ({type(exc).__name__}: {exc}); recompiling",
-        )
-        try:
-            cache.flush()  # an empty index, so that the recompiled code can be saved
-        except OSError:
-            cache.disable()
-        return None
-
-
 def _warn_once(kind: str, message: str) -> None:
-    if kind not in _warned:
-        _warned.add(kind)
-        warnings.warn(message, AdjitCacheWarning, stacklevel=2)
+    warn_once(kind, message, stacklevel=4)

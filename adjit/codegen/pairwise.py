@@ -11,7 +11,7 @@ included) and then calls `block_sum`: its result equals NumPy's bit for bit.
 
 from __future__ import annotations
 
-import numba
+from .native_cache import njit_cached
 
 BLOCK = 128
 
@@ -32,7 +32,7 @@ def numpy_blocks(n: int) -> tuple[list[tuple[int, int]], str]:
     return blocks, split(0, n)
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def block_sum(x, n):
     """The sum of x[:n], n <= 128, in NumPy's order: eight running sums, then the rest."""
     if n < 8:

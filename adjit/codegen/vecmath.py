@@ -22,10 +22,11 @@ module, Numba would compile them again for each one.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
+
+from .native_cache import njit_cached
 
 
 @intrinsic
@@ -44,13 +45,13 @@ def _bits_of_f64(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _pow2(k):
     # 2.0 ** k for an integer k in [-1022, 1023], from its bit pattern
     return _f64_from_bits((k + 1023) << 52)
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _reduce_ln2(x):
     # (k, r_hi, r_lo) with x = k ln2 + (r_hi - r_lo), |r_hi - r_lo| <= ln2/2, r_hi exact
     shift = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
@@ -59,7 +60,7 @@ def _reduce_ln2(x):
     return np.int64(kf), r_hi, kf * 1.90821492927058770002e-10
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _expm1_tail(r):
     # e^r - 1 - r for |r| <= ln2/2: r^2 (1/2! + r/3! + ... + r^11/13!), in Estrin form
     r2 = r * r
@@ -81,12 +82,12 @@ def _expm1_tail(r):
     return r2 * p
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _expm1_reduced(r):
     return r + _expm1_tail(r)
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _exp(x):
     k, r_hi, r_lo = _reduce_ln2(min(max(x, -745.2), 709.8))
     r = r_hi - r_lo
@@ -97,7 +98,7 @@ def _exp(x):
     return x + x if x != x else y
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _expm1(x):
     # e^x - 1 = (2^k - 1) + 2^k (e^r - 1): no cancellation near 0, where k = 0. The
     # first two terms of the sum, (2^k - 1) + 2^k r_hi, are added with their exact
@@ -116,7 +117,7 @@ def _expm1(x):
     return x if (x != x or x == 0.0) else y  # NaN, and the sign of zero
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _log_plus(x, c):
     # log(x) + c, for a correction c much smaller than ulp(log(x)) or zero
     subnormal = x < 2.2250738585072014e-308
@@ -151,12 +152,12 @@ def _log_plus(x, c):
     return x + x if (x != x or x == np.inf) else y
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _log(x):
     return _log_plus(x, 0.0)
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _log1p(x):
     # log(u) with u = 1 + x rounded, plus (1 + x - u) / u for the rounding
     u = 1.0 + x
@@ -167,7 +168,7 @@ def _log1p(x):
     return x + x if x == np.inf else y
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _tanh(x):
     # |x| < 1: -t / (t + 2) with t = expm1(-2|x|); else 1 - 2 / (expm1(2|x|) + 2)
     ax = abs(x)
@@ -177,7 +178,7 @@ def _tanh(x):
     return x + x if x != x else np.copysign(y, x)
 
 
-@numba.njit(forceinline=True, error_model="numpy", cache=True)
+@njit_cached(forceinline=True, error_model="numpy")
 def _logistic(x):
     # 1 / (1 + e^-x) from e^-|x| <= 1: no overflow for large |x|
     e = _exp(-abs(x))

@@ -19,7 +19,8 @@ functions reached through globals, closure cells, defaults, bound methods and
 partials are replaced by their views, recursively and lazily (a global is
 viewed when the code first reads it), each object once per trace (`Session`).
 
-Writes to globals (`global counter; counter += 1`) land in the view of the
+`import numpy` inside such a function gives the view too (through the
+function's builtins). Writes to globals (`global counter; counter += 1`) land in the view of the
 module's globals, which all rebuilt functions of that module share; they are
 written back to the real module when the outermost trace ends.
 """
@@ -236,6 +237,8 @@ class GlobalsView(dict):
 
     def __init__(self, real: dict, session: Session) -> None:
         super().__init__((k, v) for k, v in real.items() if k.startswith("__"))
+        if "__builtins__" in self:
+            self["__builtins__"] = session.builtins(self["__builtins__"])
         self.real = real
         self.session = session
         self.viewed: dict[str, Any] = dict(self)
@@ -301,6 +304,20 @@ class Session:
         self.memo[key] = (value, viewed)
         return viewed
 
+    def builtins(self, real: Any) -> dict:
+        """The builtins of rebuilt functions: `import numpy` inside them gives the view."""
+        real = vars(real) if isinstance(real, types.ModuleType) else real
+        view = self.memo.get(id(real), (None, None))[1]
+        if view is None:
+            real_import = real["__import__"]
+
+            def import_(name: str, *args: Any, **kwargs: Any) -> Any:
+                return self.view(real_import(name, *args, **kwargs))
+
+            view = {**real, "__import__": import_}
+            self.memo[id(real)] = (real, view)
+        return view
+
     def module_globals(self, real: dict) -> GlobalsView:
         view = self.globals.get(id(real))
         if view is None:
@@ -319,6 +336,7 @@ class Session:
         )
         new = types.FunctionType(f.__code__, g, f.__name__, None, cells or None)
         self.memo[id(f)] = (f, new)
+        self.memo[id(new)] = (new, new)  # a view is its own view
         for old, cell in zip(f.__closure__ or (), cells):
             if cell is not old:
                 cell.cell_contents = self.view(old.cell_contents)

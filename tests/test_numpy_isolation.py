@@ -6,6 +6,7 @@ Cases that used to kill the interpreter run in a child process (`run_isolated`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -265,6 +266,17 @@ def test_helpers_globals_closures_and_aliases_see_traced_creation() -> None:
     assert g == pytest.approx(1.0 + 4.0 + 1.0)
 
 
+def _numpy_as_argument(numpy_module, v):
+    a = numpy_module.zeros(2)
+    a[0] = v
+    return a
+
+
+def test_numpy_bound_by_partial_is_seen_as_traced() -> None:
+    fn = adjit.trace(functools.partial(_numpy_as_argument, np))(2.0)
+    np.testing.assert_array_equal(adjit.ir.interpret(fn, 2.0)[0], [2.0, 0.0])
+
+
 def test_global_write_and_delete_reach_the_module() -> None:
     namespace: dict = {}
     exec(
@@ -283,7 +295,7 @@ def test_numpy_reached_outside_the_view_gives_an_adjit_error() -> None:
         a[0] = x
         return a
 
-    with pytest.raises(adjit.AdjitError) as info:
+    with pytest.raises(adjit.AdjitError, match="stored into a NumPy array") as info:
         adjit.trace(f)(1.0)
     assert f"{__file__}:" in str(info.value)
 

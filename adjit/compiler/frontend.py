@@ -294,9 +294,11 @@ class Session:
             if func is not value.__func__:
                 viewed = types.MethodType(func, value.__self__)
         elif isinstance(value, functools.partial):
-            func = self.view(value.func)
-            if func is not value.func:
-                viewed = functools.partial(func, *value.args, **value.keywords)
+            func, args = self.view(value.func), [self.view(a) for a in value.args]
+            keywords = {k: self.view(v) for k, v in value.keywords.items()}
+            parts = [value.func, *value.args, *value.keywords.values()]
+            if any(a is not b for a, b in zip(parts, [func, *args, *keywords.values()])):
+                viewed = functools.partial(func, *args, **keywords)
         elif isinstance(value, types.ModuleType) and _is_user_module(value):
             viewed = _UserModuleView(value, self)
         else:
@@ -369,7 +371,8 @@ def _needs_view(value: Any) -> bool:
     if isinstance(value, types.MethodType):
         return _needs_view(value.__func__)
     if isinstance(value, functools.partial):
-        return _needs_view(value.func)
+        parts = [value.func, *value.args, *value.keywords.values()]
+        return any(_needs_view(p) for p in parts)
     if isinstance(value, types.ModuleType):
         return _is_user_module(value) or _numpy_object(value) is not value
     return _numpy_object(value) is not value

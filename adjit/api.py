@@ -14,7 +14,7 @@ import numpy as np
 from . import tree
 from .codegen.cache import load_module, load_source, store_source
 from .codegen.numba_cpu import generate_source
-from .compiler import ops
+from .compiler import frontend, ops
 from .compiler.banded import Banded
 from .compiler.batching import emit_batched, materialize
 from .compiler.builder import Builder, building, current, is_tracing
@@ -175,7 +175,7 @@ class Jitted:
             if call is not None:
                 return call(args)
         if is_tracing():  # jit(f) called inside another trace: f's ops join that trace
-            return self.f(*args, **kwargs)
+            return frontend.user_view(self.f)(*args, **kwargs)
         spec, leaves = self._lookup(args, kwargs)
         return spec(leaves)
 

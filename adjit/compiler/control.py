@@ -18,7 +18,7 @@ from .. import tree
 from ..errors import ControlFlowError
 from ..ir.core import Block, Op, Value
 from ..ir.types import TensorType
-from . import numpy_api, ops
+from . import frontend, numpy_api, ops
 from .builder import Builder, building, current, is_tracing, located, user_location
 from .tracer import Tracer
 
@@ -56,7 +56,7 @@ def _trace_region(
         params = [builder.add_arg(t) for t in types]
         args = [Tracer(p) for p in params]
         call_args = args[:prefix] + list(tree.unflatten(in_tree, args[prefix:]))
-        out = fn(*call_args)
+        out = frontend.user_view(fn)(*call_args)
         leaves, out_tree = tree.flatten(out, is_leaf=_is_state_leaf)
         results = [builder.local(ops.as_value(numpy_api.unwrap(leaf))) for leaf in leaves]
     return _Region(builder, params, results, out_tree)

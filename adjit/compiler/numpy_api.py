@@ -10,17 +10,18 @@ inputs are known while tracing, in which case NumPy itself computes it.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import AdjitError, ShapeError, UnsupportedError
+from ..errors import ShapeError, UnsupportedError
 from ..ir.core import Value
 from . import ops
-from .builder import is_user_code, located
+from .builder import located
 
 
 def wrap(value: Value, base: Any = None) -> Any:
@@ -260,44 +261,92 @@ def _public_name(func: Callable) -> str:
     return ".".join(parts + [getattr(func, "__name__", str(func))])
 
 
-def apply_function(func: Callable, args: Sequence[Any], kwargs: dict) -> Any:
-    name = _public_name(func)
-    if kwargs.get("out") is not None:
+@functools.cache
+def _signature(func: Callable) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    plain = isinstance(default, (str, bool, int, float)) and type(value) is type(default)
+    return plain and value == default
+
+
+def _arguments(func: Callable, impl: Callable, name: str, args: Sequence[Any], kwargs: dict) -> Any:
+    """(args, kwargs) for `impl`: bound as NumPy binds them, minus the arguments left
+    at NumPy's defaults (so that NumPy's newer keywords such as casting='same_kind'
+    need no support), refusing `out` and any other argument `impl` does not take."""
+    sig, impl_sig = _signature(func), _signature(impl)
+    if sig is None or impl_sig is None:
+        return tuple(args), {k: v for k, v in kwargs.items() if k != "out"}
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as e:
+        raise located(UnsupportedError(f"{name}: {e}")) from None
+    if bound.arguments.get("out") is not None:
         raise located(
             UnsupportedError(f"{name}(..., out=...) is not supported: use the returned array")
         )
-    kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+    for pname, param in sig.parameters.items():
+        if pname in bound.arguments and (
+            pname == "out" or _is_default(bound.arguments[pname], param.default)
+        ):
+            del bound.arguments[pname]
+    try:
+        impl_sig.bind(*bound.args, **bound.kwargs)
+    except TypeError as e:
+        extra = [p for p in bound.arguments if p not in impl_sig.parameters]
+        what = f"argument(s) {', '.join(extra)}" if extra else f"these arguments ({e})"
+        raise located(UnsupportedError(f"{name} with {what} is not supported by adjit")) from None
+    return bound.args, bound.kwargs
+
+
+def apply_function(func: Callable, args: Sequence[Any], kwargs: dict) -> Any:
+    name = _public_name(func)
     impl = FUNCTIONS.get(func)
     if impl is None:
+        if kwargs.get("out") is not None:
+            raise located(
+                UnsupportedError(f"{name}(..., out=...) is not supported: use the returned array")
+            )
+        kwargs = {k: v for k, v in kwargs.items() if k != "out"}
         if _all_known(args) and _all_known(list(kwargs.values())):
             return func(*_known_values(args), **_known_values(kwargs))
         raise located(UnsupportedError(f"{name} is not supported by adjit"))
-    try:
-        return impl(*args, **kwargs)
-    except TypeError as e:
-        if "argument" not in str(e) or isinstance(e, AdjitError):
-            raise
-        raise located(UnsupportedError(f"{name}: {e} (this argument is not supported)")) from None
+    args, kwargs = _arguments(func, impl, name, args, kwargs)
+    return impl(*args, **kwargs)
 
 
 # creation and conversion -------------------------------------------------
 
 
-def array(obj: Any, dtype: Any = None, copy: bool = True) -> Any:
+def array(obj: Any, dtype: Any = None, *, copy: Any = True, **kwargs: Any) -> Any:
     """np.array for data holding tracers: nested sequences are stacked."""
+    if not _contains_tracer(obj):
+        return _constant_tracer(np.array(obj, dtype=dtype, copy=copy, **kwargs))
+    if kwargs:
+        raise located(
+            UnsupportedError(f"np.array(..., {', '.join(sorted(kwargs))}=...) is not supported")
+        )
     if is_tracer(obj):
         return astype(obj, dtype) if dtype is not None else wrap(obj.value)
-    if isinstance(obj, (list, tuple)) and _contains_tracer(obj):
-        items = [array(e) if isinstance(e, (list, tuple)) else e for e in obj]
-        dt = dtype if dtype is not None else ops.result_dtype(*(unwrap(e) for e in items))
-        return stack([asarray(e, dtype=dt) for e in items])
-    return _constant_tracer(_ORIGINALS["array"](obj, dtype=dtype))
+    items = [array(e) if isinstance(e, (list, tuple)) else e for e in obj]
+    dt = dtype if dtype is not None else ops.result_dtype(*(unwrap(e) for e in items))
+    return stack([asarray(e, dtype=dt) for e in items])
 
 
-def asarray(obj: Any, dtype: Any = None) -> Any:
-    if is_tracer(obj):
-        return obj if dtype is None or np.dtype(dtype) == obj.dtype else astype(obj, dtype)
-    return array(obj, dtype=dtype)
+def asarray(obj: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    if not is_tracer(obj):
+        return array(obj, dtype=dtype, **kwargs)
+    if kwargs:
+        raise located(
+            UnsupportedError(f"np.asarray(..., {', '.join(sorted(kwargs))}=...) is not supported")
+        )
+    return obj if dtype is None or np.dtype(dtype) == obj.dtype else astype(obj, dtype)
 
 
 def _constant_tracer(arr: np.ndarray) -> Any:
@@ -318,7 +367,7 @@ def _filled_like(a: Any, fill_value: Any, dtype: Any, shape: Any) -> Any:
 def _full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", **kwargs: Any) -> Any:
     """np.full; a traced fill value is broadcast (into a new array, not a view)."""
     if not _contains_tracer(fill_value):
-        return _constant_tracer(_ORIGINALS["full"](shape, fill_value, dtype, order, **kwargs))
+        return _constant_tracer(np.full(shape, fill_value, dtype, order, **kwargs))
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     return copy(broadcast_to(asarray(fill_value, dtype=dtype), shape))
 
@@ -547,8 +596,31 @@ def _atleast_2d(*arys: Any) -> Any:
     return out[0] if len(out) == 1 else out
 
 
+def _cast_for_join(xs: list[Any], dtype: Any, casting: str, name: str) -> np.dtype | None:
+    """The dtype `dtype` asks for, after NumPy's check of the `casting` rule."""
+    if dtype is None:
+        return None
+    dtype = np.dtype(dtype)
+    for x in xs:
+        if not np.can_cast(x.dtype, dtype, casting=casting):
+            raise located(
+                UnsupportedError(
+                    f"{name}: cannot cast array data from {x.dtype} to {dtype} according to "
+                    f"the rule {casting!r} (NumPy raises here too)"
+                )
+            )
+    return dtype
+
+
 @implements(np.concatenate)
-def concatenate(arrays: Sequence[Any], axis: Any = 0, dtype: Any = None) -> Any:
+def concatenate(
+    arrays: Sequence[Any],
+    axis: Any = 0,
+    out: None = None,
+    *,
+    dtype: Any = None,
+    casting: str = "same_kind",
+) -> Any:
     xs = [asarray(a) for a in arrays]
     if axis is None:
         xs, axis = [ravel(x) for x in xs], 0
@@ -561,13 +633,21 @@ def concatenate(arrays: Sequence[Any], axis: Any = 0, dtype: Any = None) -> Any:
         raise located(
             ShapeError(f"concatenate: arrays have different numbers of dimensions: {dims}")
         )
+    dtype = _cast_for_join(xs, dtype, casting, "np.concatenate")
     axis = _axes(axis, xs[0].ndim)[0]
     out = wrap(ops.concatenate([x.value for x in xs], axis))
     return astype(out, dtype) if dtype is not None else out
 
 
 @implements(np.stack)
-def stack(arrays: Sequence[Any], axis: int = 0, dtype: Any = None) -> Any:
+def stack(
+    arrays: Sequence[Any],
+    axis: int = 0,
+    out: None = None,
+    *,
+    dtype: Any = None,
+    casting: str = "same_kind",
+) -> Any:
     xs = [asarray(a) for a in arrays]
     if not xs:
         raise located(ShapeError("need at least one array to stack"))
@@ -577,18 +657,19 @@ def stack(arrays: Sequence[Any], axis: int = 0, dtype: Any = None) -> Any:
         )
     axis = _axes(axis, xs[0].ndim + 1)[0]
     expanded = [reshape(x, x.shape[:axis] + (1,) + x.shape[axis:]) for x in xs]
-    return concatenate(expanded, axis=axis, dtype=dtype)
+    return concatenate(expanded, axis=axis, dtype=dtype, casting=casting)
 
 
 @implements(np.vstack)
-def _vstack(tup: Sequence[Any], dtype: Any = None) -> Any:
-    return concatenate([_atleast_2d(a) for a in tup], axis=0, dtype=dtype)
+def _vstack(tup: Sequence[Any], *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    return concatenate([_atleast_2d(a) for a in tup], axis=0, dtype=dtype, casting=casting)
 
 
 @implements(np.hstack)
-def _hstack(tup: Sequence[Any], dtype: Any = None) -> Any:
+def _hstack(tup: Sequence[Any], *, dtype: Any = None, casting: str = "same_kind") -> Any:
     xs = [_atleast_1d(a) for a in tup]
-    return concatenate(xs, axis=0 if xs[0].ndim == 1 else 1, dtype=dtype)
+    axis = 0 if xs and xs[0].ndim == 1 else 1
+    return concatenate(xs, axis=axis, dtype=dtype, casting=casting)
 
 
 # element-wise functions that are not ufuncs ---------------------------------------
@@ -725,35 +806,12 @@ def method(name: str) -> Callable[..., Any]:
     return call
 
 
-# ------------------------------------------- NumPy creation functions while tracing
+# ------------------------------------ NumPy creation functions as user code sees them
 
 
-def _called_from_user_code() -> bool:
-    """True when the caller two frames up is user code, not adjit, NumPy or a library."""
-    return is_user_code(sys._getframe(2).f_code.co_filename)
-
-
-def _traced_version(original: Callable, traced: Callable) -> Callable[..., Any]:
-    """`original` for libraries (and adjit itself), `traced` when user code calls it.
-
-    Arrays created inside a traced function must be Tracers so that item
-    assignment into them can take traced values, but NumPy's and adjit's own
-    calls must keep getting real arrays.
-    """
-
-    def dispatch(*args: Any, **kwargs: Any) -> Any:
-        if _called_from_user_code():
-            return traced(*args, **kwargs)
-        return original(*args, **kwargs)
-
-    dispatch.__name__ = original.__name__
-    dispatch.__wrapped__ = original  # type: ignore[attr-defined]
-    return dispatch
-
-
-def _eye(N: int, M: int | None = None, k: int = 0, dtype: Any = float) -> Any:
+def _eye(N: int, M: int | None = None, k: int = 0, dtype: Any = float, **kwargs: Any) -> Any:
     """np.eye as iota comparisons, so that a large identity is not a large constant."""
-    _ORIGINALS["eye"](0, 0, k, dtype)  # let NumPy validate the arguments
+    np.eye(0, 0, k, dtype, **kwargs)  # let NumPy validate the arguments
     shape = (int(N), int(N if M is None else M))
     rows = ops.iota(shape, 0)
     if k:
@@ -761,36 +819,41 @@ def _eye(N: int, M: int | None = None, k: int = 0, dtype: Any = float) -> Any:
     return astype(wrap(ops.elementwise("eq", rows, ops.iota(shape, 1))), dtype)
 
 
-def _created(name: str) -> Callable[..., Any]:
-    original = _ORIGINALS[name]
-    return lambda *args, **kwargs: _constant_tracer(original(*args, **kwargs))
+def _identity(n: int, dtype: Any = float, **kwargs: Any) -> Any:
+    return _eye(n, dtype=dtype, **kwargs)
 
 
-_ORIGINALS = {
-    name: getattr(np, name)
-    for name in (
-        "zeros",
-        "ones",
-        "full",
-        "empty",
-        "arange",
-        "eye",
-        "identity",
-        "array",
-        "asarray",
-        "asanyarray",
-    )
+def _created(original: Callable) -> Callable[..., Any]:
+    """`original`'s (constant) result as a traced array, so that it can be written into."""
+
+    def create(*args: Any, **kwargs: Any) -> Any:
+        if _contains_tracer(list(args)) or _contains_tracer(list(kwargs.values())):
+            raise located(
+                UnsupportedError(
+                    f"np.{original.__name__} with a traced argument is not supported: its "
+                    "arguments (shape, range, ...) must be known when tracing"
+                )
+            )
+        return _constant_tracer(original(*args, **kwargs))
+
+    create.__name__ = original.__name__
+    return create
+
+
+# What `np.<name>` is in the user's traced code (see frontend.py): arrays created
+# there are Tracers, so that item assignment into them can take traced values.
+# NumPy itself is never modified.
+CREATION: dict[str, Callable[..., Any]] = {
+    "zeros": _created(np.zeros),
+    "ones": _created(np.ones),
+    "empty": _created(np.zeros),  # deterministic contents
+    "arange": _created(np.arange),
+    "linspace": _created(np.linspace),
+    "full": _full,
+    "eye": _eye,
+    "identity": _identity,
+    "array": array,
+    "asarray": asarray,
+    "asanyarray": asarray,
+    "ascontiguousarray": asarray,
 }
-
-
-def patched_numpy() -> dict[str, Callable]:
-    """Replacements of numpy module functions for the duration of a trace."""
-    traced: dict[str, Callable] = {name: _created(name) for name in ("zeros", "ones", "arange")}
-    traced["full"] = _full
-    traced["empty"] = _created("zeros")  # deterministic contents
-    traced["eye"] = _eye
-    traced["identity"] = lambda n, dtype=float: _eye(n, dtype=dtype)
-    traced["array"] = array
-    traced["asarray"] = asarray
-    traced["asanyarray"] = asarray
-    return {name: _traced_version(_ORIGINALS[name], fn) for name, fn in traced.items()}

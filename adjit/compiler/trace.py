@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .. import tree
-from ..errors import UnsupportedError
+from ..errors import AdjitError, UnsupportedError
 from ..ir.core import Function, Value
 from ..ir.types import TensorType
 from ..ir.verifier import verify
-from . import numpy_api, ops
+from . import frontend, numpy_api, ops
 from .builder import Builder, building
 from .tracer import Tracer
 
@@ -30,33 +27,6 @@ class Traced:
     out_tree: tree.TreeDef
     # values of an enclosing trace that f's closure uses: fn's trailing parameters
     captures: tuple[Value, ...] = ()
-
-
-_patch_depth = 0
-
-
-@contextlib.contextmanager
-def numpy_patched() -> Iterator[None]:
-    """Make NumPy's creation functions return tracers while a trace runs (re-entrant)."""
-    global _patch_depth
-    if _patch_depth:
-        _patch_depth += 1
-        try:
-            yield
-        finally:
-            _patch_depth -= 1
-        return
-    patches = numpy_api.patched_numpy()
-    originals = {name: getattr(np, name) for name in patches}
-    for name, fn in patches.items():
-        setattr(np, name, fn)
-    _patch_depth = 1
-    try:
-        yield
-    finally:
-        _patch_depth = 0
-        for name, fn in originals.items():
-            setattr(np, name, fn)
 
 
 def _param_names(f: Callable, args: tuple, kwargs: dict) -> tuple[list[str], dict[str, str]]:
@@ -105,7 +75,7 @@ def trace_function(
     ]
 
     builder = Builder(parent)
-    with building(builder), numpy_patched():
+    with building(builder), frontend.session():
         inputs = []
         for leaf, path in zip(leaves, paths):
             param = builder.add_arg(_input_type(leaf, path), path)
@@ -113,12 +83,37 @@ def trace_function(
                 builder.weak.add(param)  # promotes like a Python scalar, as in NumPy
             inputs.append(Tracer(param, is_input=True))
         call_args, call_kwargs = tree.unflatten(in_tree, inputs)
-        out = f(*call_args, **call_kwargs)
+        out = _call(frontend.user_view(f), call_args, call_kwargs)
         out_leaves, out_tree = tree.flatten(out, is_leaf=lambda x: isinstance(x, Tracer))
         results = [ops.as_value(numpy_api.unwrap(leaf)) for leaf in out_leaves]
         body = builder.block(results)
     captures = tuple(outer for outer, _ in builder.captures.values())
     return Traced(verify(Function(function_name(f), body)), in_tree, out_tree, captures)
+
+
+def _call(f: Callable, args: Any, kwargs: dict) -> Any:
+    try:
+        return f(*args, **kwargs)
+    except AdjitError:
+        raise
+    except Exception as e:
+        # NumPy replaces some errors of the objects it converts by its own (storing
+        # a traced scalar into a NumPy array: "setting an array element with a
+        # sequence"); the adjit error it replaced says what went wrong and where
+        cause = _adjit_cause(e)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def _adjit_cause(e: BaseException) -> AdjitError | None:
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, AdjitError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__
+    return None
 
 
 def trace(f: Callable) -> Callable[..., Function]:

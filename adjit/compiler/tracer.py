@@ -34,6 +34,14 @@ _CONTROL_FLOW_HELP = (
 )
 
 
+# NumPy converts a value stored into one of its arrays with float() or int()
+_NUMPY_STORE = (
+    " (NumPy asks for one when a traced value is stored into a NumPy array: create "
+    "that array with np.zeros or np.empty inside the traced function, through the "
+    "function's own numpy import)"
+)
+
+
 class Tracer:
     """An abstract array (shape and dtype known, values not) recorded as IR."""
 
@@ -180,10 +188,10 @@ class Tracer:
         return bool(self._known("a Python bool (in if, while, and/or, assert)"))
 
     def __float__(self) -> float:
-        return float(self._known("a Python float"))
+        return float(self._known(f"a Python float{_NUMPY_STORE}"))
 
     def __int__(self) -> int:
-        return int(self._known("a Python int"))
+        return int(self._known(f"a Python int{_NUMPY_STORE}"))
 
     def __index__(self) -> int:
         return int(self._known("a Python index"))

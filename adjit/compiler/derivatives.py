@@ -98,6 +98,59 @@ def _binary_in_terms_of_result(sp, d, expr, r):
     return better
 
 
+# Partials written by hand where SymPy's form is right in exact arithmetic but
+# wrong in floating point or at a special point. A call of a primitive by name
+# (div(a, b), hypot(a, b)) is that primitive, kept as written: SymPy would turn
+# (y/h)/h into y/h**2, which underflows. Each is checked against sympy.diff when
+# first used (`_chosen`, with the primitives' expressions substituted): the last
+# piece of a Piecewise must equal it identically; the other pieces give the
+# limit at points where that form is 0*inf or 0/0.
+#   logaddexp: exp(x)/(exp(x) + exp(y)) is inf/inf at x = 1000, and exp(x - r)
+#     rounds to 1 at x = y = 1e300 (r = x + log 2 = x); logistic(x - y) is exact.
+#   hypot: x/sqrt(x**2 + y**2) overflows at x = 1e200; x/r does not. At the
+#     origin (a kink, as |x|) the subgradient 0, as for abs.
+#   atan2: y/(x**2 + y**2) is inf at x = y = 1e-300 and 0/inf at x = inf;
+#     (y/h)/h with h = hypot(x, y) is neither.
+#   pow: y*x**(y - 1) is 0*inf at x = 0, y = 0 (x**0 is constant 1: slope 0), and
+#     r*log(x) is 0*(-inf) at x = 0, y > 0 (0**y is constant 0: slope 0). r = 0
+#     otherwise only when x**y underflows, where r*log(x) is 0 to double precision.
+_CHOSEN: dict[str, tuple[str, ...]] = {
+    "logaddexp": ("logistic(x - y)", "logistic(y - x)"),
+    "hypot": (
+        "Piecewise((0, Eq(r, 0)), (div(x, r), True))",
+        "Piecewise((0, Eq(r, 0)), (div(y, r), True))",
+    ),
+    "atan2": ("div(div(y, hypot(x, y)), hypot(x, y))", "-div(div(x, hypot(x, y)), hypot(x, y))"),
+    "pow": (
+        "Piecewise((0, Eq(y, 0)), (y*x**(y - 1), True))",
+        "Piecewise((0, Eq(r, 0)), (r*log(x), True))",
+    ),
+}
+
+
+# primitives a chosen partial may call by name
+_CALLABLE = ("div", "hypot", "logistic")
+
+
+def _chosen(sp, name: str, syms: dict[str, object], expr, derived: Sequence) -> tuple:
+    """The hand-written partials of `name`, each verified against SymPy's."""
+    calls = {n: sp.Function(n) for n in _CALLABLE}
+    meaning = {
+        f: sp.Lambda(syms_, sp.sympify(PRIMITIVES[n].scalar, locals=syms))
+        for n, f in calls.items()
+        for syms_ in [tuple(syms[s] for s in _SYMBOLS[: PRIMITIVES[n].arity])]
+    }
+    out = []
+    for text, d in zip(_CHOSEN[name], derived):
+        chosen = sp.sympify(text, locals={**syms, **calls})
+        general = chosen.args[-1].expr if isinstance(chosen, sp.Piecewise) else chosen
+        general = general.subs(meaning).subs(syms[RESULT], expr)
+        if sp.simplify(general - d) != 0:
+            raise AssertionError(f"chosen partial {text} of {name} is not its derivative {d}")
+        out.append(chosen)
+    return tuple(out)
+
+
 @functools.cache
 def partials(name: str) -> tuple[object, ...]:
     """The simplified SymPy partial derivatives of element-wise primitive `name`.
@@ -112,6 +165,9 @@ def partials(name: str) -> tuple[object, ...]:
     sp = _sympy()
     syms = _symbols(sp)
     expr = sp.sympify(prim.scalar, locals=syms)
+    if name in _CHOSEN:
+        derived = [sp.diff(expr, syms[s]) for s in _SYMBOLS[: prim.arity]]
+        return _chosen(sp, name, syms, expr, derived)
     out = []
     # floor, ceiling and sign inside an expression (mod: x - y*floor(x/y)) are
     # piecewise constant: held as constants while differentiating
@@ -179,7 +235,11 @@ class _Lowering:
             return self.pow(e.base, e.exp)
         if isinstance(e, sp.Heaviside):
             return self.heaviside(e.args[0])
+        if isinstance(e, sp.Piecewise):
+            return self.piecewise(e.args)
         fname = type(e).__name__
+        if isinstance(e, sp.core.function.AppliedUndef) and fname in _CALLABLE:
+            return self.ew(fname, *(self(a) for a in e.args))
         if fname in _FUNCTIONS:
             return self.ew(_FUNCTIONS[fname], *(self(a) for a in e.args))
         raise UnsupportedError(f"cannot lower the derivative expression {e} to IR")
@@ -230,6 +290,21 @@ class _Lowering:
         if exp.is_negative:
             return self.ew("div", self.const(1), self.pow(base, -exp))
         return self.ew("pow", self(base), self(exp))
+
+    def piecewise(self, pieces: Sequence) -> Value:
+        """Nested selects, the first true condition winning; the last is True."""
+        (value, cond), rest = pieces[0], pieces[1:]
+        if cond == True or not rest:  # noqa: E712 (SymPy's true is not Python's)
+            return self(value)
+        return self.ew("select", self.condition(cond), self(value), self.piecewise(rest))
+
+    def condition(self, c) -> Value:
+        sp = self.sp
+        names = {sp.Eq: "eq", sp.Ne: "ne", sp.Lt: "lt", sp.Le: "le", sp.Gt: "gt", sp.Ge: "ge"}
+        for cls, op in names.items():
+            if isinstance(c, cls):
+                return self.ew(op, self(c.lhs), self(c.rhs))
+        raise UnsupportedError(f"cannot lower the condition {c} to IR")
 
     def heaviside(self, arg) -> Value:
         # Heaviside(x - y) = [x > y] (maximum/minimum ties: see _TIE_TO_SECOND)

@@ -81,6 +81,8 @@ _UFUNC_PRIMITIVE = {
     np.maximum: "maximum",
     np.minimum: "minimum",
     np.arctan2: "atan2",
+    np.logaddexp: "logaddexp",
+    np.hypot: "hypot",
     np.floor_divide: "floordiv",
     np.remainder: "mod",
     np.less: "lt",
@@ -123,10 +125,10 @@ def _float_arg(x: Any) -> Any:
     return v if ops.dtype_of(v).kind == "f" else ops.as_value(v, np.float64)
 
 
-def _logaddexp(a: Any, b: Any) -> Any:
-    # max + log1p(exp(-|a - b|)): exact for large |a - b| and never overflows
-    hi = _ew("maximum", a, b)
-    return hi + np.log1p(np.exp(-np.abs(_ew("sub", a, b))))
+def _logaddexp2(a: Any, b: Any) -> Any:
+    # log2(2**a + 2**b) = logaddexp(a ln 2, b ln 2) / ln 2: smooth, never overflows
+    ln2 = math.log(2.0)
+    return _ew("div", _ew("logaddexp", _ew("mul", a, ln2), _ew("mul", b, ln2)), ln2)
 
 
 # NumPy >= 2.1 keeps integer (and bool) dtypes in floor/ceil; older versions give float64
@@ -161,8 +163,7 @@ _UFUNC_COMPOSITE: dict[np.ufunc, Callable[..., Any]] = {
     np.exp2: lambda x: _ew("pow", 2.0, _float_arg(x)),
     np.log2: lambda x: _ew("div", _ew("log", x), math.log(2.0)),
     np.log10: lambda x: _ew("div", _ew("log", x), math.log(10.0)),
-    np.logaddexp: _logaddexp,
-    np.hypot: lambda a, b: np.sqrt(_ew("add", _ew("mul", a, a), _ew("mul", b, b))),
+    np.logaddexp2: _logaddexp2,
     np.float_power: lambda a, b: _ew("pow", ops.as_value(unwrap(a), np.float64), _float_arg(b)),
     np.matmul: lambda a, b: wrap(ops.matmul(unwrap(a), unwrap(b))),
     np.isnan: lambda x: _ew("ne", x, x),
@@ -457,7 +458,19 @@ def _var(a: Any, axis: Any = None, dtype: Any = None, ddof: int = 0, keepdims: b
 
 
 def _std(a: Any, axis: Any = None, dtype: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
-    return np.sqrt(_var(a, axis, dtype, ddof, keepdims))
+    return _root_of_squares(_var(a, axis, dtype, ddof, keepdims))
+
+
+def _root_of_squares(s: Any) -> Any:
+    """sqrt(s) for a sum of squares s, with slope 0 where s == 0.
+
+    There the function (std of a constant, the norm of zero) has a kink like |x|
+    and 0 is a subgradient; sqrt's own slope, inf, times s's, 0, would be NaN.
+    sqrt sees 1 at those points, so no inf arises in either mode.
+    """
+    at_zero = _ew("eq", s, 0.0)
+    root = np.sqrt(_ew("select", at_zero, 1.0, s))
+    return _ew("select", at_zero, 0.0, root)
 
 
 def _any(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -760,8 +773,17 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
 
 
 @implements(np.trace)
-def _trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-    x = swapaxes(swapaxes(asarray(a), axis1, -2), axis2 % asarray(a).ndim, -1)
+def _trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
+    x = asarray(a)
+    if x.ndim < 2:
+        raise located(ShapeError(f"trace: needs an array of at least 2 dimensions, got {x.shape}"))
+    i, j = _axes(axis1, x.ndim)[0], _axes(axis2, x.ndim)[0]
+    if i == j:
+        raise located(ShapeError(f"trace: axis1 and axis2 are the same axis ({axis1}, {axis2})"))
+    # the two axes last, in the order axis1, axis2; the others keep their order
+    x = transpose(x, [k for k in range(x.ndim) if k not in (i, j)] + [i, j])
+    if dtype is not None:
+        x = astype(x, dtype)
     n = max(0, min(x.shape[-2] - max(0, -offset), x.shape[-1] - max(0, offset)))
     rows = np.arange(n) + max(0, -offset)
     return _sum(x[..., rows, rows + offset], axis=-1)
@@ -770,9 +792,15 @@ def _trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
 @implements(np.linalg.norm)
 def _norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
     x = asarray(x)
-    if ord not in (None, 2, "fro") or (ord == 2 and (axis is None and x.ndim != 1)):
-        raise located(UnsupportedError(f"np.linalg.norm with ord={ord!r} is not supported"))
-    return np.sqrt(_sum(x * x, axis=axis, keepdims=keepdims))
+    if x.dtype.kind != "f":
+        x = astype(x, np.float64)
+    # the square root of the sum of squares: ord=None (any axes), 2 on vectors,
+    # "fro" on matrices; 2 on matrices is the largest singular value
+    vector = x.ndim == 1 if axis is None else len(_axes(axis, x.ndim)) == 1
+    matrix = x.ndim == 2 if axis is None else len(_axes(axis, x.ndim)) == 2
+    if not (ord is None or (ord == 2 and vector) or (ord == "fro" and matrix)):
+        raise located(UnsupportedError(f"np.linalg.norm with ord={ord!r} is not supported here"))
+    return _root_of_squares(_sum(x * x, axis=axis, keepdims=keepdims))
 
 
 # ----------------------------------------------------------------- methods

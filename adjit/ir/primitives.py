@@ -126,6 +126,9 @@ _ELEMENTWISE: dict[str, tuple[int, str | None, Callable, str]] = {
     "maximum": (2, "Max(x, y)", np.maximum, NUMERIC),
     "minimum": (2, "Min(x, y)", np.minimum, NUMERIC),
     "atan2": (2, "atan2(x, y)", np.arctan2, FLOAT),
+    # smooth everywhere; NumPy's and the generated code never overflow (no exp(1000))
+    "logaddexp": (2, "log(exp(x) + exp(y))", np.logaddexp, FLOAT),
+    "hypot": (2, "sqrt(x**2 + y**2)", np.hypot, FLOAT),  # no overflow at 1e200
     "floordiv": (2, "floor(x / y)", np.floor_divide, NUMERIC),
     "mod": (2, "x - y*floor(x / y)", np.remainder, NUMERIC),
     "lt": (2, None, np.less, COMPARE),

@@ -105,6 +105,4 @@ def test_threads_trace_compile_and_call_concurrently() -> None:
         th.start()
     for th in pool:
         th.join()
-    assert not errors, f"{len(errors)} of {threads * steps} steps failed:\n" + "\n".join(
-        errors[:3]
-    )
+    assert not errors, f"{len(errors)} of {threads * steps} steps failed:\n" + "\n".join(errors[:3])

@@ -245,6 +245,8 @@ def _load_overload(cache: Cache, load, sig, target_context):
 
 
 def _warn_once(kind: str, message: str) -> None:
-    if kind not in _warned:
+    with _lock:
+        if kind in _warned:
+            return
         _warned.add(kind)
-        warnings.warn(message, AdjitCacheWarning, stacklevel=2)
+    warnings.warn(message, AdjitCacheWarning, stacklevel=2)

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import AdjitError, ShapeError, UnsupportedError
 from ..ir.core import Value
 from . import ops
-from .builder import is_user_code, located
+from .builder import is_tracing, is_user_code, located
 
 
 def wrap(value: Value, base: Any = None) -> Any:
@@ -742,7 +742,7 @@ def _traced_version(original: Callable, traced: Callable) -> Callable[..., Any]:
     """
 
     def dispatch(*args: Any, **kwargs: Any) -> Any:
-        if _called_from_user_code():
+        if is_tracing() and _called_from_user_code():  # this thread traces
             return traced(*args, **kwargs)
         return original(*args, **kwargs)
 

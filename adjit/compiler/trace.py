@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,31 +33,36 @@ class Traced:
     captures: tuple[Value, ...] = ()
 
 
-_patch_depth = 0
+_patch_lock = threading.Lock()
+_patch_count = 0  # traces running in any thread; the patch stays while one does
 
 
 @contextlib.contextmanager
 def numpy_patched() -> Iterator[None]:
-    """Make NumPy's creation functions return tracers while a trace runs (re-entrant)."""
-    global _patch_depth
-    if _patch_depth:
-        _patch_depth += 1
-        try:
-            yield
-        finally:
-            _patch_depth -= 1
-        return
-    patches = numpy_api.patched_numpy()
-    originals = {name: getattr(np, name) for name in patches}
-    for name, fn in patches.items():
-        setattr(np, name, fn)
-    _patch_depth = 1
+    """Make NumPy's creation functions return tracers while a trace runs (re-entrant).
+
+    The patched functions act only in a thread that is tracing; other threads
+    get NumPy's own.
+    """
+    global _patch_count
+    with _patch_lock:
+        if _patch_count == 0:
+            patches = numpy_api.patched_numpy()
+            for name, fn in patches.items():
+                _ORIGINALS.setdefault(name, getattr(np, name))
+                setattr(np, name, fn)
+        _patch_count += 1
     try:
         yield
     finally:
-        _patch_depth = 0
-        for name, fn in originals.items():
-            setattr(np, name, fn)
+        with _patch_lock:
+            _patch_count -= 1
+            if _patch_count == 0:
+                for name, fn in _ORIGINALS.items():
+                    setattr(np, name, fn)
+
+
+_ORIGINALS: dict[str, Callable] = {}
 
 
 def _param_names(f: Callable, args: tuple, kwargs: dict) -> tuple[list[str], dict[str, str]]:

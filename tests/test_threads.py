@@ -10,6 +10,7 @@ thread fails the test.
 
 from __future__ import annotations
 
+import sys
 import threading
 import traceback
 
@@ -106,3 +107,39 @@ def test_threads_trace_compile_and_call_concurrently() -> None:
     for th in pool:
         th.join()
     assert not errors, f"{len(errors)} of {threads * steps} steps failed:\n" + "\n".join(errors[:3])
+
+
+def test_compiled_code_releases_the_gil() -> None:
+    """Another Python thread runs while a compiled function computes (nogil=True).
+
+    With a long switch interval the calling thread keeps the GIL while it runs
+    Python, so the counting thread can only run while the native code has
+    released it.
+    """
+    f = adjit.jit(lambda x: np.sum(np.sin(x) * np.cos(x)))
+    x = np.linspace(0.0, 1.0, 1 << 22)
+    np.testing.assert_allclose(f(x), np.sum(np.sin(x) * np.cos(x)), rtol=1e-10)
+    counter = [0]
+    go, done = threading.Event(), threading.Event()
+
+    def count() -> None:
+        go.wait()
+        while not done.is_set():
+            counter[0] += 1
+
+    interval = sys.getswitchinterval()
+    counter_thread = threading.Thread(target=count)
+    counter_thread.start()
+    try:
+        sys.setswitchinterval(0.5)
+        go.set()
+        counts = []
+        for _ in range(3):
+            before = counter[0]
+            f(x)
+            counts.append(counter[0] - before)
+    finally:
+        done.set()
+        sys.setswitchinterval(interval)
+        counter_thread.join()
+    assert max(counts) > 0, f"no Python ran during the native calls: {counts}"

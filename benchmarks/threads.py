@@ -65,9 +65,7 @@ def throughput(grad, batches: list[tuple], n_threads: int) -> float:
 def main() -> None:
     rng = np.random.default_rng(0)
     w1, w2 = rng.normal(size=(64, 128)) / 8, rng.normal(size=(128, 1)) / 11
-    batches = [
-        (w1, w2, rng.normal(size=(1024, 64)), rng.normal(size=(1024, 1))) for _ in range(4)
-    ]
+    batches = [(w1, w2, rng.normal(size=(1024, 64)), rng.normal(size=(1024, 1))) for _ in range(4)]
     grad = adjit.grad(loss, argnums=(0, 1))
     for args in batches:  # compile, and check one gradient against finite differences
         grad(*args)

@@ -37,8 +37,9 @@ def loss(w1, w2, x, y):
     return np.mean((np.tanh(h @ w2) - y) ** 2) + 1e-3 * np.sum(w1 * w1)
 
 
-def throughput(grad, batches: list[tuple], n_threads: int) -> float:
-    """Calls per second of `grad` with n_threads threads, each on its own batch."""
+def throughput(grad, batches: list[tuple], n_threads: int) -> tuple[float, float]:
+    """Calls per second of `grad` with n_threads threads, each on its own batch, and
+    the CPU time the process used per second (above 1: threads ran at once)."""
     counts = [0] * n_threads
     start = threading.Barrier(n_threads + 1)
     stop = threading.Event()
@@ -54,12 +55,13 @@ def throughput(grad, batches: list[tuple], n_threads: int) -> float:
     for t in pool:
         t.start()
     start.wait()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     time.sleep(SECONDS)
     stop.set()
     for t in pool:
         t.join()
-    return sum(counts) / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    return sum(counts) / wall, (time.process_time() - c0) / wall
 
 
 def main() -> None:
@@ -80,12 +82,15 @@ def main() -> None:
     per_call = (time.perf_counter() - t) / 20
     rows, base = [], None
     for n in (1, 2, 4):
-        rate = throughput(grad, batches, n)
+        rate, cpus = throughput(grad, batches, n)
         base = base or rate
-        rows.append([str(n), f"{rate:.0f}", f"{rate / base:.2f}"])
+        rows.append([str(n), f"{rate:.0f}", f"{rate / base:.2f}", f"{cpus:.2f}"])
     print(machine_line())
     print(f"gradient of a 64-128-1 network's loss, batch 1024: {per_call * 1e3:.2f} ms per call")
-    print(table(["threads", "calls/s", "speed-up"], rows))
+    print(
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} (other processes share them)"
+    )
+    print(table(["threads", "calls/s", "speed-up", "CPU s per s"], rows))
 
 
 if __name__ == "__main__":

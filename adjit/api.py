@@ -34,7 +34,7 @@ from .ir.core import Function, Value
 from .ir.indexing import Slice
 from .ir.types import TensorType
 from .ir.verifier import verify
-from .transform_cache import compiled_for, function_key
+from .transform_cache import compiled_for, function_key, object_key
 
 __all__ = [
     "cond",
@@ -611,7 +611,11 @@ def _compiled_call(
     jitted wrapper traces `inline_call` on tracers, which inlines f's transform.
     """
     inline_call.__name__ = f"{what.partition('(')[0]}_{function_name(f)}"
-    return Jitted(inline_call, key=transform_key(what, f), names_of=f, spread=spread)
+    key = transform_key(what, f)
+    if key is None:  # an object whose attributes we cannot key: one per object, as it lives
+        by_object = object_key(f)
+        key = None if by_object is None else (what, by_object)
+    return Jitted(inline_call, key=key, names_of=f, spread=spread)
 
 
 def _tangent_values(fn: Function, tangents: Any, primals_tree: tree.TreeDef) -> list[Value | None]:

@@ -11,7 +11,8 @@ again, never served stale code. Values are keyed by content (Python scalars,
 strings, containers of them, arrays of up to MAX_ARRAY_ELEMENTS elements);
 modules, classes and builtins by identity. A function reaching anything else
 (an object with attributes, a larger array) has no key: its transforms are
-compiled afresh, as before.
+compiled afresh, as before (jvp, hvp and vmap, whose wrappers are always made
+anew, key such a function by its identity, held weakly: `ObjectKey`).
 
 The cache holds no user function: keys are code objects and values, and the
 entries hold the specializations (traced IR and native code). It keeps the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import threading
 import types
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -116,6 +118,33 @@ def _global_names(code: types.CodeType) -> tuple[str, ...]:
         if isinstance(const, types.CodeType):
             names.update(_global_names(const))
     return tuple(sorted(names))
+
+
+class ObjectKey:
+    """An object's identity, held weakly: equal only to the key of the same live object."""
+
+    __slots__ = ("_hash", "_ref")
+
+    def __init__(self, obj: object) -> None:
+        self._ref = weakref.ref(obj)
+        self._hash = id(obj)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ObjectKey):
+            return NotImplemented
+        obj = self._ref()
+        return obj is not None and obj is other._ref()
+
+
+def object_key(obj: object) -> ObjectKey | None:
+    """The identity key of obj (None when it cannot be referenced weakly)."""
+    try:
+        return ObjectKey(obj)
+    except TypeError:
+        return None
 
 
 class Compiled:

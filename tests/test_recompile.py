@@ -109,6 +109,24 @@ def test_recreated_lambda_over_the_same_data_hits(traces):
     assert len(traces) == 1
 
 
+class _Scale:
+    def __init__(self, c: float) -> None:
+        self.c = c
+
+    def __call__(self, x):
+        return self.c * np.sin(x)
+
+
+def test_held_vmap_of_a_callable_object_compiles_once(traces):
+    mapped = adjit.vmap(_Scale(2.0))
+    xs = np.stack([X, V])
+    np.testing.assert_allclose(mapped(xs), 2.0 * np.sin(xs), rtol=1e-12)
+    del traces[:]
+    for _ in range(2):
+        np.testing.assert_allclose(mapped(xs), 2.0 * np.sin(xs), rtol=1e-12)
+    assert traces == []
+
+
 def test_closure_cell_rebound_misses():
     a = 2.0
     b = np.array([1.0, 2.0, 3.0])

@@ -4,8 +4,11 @@ jacrev, hessian, hvp and vmap."""
 from __future__ import annotations
 
 import functools
-import weakref
-from collections.abc import Callable
+import inspect
+import os
+import sys
+import warnings
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,11 +29,12 @@ from .compiler.passes import lift_constants, simplify
 from .compiler.reverse import emit_adjoint, vjp_function
 from .compiler.trace import Traced, function_name, trace, trace_function
 from .compiler.tracer import Tracer
-from .errors import AdjitError
+from .errors import AdjitError, RecompileWarning
 from .ir.core import Function, Value
 from .ir.indexing import Slice
 from .ir.types import TensorType
 from .ir.verifier import verify
+from .transform_cache import compiled_for, function_key, object_key
 
 __all__ = [
     "cond",
@@ -142,28 +146,77 @@ def _compile(traced: Traced, parallel: bool = False) -> Specialization:
     return Specialization(traced, source, module.entry, tuple(constants))
 
 
-class Jitted:
-    """`adjit.jit(f)`: compiled per input signature (shapes, dtypes, pytree structure)."""
+def transform_key(what: Hashable, f: Callable) -> Hashable | None:
+    """The key of a transform (`what`: its name and options) of f, None if f has none."""
+    fkey = function_key(f)
+    return None if fkey is None else (what, fkey)
 
-    def __init__(self, f: Callable, parallel: bool = False) -> None:
+
+class Jitted:
+    """`adjit.jit(f)`: compiled per input signature (shapes, dtypes, pytree structure).
+
+    The specializations are shared by every transform object built with the same
+    `key` (see transform_cache), so re-creating `adjit.jit(f)` or `adjit.grad(f)`
+    each step reuses the compiled code. `names_of` is the function whose
+    parameters name the arguments in warnings; with `spread`, its arguments are
+    the first argument's items (jvp's primals).
+    """
+
+    adjit_key: Hashable | None = None
+
+    def __init__(
+        self,
+        f: Callable,
+        parallel: bool = False,
+        key: Hashable | None = None,
+        names_of: Callable | None = None,
+        spread: bool = False,
+    ) -> None:
         # first: update_wrapper copies f's __dict__, which for a transformed f
         # (jit(grad(f))) holds that object's own fields
         functools.update_wrapper(self, f)
         self.f = f
         self.parallel = parallel
-        self._specializations: dict[tuple, Specialization] = {}
-        self._fast: dict[tuple, Callable[[tuple], Any]] = {}
+        self.adjit_key = key
+        self._names_of = names_of or f
+        self._spread = spread
+        self._compiled = compiled_for(key)
+        self._specializations = self._compiled.specializations
+        self._fast = self._compiled.fast
 
     def _lookup(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
         leaves, treedef = tree.flatten((args, kwargs))
-        key = (treedef, tuple(_leaf_signature(leaf) for leaf in leaves))
+        signature = tuple(_leaf_signature(leaf) for leaf in leaves)
+        key = (treedef, signature)
         spec = self._specializations.get(key)
         if spec is None:
-            spec = self._specializations[key] = self._specialize(args, kwargs)
-            fast = None if kwargs else _fast_key(args)
-            if fast is not None and len(leaves) == len(args):
-                self._fast[fast] = spec.call_flat
+            with self._compiled.lock:
+                spec = self._specializations.get(key)
+                if spec is None:
+                    spec = self._specialize(args, kwargs)
+                    self._note_static_variant(treedef, signature)
+                    self._specializations[key] = spec
+                    fast = None if kwargs else _fast_key(args)
+                    if fast is not None and len(leaves) == len(args):
+                        self._fast[fast] = spec.call_flat
         return spec, leaves
+
+    def _note_static_variant(self, treedef: tree.TreeDef, signature: tuple) -> None:
+        """Warn once when this function has been compiled for too many signatures
+        that differ only in static Python values."""
+        variants = self._compiled.note_static_variant((_erase_static(treedef), signature), treedef)
+        if variants is None:
+            return
+        names = _varying_arguments(variants, self._names_of, self._spread)
+        what = " and ".join(names) or "a static argument"
+        warnings.warn(
+            f"adjit: {function_name(self._names_of)} has been traced and compiled for "
+            f"{len(variants)} values of {what}: Python ints, bools and strings are static, so "
+            "each new value compiles again (about 0.3 s). Pass it as a float or a NumPy array "
+            "unless the code needs it static (range(n), if flag:)",
+            RecompileWarning,
+            stacklevel=_user_stacklevel(),
+        )
 
     def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
         traced = trace_function(self.f, args, kwargs)
@@ -188,6 +241,61 @@ class Jitted:
         return self._lookup(args, kwargs)[0].source
 
 
+def _erase_static(t: tree.TreeDef) -> tree.TreeDef:
+    """The structure with each static value replaced by its type."""
+    if t.kind == "static":
+        return tree.TreeDef("static", static=type(t.static))
+    if not t.children:
+        return t
+    return tree.TreeDef(t.kind, tuple(_erase_static(c) for c in t.children), t.keys)
+
+
+def _parameter_names(f: Callable, n: int) -> list[str]:
+    """Names of f's first n positional parameters (`args[i]` for *args; `arg{i}` if unknown)."""
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for p in params:
+        if p.kind == inspect.Parameter.VAR_POSITIONAL:
+            names += [f"{p.name}[{j}]" for j in range(n - len(names))]
+        elif p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    names += [f"arg{i}" for i in range(len(names), n)]
+    return names[:n]
+
+
+def _varying_arguments(variants: list[tree.TreeDef], f: Callable, spread: bool) -> list[str]:
+    """'argument n (1, 2, 3, ...)' for each argument whose static values differ."""
+    args = [v.children[0] for v in variants]
+    if spread:
+        args = [a.children[0] for a in args]
+    out = []
+    names = _parameter_names(f, len(args[0].children))
+    for i, name in enumerate(names):
+        seen = list(dict.fromkeys(str(a.children[i]) for a in args))
+        if len(seen) > 1:
+            out.append(f"argument {name!r} ({', '.join(seen[:4])}, ...)")
+    kwargs = [v.children[1] for v in variants]
+    for key in kwargs[0].keys:
+        seen = list(dict.fromkeys(str(k.children[k.keys.index(key)]) for k in kwargs))
+        if len(seen) > 1:
+            out.append(f"argument {key!r} ({', '.join(seen[:4])}, ...)")
+    return out
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel of warnings.warn that points at the first frame outside adjit."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
 def jit(f: Callable | None = None, *, target: str = "cpu", parallel: bool = False) -> Any:
     """Compile `f` into one fused native function per input signature.
 
@@ -196,8 +304,8 @@ def jit(f: Callable | None = None, *, target: str = "cpu", parallel: bool = Fals
     if target != "cpu":
         raise AdjitError(f"target {target!r} is not available yet; use target='cpu'")
     if f is None:
-        return lambda g: Jitted(g, parallel=parallel)
-    return Jitted(f, parallel=parallel)
+        return lambda g: jit(g, parallel=parallel)
+    return Jitted(f, parallel=parallel, key=transform_key(("jit", parallel), f))
 
 
 # ------------------------------------------------------------------ reverse mode
@@ -314,6 +422,8 @@ class Transformed(Jitted):
     f's traced IR and its argument values, and returns the flat results and
     their tree. Called on arrays, it is compiled per input signature like
     `jit`; called inside a trace (nesting, `jit(grad(f))`), it is inlined as IR.
+    `options` are what `emit` depends on besides f (argnums, has_aux, ...): with
+    `what`, they key the compiled code shared by re-created transforms.
     """
 
     def __init__(
@@ -321,8 +431,9 @@ class Transformed(Jitted):
         f: Callable,
         emit: Callable[[Traced, list[Value]], tuple[list[Value], tree.TreeDef]],
         what: str,
+        options: Hashable,
     ) -> None:
-        super().__init__(f)
+        super().__init__(f, key=transform_key((what, options), f))
         self.emit = emit
         self.what = what
 
@@ -364,7 +475,7 @@ def _differentiated(
     spec = _GradSpec(argnums if isinstance(argnums, int) else tuple(argnums), has_aux, with_value)
 
     def make(g: Callable) -> Transformed:
-        return Transformed(g, functools.partial(_emit_grad, spec=spec), spec.what)
+        return Transformed(g, functools.partial(_emit_grad, spec=spec), spec.what, spec)
 
     return make if f is None else make(f)
 
@@ -397,7 +508,7 @@ class _Pullback:
     def __init__(self, spec: Specialization, primal_leaves: list[Any]) -> None:
         self._spec = spec
         self._primals = primal_leaves
-        self._out_types = [r.type for r in spec.ir.params[len(primal_leaves) :]]
+        self._out_types = [p.type for p in spec.traced.fn.params[len(primal_leaves) :]]
 
     def __call__(self, cotangent: Any) -> tuple:
         traced = self._spec.traced
@@ -461,44 +572,50 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Any]:
     """
     if is_tracing():
         return _traced_vjp(f, primals)
-    traced = trace_function(f, primals, {})
-    args_tree = traced.in_tree.children[0]
-    for i, leaves in enumerate(_leaf_ranges(args_tree)):
-        if leaves:
-            _check_differentiable(traced.fn, leaves, i, "vjp")
-    fn = traced.fn
-    vjp_fn = vjp_function(fn, range(len(fn.params)))
-    grads_tree = tree.TreeDef("tuple", args_tree.children)
-    out_tree = tree.TreeDef("tuple", (traced.out_tree, grads_tree))
-    spec = _compile(Traced(vjp_fn, traced.in_tree, out_tree))
-    leaves = tree.flatten(primals)[0]
-    zeros = [np.zeros(r.type.shape, r.type.np_dtype) for r in fn.results]
+    spec, leaves = _VJP(f, key=transform_key("vjp", f))._lookup(primals, {})
+    params = spec.traced.fn.params[len(leaves) :]
+    zeros = [np.zeros(p.type.shape, p.type.np_dtype) for p in params]
     out = spec([*leaves, *zeros])[0]
     return out, _Pullback(spec, leaves)
+
+
+class _VJP(Jitted):
+    """vjp's compiled function of f, per signature of the primals: (primals,
+    cotangents) -> (f(*primals), cotangents of the primals)."""
+
+    def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
+        traced = trace_function(self.f, args, kwargs)
+        args_tree = traced.in_tree.children[0]
+        for i, leaves in enumerate(_leaf_ranges(args_tree)):
+            if leaves:
+                _check_differentiable(traced.fn, leaves, i, "vjp")
+        fn = traced.fn
+        vjp_fn = vjp_function(fn, range(len(fn.params)))
+        grads_tree = tree.TreeDef("tuple", args_tree.children)
+        out_tree = tree.TreeDef("tuple", (traced.out_tree, grads_tree))
+        return _compile(Traced(vjp_fn, traced.in_tree, out_tree))
 
 
 # ------------------------------------------------------------------ forward mode
 
 
-_COMPILED_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _compiled_call(what: str, f: Callable, inline_call: Callable[..., Any]) -> Jitted:
-    """jit of `inline_call` (which traces into the current builder), one per (what, f);
-    `what` names the transform and its settings.
+def _compiled_call(
+    what: str, f: Callable, inline_call: Callable[..., Any], spread: bool = False
+) -> Jitted:
+    """jit of `inline_call` (which traces into the current builder), sharing its
+    compiled code with every call of the same transform of f; `what` names the
+    transform and its settings. With `spread`, inline_call's first argument holds
+    f's arguments (jvp's primals).
 
     Transformations that change f's signature (jvp, vmap) run this way: the
     jitted wrapper traces `inline_call` on tracers, which inlines f's transform.
     """
-    try:
-        per_f = _COMPILED_CALLS.setdefault(f, {})
-    except TypeError:  # not weakly referenceable: compiled again each call
-        per_f = {}
-    jitted = per_f.get(what)
-    if jitted is None:
-        inline_call.__name__ = f"{what}_{function_name(f)}"
-        jitted = per_f[what] = Jitted(inline_call)
-    return jitted
+    inline_call.__name__ = f"{what.partition('(')[0]}_{function_name(f)}"
+    key = transform_key(what, f)
+    if key is None:  # an object whose attributes we cannot key: one per object, as it lives
+        by_object = object_key(f)
+        key = None if by_object is None else (what, by_object)
+    return Jitted(inline_call, key=key, names_of=f, spread=spread)
 
 
 def _tangent_values(fn: Function, tangents: Any, primals_tree: tree.TreeDef) -> list[Value | None]:
@@ -531,7 +648,7 @@ def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if not is_tracing():  # inside a trace f may close over traced values: inline
-        call = _compiled_call("jvp", f, lambda p, t: jvp(f, p, t))
+        call = _compiled_call("jvp", f, lambda p, t: jvp(f, p, t), spread=True)
         return call(primals, tangents)
     traced, values = _trace_nested(f, (primals, {}))
     tvals = _tangent_values(traced.fn, tangents, traced.in_tree.children[0])
@@ -549,7 +666,8 @@ def hvp(f: Callable, primals: Any, tangents: Any) -> Any:
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if not is_tracing():
-        return _compiled_call("hvp", f, lambda p, t: hvp(f, p, t))(primals, tangents)
+        call = _compiled_call("hvp", f, lambda p, t: hvp(f, p, t), spread=True)
+        return call(primals, tangents)
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
     return jvp(grad(f, argnums=argnums), primals, tangents)[1]
 
@@ -684,7 +802,7 @@ def _jacobian_transform(
     emit = functools.partial(_emit_jacobian, argnums=argnums, forward=forward, has_aux=has_aux)
 
     def make(g: Callable) -> Transformed:
-        return Transformed(g, emit, "jacfwd" if forward else "jacrev")
+        return Transformed(g, emit, "jacfwd" if forward else "jacrev", (argnums, has_aux))
 
     return make if f is None else make(f)
 

@@ -1,4 +1,6 @@
-"""The adjit exception family: every error a user can see derives from AdjitError."""
+"""The adjit exception family: every error a user can see derives from AdjitError.
+
+Warnings (RecompileWarning) derive from UserWarning."""
 
 from __future__ import annotations
 
@@ -37,3 +39,7 @@ class ParseError(IRError):
 
 class VerificationError(IRError):
     """The IR breaks an invariant (SSA, types, region scoping)."""
+
+
+class RecompileWarning(UserWarning):
+    """One function was compiled again and again for values of a static argument."""

@@ -805,7 +805,7 @@ class _Generator:
             *(f"{name} = {text}" for text, name in self.constants.items()),
             "",
             "",
-            f"@numba.njit(cache=CACHE, error_model='numpy'{', parallel=True' if self.parallel else ''})",
+            f"@numba.njit(cache=CACHE, error_model='numpy', nogil=True{', parallel=True' if self.parallel else ''})",
             f"def entry({', '.join(params)}):",
             f"    # {_signature(self.fn)}",
         ]

@@ -13,6 +13,7 @@ import linecache
 import os
 import sys
 import sysconfig
+import threading
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -134,29 +135,39 @@ class Builder:
         return Block(tuple(self.args), tuple(self.ops), results)
 
 
-_STACK: list[Builder] = []
+class _ThreadState(threading.local):
+    """Each thread traces on its own stack of builders: one thread's trace never
+    sees another's ops (a thread pool may trace and compile concurrently)."""
+
+    def __init__(self) -> None:
+        self.stack: list[Builder] = []
+
+
+_STATE = _ThreadState()
 
 
 def current() -> Builder:
-    if not _STACK:
+    stack = _STATE.stack
+    if not stack:
         raise AdjitError("no trace is active (internal error: an op was built outside a trace)")
-    return _STACK[-1]
+    return stack[-1]
 
 
 def is_tracing() -> bool:
-    return bool(_STACK)
+    """Whether the calling thread is tracing."""
+    return bool(_STATE.stack)
 
 
 class building:
-    """Context manager making `builder` the current builder."""
+    """Context manager making `builder` the current builder of the calling thread."""
 
     def __init__(self, builder: Builder) -> None:
         self.builder = builder
 
     def __enter__(self) -> Builder:
-        _STACK.append(self.builder)
+        _STATE.stack.append(self.builder)
         return self.builder
 
     def __exit__(self, *exc: object) -> None:
-        popped = _STACK.pop()
+        popped = _STATE.stack.pop()
         assert popped is self.builder

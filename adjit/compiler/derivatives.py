@@ -15,6 +15,7 @@ SymPy is imported on first use only: `import adjit` stays fast.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,6 +48,12 @@ _FUNCTIONS = {
     "Max": "maximum",
     "Min": "minimum",
 }
+
+
+# SymPy is not thread-safe (its caches and assumption dicts are shared and
+# mutated: sympy/sympy#16734): every use of it, here and in the algebraic pass,
+# holds this lock. Tracing is Python code under the GIL, so little is lost.
+SYMPY_LOCK = threading.RLock()
 
 
 def _sympy():
@@ -162,12 +169,18 @@ def partials(name: str) -> tuple[object, ...]:
         raise UnsupportedError(f"{name} has no scalar expression to differentiate")
     if name in ZERO_DERIVATIVE:
         return (0,) * prim.arity
+    with SYMPY_LOCK:
+        return _derive(prim)
+
+
+def _derive(prim) -> tuple[object, ...]:
+    """The partials of `prim` (the caller holds SYMPY_LOCK)."""
     sp = _sympy()
     syms = _symbols(sp)
     expr = sp.sympify(prim.scalar, locals=syms)
-    if name in _CHOSEN:
+    if prim.name in _CHOSEN:
         derived = [sp.diff(expr, syms[s]) for s in _SYMBOLS[: prim.arity]]
-        return _chosen(sp, name, syms, expr, derived)
+        return _chosen(sp, prim.name, syms, expr, derived)
     out = []
     # floor, ceiling and sign inside an expression (mod: x - y*floor(x/y)) are
     # piecewise constant: held as constants while differentiating
@@ -347,4 +360,5 @@ def partial(name: str, index: int, xs: Sequence[Value], result: Value) -> Value 
         return int(expr)
     env = {s: v for s, v in zip(_SYMBOLS, xs)}
     env[RESULT] = result
-    return _Lowering(env, xs[index].type.np_dtype)(expr)
+    with SYMPY_LOCK:
+        return _Lowering(env, xs[index].type.np_dtype)(expr)

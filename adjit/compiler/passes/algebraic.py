@@ -50,6 +50,7 @@ from ...errors import AdjitError
 from ...ir.core import Block, Function, Op, Value
 from ...ir.primitives import PRIMITIVES, evaluate
 from ..builder import Builder, building
+from ..derivatives import SYMPY_LOCK
 
 # Smooth float element-wise ops whose scalar expressions SymPy can rewrite and the
 # lowering can emit again. Piecewise ops (abs, sign, floor, mod, max, min) are
@@ -453,4 +454,5 @@ def _simplify_block(block: Block) -> Block:
 
 def algebraic_simplify(fn: Function) -> Function:
     """Each element-wise region rewritten by SymPy where that is cheaper and safe."""
-    return Function(fn.name, _simplify_block(fn.body))
+    with SYMPY_LOCK:
+        return Function(fn.name, _simplify_block(fn.body))

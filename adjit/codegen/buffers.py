@@ -8,7 +8,7 @@ quadratic in program size; these tables keep the reverse index as they are fille
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from ..ir.core import Value
 
@@ -37,7 +37,10 @@ class BufferRoots:
 
     def __init__(self) -> None:
         self._root: dict[Value, Value] = {}
-        self._members: dict[Value, dict[Value, None]] = {}
+        self._members: dict[Value, list[Value]] = {}
+        # per last-use table (kept alive, so its id stays its own): per root, how
+        # many members were seen and their latest use
+        self._latest: dict[int, tuple[Mapping[Value, int], dict[Value, tuple[int, int]]]] = {}
 
     def get(self, v: Value, default: Value | None = None) -> Value | None:
         return self._root.get(v, default)
@@ -47,14 +50,21 @@ class BufferRoots:
 
     def __setitem__(self, v: Value, root: Value) -> None:
         old = self._root.get(v)
-        if old is not None:
-            del self._members[old][v]
+        if old is not None:  # (the generator sets a value's root once)
+            self._members[old].remove(v)
+            self._latest.clear()
         self._root[v] = root
-        self._members.setdefault(root, {})[v] = None
+        self._members.setdefault(root, []).append(v)
 
-    def sharing(self, root: Value) -> list[Value]:
-        """The values whose buffer is `root`'s: those `root` owns, and itself."""
-        values = list(self._members.get(root, ()))
+    def latest_use(self, root: Value, last_use: Mapping[Value, int]) -> int:
+        """The latest use (-1: none) in `last_use` of the values sharing `root`'s
+        buffer; members added since the last question are the only ones read."""
+        _, table = self._latest.setdefault(id(last_use), (last_use, {}))
+        members = self._members.get(root, [])
+        seen, latest = table.get(root, (0, -1))
+        for u in members[seen:]:
+            latest = max(latest, last_use.get(u, -1))
+        table[root] = (len(members), latest)
         if root not in self._root:
-            values.append(root)
-        return values
+            latest = max(latest, last_use.get(root, -1))
+        return latest

@@ -364,8 +364,7 @@ class _Generator:
             if w is None or w.type != v.type:
                 continue
             root = self.roots.get(w, w)
-            sharing = [u for u in self.roots.sharing(root) if u in self.names]
-            if root not in self.fresh or any(plan.last_use.get(u, -1) > position for u in sharing):
+            if root not in self.fresh or self.roots.latest_use(root, plan.last_use) > position:
                 continue
             if all(i == idx for n, i in reads if n == name):
                 return w
@@ -629,7 +628,7 @@ class _Generator:
         root = self.roots.get(x, x)
         reusable = (
             root in self.fresh
-            and all(plan.last_use.get(w, -1) <= position for w in self.roots.sharing(root))
+            and self.roots.latest_use(root, plan.last_use) <= position
             and plan.last_use.get(x, -1) <= position
             and plan.last_use.get(root, -1) <= position
         )
@@ -729,10 +728,9 @@ class _Generator:
             if arg not in targets or arg.type.ndim == 0:
                 continue
             root = self.roots.get(init, init)
-            sharing = [u for u in self.roots.sharing(root) if u in self.names]
             ours = (
                 root in self.fresh
-                and all(plan.last_use.get(u, -1) <= position for u in sharing)
+                and self.roots.latest_use(root, plan.last_use) <= position
                 and sum(self.roots.get(u, u) is root for u in op.operands) == 1
             )
             if not ours:

@@ -25,3 +25,21 @@ else:
     _cache = tempfile.mkdtemp(prefix="adjit-test-cache-")
     os.environ["ADJIT_CACHE_DIR"] = _cache
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--runslow",
+        action="store_true",
+        default=False,
+        help="run the cases marked slow at full size (by default: the same code, smaller)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """A test marked slow that takes `size` runs with size "full" under --runslow and
+    "small" otherwise: the same code at a size this machine compiles quickly."""
+    if metafunc.definition.get_closest_marker("slow") and "size" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "size", ["full" if metafunc.config.getoption("--runslow") else "small"]
+        )

@@ -17,6 +17,9 @@ from ..ir.core import Block, Op, Value
 from ..ir.primitives import PRIMITIVES
 
 INDEX_ONLY = {"broadcast", "iota", "transpose", "gather", "convert", "constant"}
+# Bounds of one inlined expression, in IR ops: nesting depth and total count.
+MAX_DEPTH = 32
+MAX_SIZE = 256
 
 
 def _unit_reshape(op: Op) -> bool:
@@ -80,21 +83,23 @@ def plan_block(block: Block) -> BlockPlan:
             plan.inline.add(v)
 
     _keep_work_unrepeated(block, plan, consumers)
+    _bound_expressions(block, plan)
 
     # An inlined value is evaluated where its consumers are, so its operands are
-    # live until then (this keeps in-place buffer reuse safe).
-    def effective_uses(v: Value) -> list[int]:
-        positions = []
-        for i, c, _ in consumers.get(v, []):
-            if c.results and (c.results[0] in plan.inline or c.results[0] in plan.transposed_views):
-                positions.extend(effective_uses(c.results[0]))
-            else:
-                positions.append(i)
-        return positions
+    # live until then (this keeps in-place buffer reuse safe). Consumers come
+    # after their operands: in reverse order, a consumer's position is known.
+    def evaluated_at(i: int, c: Op) -> int:
+        r = c.results[0] if c.results else None
+        return plan.last_use[r] if r in plan.inline or r in plan.transposed_views else i
 
-    for v in list(consumers) + list(producers):
-        uses = effective_uses(v)
-        plan.last_use[v] = max(uses, default=-1)
+    for op in reversed(block.ops):
+        for r in op.results:
+            plan.last_use[r] = max(
+                (evaluated_at(i, c) for i, c, _ in consumers.get(r, [])), default=-1
+            )
+    for v in consumers:
+        if v not in producers:  # block arguments and values from enclosing blocks
+            plan.last_use[v] = max(evaluated_at(i, c) for i, c, _ in consumers[v])
     for v in block.results:
         plan.last_use[v] = len(block.ops)
     return plan
@@ -125,6 +130,24 @@ def _keep_work_unrepeated(
         if not cheap and evaluated[v] > v.type.size:
             plan.inline.discard(v)
             evaluated[v] = v.type.size
+
+
+def _bound_expressions(block: Block, plan: BlockPlan) -> None:
+    """Materialize an inlined value whose expression would nest more than MAX_DEPTH
+    operators or hold more than MAX_SIZE of them: an unrolled loop inlines a chain
+    as long as the program, which Python's parser and Numba cannot take (and the
+    generator would recurse that deep). The value then heads a new expression."""
+    depth: dict[Value, int] = {}
+    size: dict[Value, int] = {}
+    for op in block.ops:
+        v = op.results[0] if op.results else None
+        if v not in plan.inline:
+            continue
+        inlined = [u for u in op.operands if u in plan.inline]
+        depth[v] = 1 + max((depth[u] for u in inlined), default=0)
+        size[v] = 1 + sum(size[u] for u in inlined)
+        if depth[v] > MAX_DEPTH or size[v] > MAX_SIZE:
+            plan.inline.discard(v)
 
 
 def _matrix_view(op: Op, uses: list[tuple[int, Op, int]], returned: set[Value]) -> bool:

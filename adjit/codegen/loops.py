@@ -40,6 +40,8 @@ class Loop:
     body: list[Node] = field(default_factory=list)
     start: int = 0
     step: int = 1
+    # what the loop touches, relative to `var`; filled by fuse (the body is final then)
+    footprint: Footprint | None = field(default=None, repr=False, compare=False)
 
     def same_range(self, other: Loop) -> bool:
         return (self.start, self.extent, self.step) == (other.start, other.extent, other.step)
@@ -63,53 +65,103 @@ def _loop_vars(node: Node) -> set[str]:
     return {node.var}.union(*(_loop_vars(c) for c in node.body))
 
 
-def _conflicts(a: list[Stmt], b: list[Stmt]) -> bool:
-    """Do two statement sets touch a name that one of them writes?"""
-    written_a = {n for s in a for n, _ in s.writes} | {n for s in a for n in s.scalar_writes}
-    written_b = {n for s in b for n, _ in s.writes} | {n for s in b for n in s.scalar_writes}
-    touched_a = (
-        written_a | {n for s in a for n, _ in s.reads} | {n for s in a for n in s.scalar_reads}
-    )
-    touched_b = (
-        written_b | {n for s in b for n, _ in s.reads} | {n for s in b for n in s.scalar_reads}
-    )
-    return bool(written_a & touched_b or written_b & touched_a)
+@dataclass
+class Footprint:
+    """The names a node touches and, per array, the dims that one loop variable
+    indexes exactly in every access (None: some access takes the whole array).
+    Merging loops merges footprints, so deciding a merge costs the size of the
+    smaller loop, not of the loop grown from all merges so far."""
+
+    written: set[str] = field(default_factory=set)  # arrays and scalars
+    touched: set[str] = field(default_factory=set)  # written or read
+    scalar_writes: set[str] = field(default_factory=set)
+    scalar_reads: set[str] = field(default_factory=set)
+    write_dims: dict[str, frozenset[int] | None] = field(default_factory=dict)
+    touch_dims: dict[str, frozenset[int] | None] = field(default_factory=dict)
+    opaque: bool = False
+
+    def add_stmt(self, s: Stmt, var: str) -> None:
+        for name, idx in s.writes:
+            _meet_into(self.write_dims, name, _var_dims(idx, var))
+        for name, idx in s.reads + s.writes:
+            _meet_into(self.touch_dims, name, _var_dims(idx, var))
+        self.written.update(n for n, _ in s.writes)
+        self.written.update(s.scalar_writes)
+        self.touched.update(n for n, _ in s.reads + s.writes)
+        self.touched.update(s.scalar_reads, s.scalar_writes)
+        self.scalar_writes.update(s.scalar_writes)
+        self.scalar_reads.update(s.scalar_reads)
+        self.opaque = self.opaque or s.opaque
+
+    def add(self, other: Footprint) -> None:
+        """Grow by `other`, taken relative to the same loop variable."""
+        for name, dims in other.write_dims.items():
+            _meet_into(self.write_dims, name, dims)
+        for name, dims in other.touch_dims.items():
+            _meet_into(self.touch_dims, name, dims)
+        self.written |= other.written
+        self.touched |= other.touched
+        self.scalar_writes |= other.scalar_writes
+        self.scalar_reads |= other.scalar_reads
+        self.opaque = self.opaque or other.opaque
+
+
+def _var_dims(idx: tuple[str, ...] | None, var: str) -> frozenset[int] | None:
+    return None if idx is None else frozenset(d for d, e in enumerate(idx) if e == var)
+
+
+def _meet_into(
+    table: dict[str, frozenset[int] | None], name: str, dims: frozenset[int] | None
+) -> None:
+    if name not in table:
+        table[name] = dims
+    else:
+        old = table[name]
+        table[name] = None if old is None or dims is None else old & dims
+
+
+def footprint(node: Node) -> Footprint:
+    """A loop's footprint relative to its variable (cached); a statement's."""
+    if isinstance(node, Stmt):
+        fp = Footprint()
+        fp.add_stmt(node, "")
+        return fp
+    if node.footprint is None:
+        node.footprint = Footprint()
+        for s in _stmts(node):
+            node.footprint.add_stmt(s, node.var)
+    return node.footprint
+
+
+def _conflicts(a: Footprint, b: Footprint) -> bool:
+    """Do two nodes touch a name that one of them writes?"""
+    return not (a.written.isdisjoint(b.touched) and b.written.isdisjoint(a.touched))
 
 
 def _can_merge(first: Loop, second: Loop) -> bool:
     """Same extent, and every shared element is touched in the same iteration."""
     if not first.same_range(second):
         return False
-    a, b = _stmts(first), _stmts(second)
-    if any(s.opaque for s in a + b):
+    a, b = footprint(first), footprint(second)
+    if a.opaque or b.opaque:
         return False
-    scalars_a = {n for s in a for n in s.scalar_writes}
-    scalars_b = {n for s in b for n in s.scalar_writes}
-    if scalars_a & {n for s in b for n in s.scalar_reads | s.scalar_writes}:
+    if not (
+        a.scalar_writes.isdisjoint(b.scalar_reads) and a.scalar_writes.isdisjoint(b.scalar_writes)
+    ):
         return False
-    if scalars_b & {n for s in a for n in s.scalar_reads}:
+    if not b.scalar_writes.isdisjoint(a.scalar_reads):
         return False
+    # a dim indexed by exactly the loop variable in all accesses of a written array:
+    # then iteration `var` of either loop only touches that slice, and the two loops
+    # may run interleaved
     for writer, other in ((a, b), (b, a)):
-        for name in {n for s in writer for n, _ in s.writes}:
-            written = [idx for s in writer for n, idx in s.writes if n == name]
-            touched = [idx for s in other for n, idx in s.reads + s.writes if n == name]
-            if touched and not _same_slice(written + touched, first.var):
-                return False
+        small, large = sorted((writer.write_dims, other.touch_dims), key=len)
+        for name in small:
+            if name in large:
+                dims, touched = writer.write_dims[name], other.touch_dims[name]
+                if dims is None or touched is None or not dims & touched:
+                    return False
     return True
-
-
-def _same_slice(indices: list[tuple[str, ...] | None], var: str) -> bool:
-    """Is there a dim indexed by exactly `var` in all these accesses?
-
-    Then iteration `var` of either loop only touches the slice `var` of the
-    array, so the two loops may run interleaved.
-    """
-    if any(idx is None for idx in indices):
-        return False
-    dims = set(range(min(len(idx) for idx in indices)))  # type: ignore[arg-type]
-    for idx in indices:
-        dims &= {d for d, e in enumerate(idx) if e == var}  # type: ignore[arg-type]
-    return bool(dims)
 
 
 def _rename(node: Node, old: str, new: str) -> Node:
@@ -132,10 +184,6 @@ def _rename(node: Node, old: str, new: str) -> Node:
     return node.with_body([_rename(c, old, new) for c in node.body], var)
 
 
-def _opaque(node: Node) -> bool:
-    return any(s.opaque for s in _stmts(node))
-
-
 def fuse(body: list[Node]) -> list[Node]:
     """Merge adjacent loops of `body` (and, recursively, of their bodies)."""
     body = list(body)
@@ -148,24 +196,29 @@ def fuse(body: list[Node]) -> list[Node]:
             # independent of the second loop, which then moves up past them.
             above: list[Node] = []
             below: list[Node] = []
+            below_fp = Footprint()
             j = i + 1
-            while j < len(body) and not _opaque(body[j]):
+            while j < len(body) and not footprint(body[j]).opaque:
                 node = body[j]
                 if isinstance(node, Loop) and node.same_range(first):
                     break
-                below_stmts = [s for n in below for s in _stmts(n)]
-                independent = not _conflicts(_stmts(node), _stmts(first) + below_stmts)
-                (above if independent else below).append(node)
+                node_fp = footprint(node)
+                if _conflicts(node_fp, footprint(first)) or _conflicts(node_fp, below_fp):
+                    below.append(node)
+                    below_fp.add(node_fp)  # (its dims are not used)
+                else:
+                    above.append(node)
                 j += 1
             second = body[j] if j < len(body) else None
-            below_stmts = [s for n in below for s in _stmts(n)]
-            if isinstance(second, Loop) and not _conflicts(below_stmts, _stmts(second)):
+            if isinstance(second, Loop) and not _conflicts(below_fp, footprint(second)):
                 renamed = second if second.var == first.var else None
                 if renamed is None and first.var not in _loop_vars(second):
                     renamed = _rename(second, second.var, first.var)
                 if renamed is not None and _can_merge(first, renamed):
                     merged = first.with_body(first.body + renamed.body)
                     merged.parallel = first.parallel and second.parallel
+                    merged.footprint, first.footprint = first.footprint, None
+                    merged.footprint.add(footprint(renamed))  # type: ignore[union-attr]
                     body[i : j + 1] = [*above, merged, *below]
                     i += len(above)
                     continue
@@ -183,41 +236,67 @@ def contract(body: list[Node], parallel: bool) -> list[Node]:
     temporaries like softmax's exp(x - max) in cache.
     """
     body = list(body)
-    for alloc in [n for n in body if isinstance(n, Stmt) and n.allocates is not None]:
+    touching: dict[str, list[int]] = {}  # array -> positions of the nodes accessing it
+    for k, node in enumerate(body):
+        for name in _names(node):
+            touching.setdefault(name, []).append(k)
+    accesses: dict[int, dict[str, list[tuple[str, ...] | None]]] = {}  # per loop
+    into: dict[int, list[tuple[str, Stmt]]] = {}  # loop position -> (array, allocation)
+    for k, alloc in enumerate(body):
+        if not (isinstance(alloc, Stmt) and alloc.allocates is not None):
+            continue
         name = alloc.writes[0][0]
-        loops = [n for n in body if isinstance(n, Loop) and name in _names(n)]
-        outside = [n for n in body if n is not alloc and isinstance(n, Stmt) and name in _names(n)]
-        if len(loops) != 1 or outside:
+        others = [p for p in touching.get(name, []) if p != k]
+        if len(others) != 1 or not isinstance(body[others[0]], Loop):
             continue
-        (loop,) = loops
-        accesses = [idx for st in _stmts(loop) for n, idx in st.reads + st.writes if n == name]
-        if not accesses or any(idx is None or not idx or idx[0] != loop.var for idx in accesses):
+        position = others[0]
+        loop = body[position]
+        if position not in accesses:
+            accesses[position] = {}
+            for st in _stmts(loop):
+                for n, idx in st.reads + st.writes:
+                    accesses[position].setdefault(n, []).append(idx)
+        found = accesses[position].get(name, [])
+        if not found or any(idx is None or not idx or idx[0] != loop.var for idx in found):
             continue
-        shape = alloc.allocates[1:]
-        new_loop = _drop_first_index(_map_text(loop, _drop_first_index_text(name, loop.var)), name)
-        position = body.index(loop)
-        if shape:
-            buffer = Stmt(
-                re.sub(r"\(\(.*?\)", f"({shape!r}", alloc.text, count=1) + " (one slice)",
-                writes=[(name, None)],
-                allocates=shape,
-            )
-            if parallel and loop.parallel:
-                new_loop.body.insert(0, buffer)
-                body[position] = new_loop
-            else:
-                body[position] = new_loop
-                body.insert(position, buffer)
+        into.setdefault(position, []).append((name, alloc))
+    contracted = {id(alloc) for allocs in into.values() for _, alloc in allocs}
+    out: list[Node] = []
+    for k, node in enumerate(body):
+        if id(node) in contracted:
+            continue
+        if k not in into:
+            out.append(node)
+            continue
+        names = {name for name, _ in into[k]}
+        new_loop = _drop_first_index(
+            _map_text(node, _drop_first_index_text(names, node.var)), names
+        )
+        buffers = []
+        for name, alloc in into[k]:
+            shape = alloc.allocates[1:]  # type: ignore[index]
+            if shape:
+                text = re.sub(r"\(\(.*?\)", f"({shape!r}", alloc.text, count=1) + " (one slice)"
+                buffers.append(Stmt(text, writes=[(name, None)], allocates=shape))
+        if parallel and node.parallel:  # type: ignore[union-attr]
+            new_loop.body[:0] = reversed(buffers)
+            out.append(new_loop)
         else:
-            body[position] = new_loop
-        body.remove(alloc)
-    return body
+            out += [*buffers, new_loop]
+    return out
 
 
-def _drop_first_index_text(name: str, var: str) -> Callable[[str], str]:
+def _drop_first_index_text(names: set[str], var: str) -> Callable[[str], str]:
     """`name[var, i]` -> `name[i]` and `name[var]` -> `name` in generated text."""
-    pattern = re.compile(rf"\b{re.escape(name)}\[{re.escape(var)}(\]|, )")
-    return lambda text: pattern.sub(lambda m: name if m.group(1) == "]" else name + "[", text)
+    pattern = re.compile(rf"\b(\w+)\[{re.escape(var)}(\]|, )")
+
+    def drop(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in names:
+            return m.group(0)
+        return name if m.group(2) == "]" else name + "["
+
+    return lambda text: pattern.sub(drop, text)
 
 
 def _names(node: Node) -> set[str]:
@@ -238,15 +317,15 @@ def _map_text(node: Node, f: Callable[[str], str]) -> Node:
     return node.with_body([_map_text(c, f) for c in node.body])
 
 
-def _drop_first_index(node: Node, name: str) -> Node:
-    """Accesses of `name` lose their first index; 0-d ones become scalar accesses."""
+def _drop_first_index(node: Node, names: set[str]) -> Node:
+    """Accesses of `names` lose their first index; 0-d ones become scalar accesses."""
     if isinstance(node, Loop):
-        return node.with_body([_drop_first_index(c, name) for c in node.body])
+        return node.with_body([_drop_first_index(c, names) for c in node.body])
 
     def split(accesses: list[Access]) -> tuple[list[Access], set[str]]:
         arrays, scalars = [], set()
         for n, idx in accesses:
-            if n != name:
+            if n not in names:
                 arrays.append((n, idx))
             elif len(idx) > 1:  # type: ignore[arg-type]
                 arrays.append((n, idx[1:]))  # type: ignore[index]

@@ -28,6 +28,7 @@ from ..ir.indexing import Dynamic, Slice
 from ..ir.printer import print_function, value_names
 from ..ir.types import TensorType
 from . import pairwise, vecmath
+from .buffers import BufferRoots, NameTable
 from .fusion import BlockPlan, fusible, plan_block, reduces
 from .loops import Access, Loop, Node, Stmt, contract, fuse, render
 
@@ -85,13 +86,13 @@ class _Generator:
     def __init__(self, fn: Function, parallel: bool) -> None:
         self.fn = fn
         self.parallel = parallel
-        self.names: dict[Value, str] = {}
+        self.names: dict[Value, str] = NameTable()
         self.ir_names: dict[Value, str] = {}
         self.producer: dict[Value, Op] = {}
         self.constants: dict[str, str] = {}  # array literal -> module-level name
         self.counter = 0
         self.fresh: set[Value] = set()  # values owning a buffer that may be reused
-        self.roots: dict[Value, Value] = {}  # value -> value owning its buffer
+        self.roots = BufferRoots()  # value -> value owning its buffer
         self.bodies: list[list[Node]] = [[]]  # innermost last
         self.reads: list[Access] = []  # accesses of the statement being built
         self.scalar_reads: set[str] = set()
@@ -358,14 +359,12 @@ class _Generator:
         self, v: Value, reads: list[Access], idx: tuple[str, ...], plan: BlockPlan, position: int
     ) -> Value | None:
         """An operand buffer of v's type, read only at v's own index, dead after this op."""
-        by_name = {self.names[w]: w for w in self.fresh if w in self.names}
         for name in dict.fromkeys(n for n, _ in reads):
-            w = by_name.get(name)
+            w = next((u for u in self.names.bound_to(name) if u in self.fresh), None)
             if w is None or w.type != v.type:
                 continue
             root = self.roots.get(w, w)
-            sharing = [u for u in self.names if self.roots.get(u, u) is root]
-            if root not in self.fresh or any(plan.last_use.get(u, -1) > position for u in sharing):
+            if root not in self.fresh or self.roots.latest_use(root, plan.last_use) > position:
                 continue
             if all(i == idx for n, i in reads if n == name):
                 return w
@@ -629,9 +628,7 @@ class _Generator:
         root = self.roots.get(x, x)
         reusable = (
             root in self.fresh
-            and all(
-                plan.last_use.get(w, -1) <= position for w, r in self.roots.items() if r is root
-            )
+            and self.roots.latest_use(root, plan.last_use) <= position
             and plan.last_use.get(x, -1) <= position
             and plan.last_use.get(root, -1) <= position
         )
@@ -731,10 +728,9 @@ class _Generator:
             if arg not in targets or arg.type.ndim == 0:
                 continue
             root = self.roots.get(init, init)
-            sharing = [u for u in self.names if self.roots.get(u, u) is root]
             ours = (
                 root in self.fresh
-                and all(plan.last_use.get(u, -1) <= position for u in sharing)
+                and self.roots.latest_use(root, plan.last_use) <= position
                 and sum(self.roots.get(u, u) is root for u in op.operands) == 1
             )
             if not ours:

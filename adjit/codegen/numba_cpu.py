@@ -29,7 +29,18 @@ from ..ir.printer import print_function, value_names
 from ..ir.types import TensorType
 from . import pairwise, vecmath
 from .fusion import BlockPlan, fusible, plan_block, reduces
-from .loops import Access, Loop, Node, Stmt, contract, fuse, render
+from .loops import (
+    Access,
+    Loop,
+    Node,
+    Stmt,
+    contract,
+    fuse,
+    parallelize,
+    place_scratch,
+    render,
+    serial_if_small,
+)
 
 _INFIX = {
     "add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**",
@@ -118,6 +129,7 @@ class _Generator:
         scalar_writes: set[str] = frozenset(),  # type: ignore[assignment]
         reads: list[Access] = (),  # type: ignore[assignment]
         opaque: bool = False,
+        work: int = 1,
     ) -> None:
         """Append a statement; the array reads of expressions built since the last one count."""
         node = Stmt(
@@ -127,6 +139,7 @@ class _Generator:
             self.scalar_reads,
             set(scalar_writes),
             opaque,
+            work=work,
         )
         self.reads, self.scalar_reads = [], set()
         self.bodies[-1].append(node)
@@ -166,7 +179,8 @@ class _Generator:
         build()
         body = self.bodies.pop()
         lines: list[str] = []
-        render(fuse(body), 0, lines)
+        # scratch arrays are allocated once at the top: loops using them stay serial here
+        render(parallelize(fuse(serial_if_small(body)), set(self.scratch)), 0, lines)
         return lines
 
     # ------------------------------------------------------- expressions
@@ -393,9 +407,12 @@ class _Generator:
                 self.allocate(v, name)
             with self.loop_nest(tuple(shape[d] for d in kept), parallel=True) as outer:
                 acc = self.new_name("acc")
-                long = len(axes) == 1 and shape[axes[0]] >= PAIRWISE_MIN and not self.parallel
+                long = len(axes) == 1 and shape[axes[0]] >= PAIRWISE_MIN
                 element = lambda j: self.expr(x, outer + [j])  # noqa: E731
-                if long and kind == "sum" and dt.is_float:  # (scratch arrays are shared)
+                if len(axes) == 1 and shape[axes[0]] > pairwise.CHUNK:
+                    # chunks may run in parallel; inside a row loop, the rows do
+                    self.chunked(kind, acc, init, element, shape[axes[0]], dt, not kept)
+                elif long and kind == "sum" and dt.is_float:
                     self.pairwise_sum(acc, element, shape[axes[0]], dt)
                 elif long and kind in ("max", "min"):
                     self.lane_extremum(kind, acc, init, element, shape[axes[0]], dt)
@@ -420,13 +437,12 @@ class _Generator:
         self.fresh.add(v)
 
     def pairwise_sum(self, acc: str, element: Callable[[str], str], n: int, dt: TensorType) -> None:
-        """acc = the sum of element(0..n-1), added in NumPy's pairwise order (pairwise.py).
+        """acc = the sum of element(0..n-1), n <= CHUNK, added in NumPy's pairwise
+        order (pairwise.py).
 
         Each block's elements are computed into a scratch buffer by a loop of their
         own, which vectorises (computed inside the eight-lane loop, element-wise
         math such as exp kept it scalar), then summed by `_block_sum`.
-        Ranges that would need more than 16 blocks are summed block after block:
-        not NumPy's order, still deterministic, and bounded in code size.
         """
         buffer = self.scratch_array("block", pairwise.BLOCK, dt)
 
@@ -441,23 +457,96 @@ class _Generator:
             self.stmt(f"{name} = {text}", scalar_writes={name}, reads=[(buffer, None)])
 
         total = self.new_name("s")
-        if n <= 16 * pairwise.BLOCK:
-            blocks, tree = pairwise.numpy_blocks(n)
-            parts = []
-            for start, count in blocks:
-                parts.append(self.new_name("s"))
-                assign(parts[-1], block(str(start), count))
-            assign(total, tree.format(*parts), parts)
-        else:
-            whole = n - n % pairwise.BLOCK
-            assign(total, "-0.0")
-            c = self.new_name("c")
-            with self.loop(c, whole, step=pairwise.BLOCK):
-                assign(total, f"{total} + {block(c, pairwise.BLOCK)}", [total])
-            if whole < n:
-                assign(total, f"{total} + {block(str(whole), n - whole)}", [total])
+        blocks, tree = pairwise.numpy_blocks(n)
+        parts = []
+        for start, count in blocks:
+            parts.append(self.new_name("s"))
+            assign(parts[-1], block(str(start), count))
+        assign(total, tree.format(*parts), parts)
         self.scalar_reads.add(total)
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
+
+    def chunked(
+        self,
+        kind: str,
+        acc: str,
+        init: str,
+        element: Callable[[str], str],
+        n: int,
+        dt: TensorType,
+        parallel: bool,
+    ) -> None:
+        """acc = the reduction of element(0..n-1), n > CHUNK, in chunks of CHUNK elements.
+
+        The chunking depends on n only, so the result is the same on any number
+        of threads, and the same without parallel=True. A chunk is one statement
+        (its loops have bounds computed from the chunk number) writing its part;
+        sums are NumPy's pairwise order within a chunk and a tree over chunks,
+        products run in order, max and min keep eight lanes (exact: order-free).
+        """
+        chunk, block = pairwise.CHUNK, pairwise.BLOCK
+        count = -(-n // chunk)
+        ctor = _CTOR[dt.dtype]
+        parts = self.new_name("parts")
+        self.stmt(f"{parts} = np.empty({count}, dtype={ctor})", writes=[(parts, None)])
+        c, j, k, m, t = (self.new_name(p) for p in "cjkmt")
+        lo, hi = f"{c} * {chunk}", f"min({n}, {c} * {chunk} + {chunk})"
+        scratch: list[str] = []
+        if kind == "sum" and dt.is_float:
+            buffer = self.scratch_array("block", block, dt)
+            sums = self.scratch_array("sums", chunk // block, dt)
+            scratch = [buffer, sums]
+            blocks, per = -(-n // block), chunk // block
+            b = self.new_name("b")
+            text = (
+                f"for {b} in range({c} * {per}, min({c} * {per} + {per}, {blocks})):\n"
+                f"    {m} = min({block}, {n} - {block} * {b})\n"
+                f"    for {k} in range({m}):\n"
+                f"        {buffer}[{k}] = {element(f'{block} * {b} + {k}')}\n"
+                f"    {sums}[{b} - {c} * {per}] = _block_sum({buffer}, {m})\n"
+                f"{parts}[{c}] = _tree_sum({sums}, min({per}, {blocks} - {c} * {per}))"
+            )
+        elif kind in ("sum", "prod"):
+            op = "+" if kind == "sum" else "*"
+            text = (
+                f"{m} = {init}\n"
+                f"for {j} in range({lo}, {hi}):\n"
+                f"    {m} {op}= {element(j)}\n"
+                f"{parts}[{c}] = {m}"
+            )
+        else:
+            lanes = self.scratch_array("lanes", 8, dt)
+            scratch = [lanes]
+            end = self.new_name("end")
+            text = (
+                f"for {k} in range(8):\n"
+                f"    {lanes}[{k}] = {init}\n"
+                f"{end} = {hi} - ({hi} - {lo}) % 8\n"
+                f"for {j} in range({lo}, {end}, 8):\n"
+                f"    for {k} in range(8):\n"
+                f"        {t} = {element(f'{j} + {k}')}\n"
+                f"        {_select(kind, f'{lanes}[{k}]', t, dt)}\n"
+                f"{m} = {init}\n"
+                f"for {k} in range(8):\n"
+                f"    {t} = {lanes}[{k}]\n"
+                f"    {_select(kind, m, t, dt)}\n"
+                f"for {j} in range({end}, {hi}):\n"
+                f"    {t} = {element(j)}\n"
+                f"    {_select(kind, m, t, dt)}\n"
+                f"{parts}[{c}] = {m}"
+            )
+        with self.loop(c, count, parallel=parallel):
+            written = [(parts, (c,))] + [(name, None) for name in scratch]
+            self.stmt(text, writes=written, reads=[(name, None) for name in scratch], work=chunk)
+        if kind == "sum" and dt.is_float:
+            self.stmt(f"{acc} = _tree_sum({parts}, {count})", scalar_writes={acc},
+                      reads=[(parts, None)], writes=[(parts, None)])  # fmt: skip
+        else:
+            self.stmt(f"{acc} = {init}", scalar_writes={acc})
+            c2 = self.new_name("c")
+            with self.loop(c2, count):
+                self.reads.append((parts, (c2,)))
+                self.combine(kind, acc, None, f"{parts}[{c2}]", dt)
 
     def lane_extremum(
         self, kind: str, acc: str, init: str, element: Callable[[str], str], n: int, dt: TensorType
@@ -497,10 +586,7 @@ class _Generator:
             text = f"{acc} {'+' if kind == 'sum' else '*'}= {value}"
         else:
             t = self.new_name("t")
-            better = ">" if kind == "max" else "<"
-            nan = f" or {t} != {t}" if dt.is_float else ""
-            # a comparison and a select: unlike np.maximum this vectorizes
-            text = f"{t} = {value}\n{acc} = {t} if ({t} {better} {acc}{nan}) else {acc}"
+            text = f"{t} = {value}\n{_select(kind, acc, t, dt)}"
         if element is None:
             self.scalar_reads.add(acc)
             self.stmt(text, scalar_writes={acc} | ({t} if kind in ("max", "min") else set()))
@@ -785,16 +871,21 @@ class _Generator:
             opaque=True,
             reads=returned,
         )
-        lines = [f"    {allocation}" for allocation in self.scratch.values()]
-        render(contract(fuse(self.bodies[0]), self.parallel), 1, lines)
+        scratch = [Stmt(text, writes=[(name, None)]) for name, text in self.scratch.items()]
+        body_nodes = parallelize(fuse(serial_if_small(self.bodies[0])))
+        body_nodes = contract(body_nodes, self.parallel)
+        lines: list[str] = []
+        render(place_scratch(body_nodes, scratch), 1, lines)
         body = "\n".join(lines)
+        # parallel=True without a prange only costs time and warns (NumbaPerformanceWarning)
+        parallel = ", parallel=True" if "prange(" in body else ""
         math_used = {f for f in vecmath.FUNCTIONS.values() if f"{f}(" in body}
         header = [
             PRELUDE,
             *(
-                [f"from {pairwise.__name__} import block_sum as _block_sum"]
-                if "_block_sum(" in body
-                else []
+                f"from {pairwise.__name__} import {helper} as _{helper}"
+                for helper in ("block_sum", "tree_sum")
+                if f"_{helper}(" in body
             ),
             *(
                 [f"from {vecmath.__name__} import {', '.join(sorted(math_used))}"]
@@ -805,7 +896,7 @@ class _Generator:
             *(f"{name} = {text}" for text, name in self.constants.items()),
             "",
             "",
-            f"@numba.njit(cache=CACHE, error_model='numpy'{', parallel=True' if self.parallel else ''})",
+            f"@numba.njit(cache=CACHE, error_model='numpy'{parallel})",
             f"def entry({', '.join(params)}):",
             f"    # {_signature(self.fn)}",
         ]
@@ -824,6 +915,14 @@ def _int_matmul(a, b):
                 out[i, j] += a[i, k] * b[k, j]
     return out
 """
+
+
+def _select(kind: str, acc: str, t: str, dt: TensorType) -> str:
+    """acc <- t if t is the new max (min), or NaN; a comparison and a select,
+    which unlike np.maximum vectorizes."""
+    better = ">" if kind == "max" else "<"
+    nan = f" or {t} != {t}" if dt.is_float else ""
+    return f"{acc} = {t} if ({t} {better} {acc}{nan}) else {acc}"
 
 
 def _gathered_shape(x: Value, spec: tuple, index: list[Value]) -> tuple[int, ...]:

@@ -266,11 +266,12 @@ def _drop_first_index(node: Node, name: str) -> Node:
     )  # fmt: skip
 
 
-# Elements a loop nest computes before running it on threads pays (prange costs
-# a few microseconds per loop: waking the threads, splitting the range). Measured
-# on 2 cores with benchmarks/parallel.py: a tanh chain gains from about 20 000
-# elements, and a sum of one from about 30 000.
-PARALLEL_MIN = 25_000
+# Elements a loop nest computes before running it on threads pays: a prange
+# costs a few microseconds (waking the threads, splitting the range). Measured
+# on 2 cores (OpenMP layer) with `benchmarks/parallel.py --force`: a tanh chain
+# breaks even near 2 000 elements and a sum of one near 5 000; both gain 1.2 to
+# 1.6x at 10 000 and 1.8x at 20 000.
+PARALLEL_MIN = 10_000
 
 
 def work(node: Node) -> int:

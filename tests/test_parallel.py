@@ -192,3 +192,21 @@ def test_parallel_inside_control_flow_has_no_warning():
     for _ in range(3):
         want = want + np.tanh(want).sum()
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_checked_index_loops_stay_serial_and_raise():
+    # a loop that may raise IndexError cannot be a prange (Numba would warn)
+    def f(x, idx):
+        return np.tanh(x[idx]) * 2.0
+
+    x = _data(LARGE, seed=8)
+    idx = np.random.default_rng(9).integers(0, LARGE, size=LARGE)
+    jitted, got = _compile(lambda a: f(a, idx[::-1].copy()), x, parallel=True)  # constant index
+    np.testing.assert_allclose(got, f(x, idx[::-1]), rtol=4 * EPS)
+    jitted = adjit.jit(f, parallel=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(jitted(x, idx), f(x, idx), rtol=4 * EPS)
+    assert "_checked(" in jitted.source(x, idx)
+    with pytest.raises(IndexError):
+        jitted(x, idx + LARGE)

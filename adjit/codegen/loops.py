@@ -31,6 +31,7 @@ class Stmt:
     opaque: bool = False  # control flow and the like: never moved or merged across
     allocates: tuple[int, ...] | None = None  # `name = np.empty(shape, ...)` of writes[0]
     work: int = 1  # elements it computes (a statement holding a loop computes many)
+    raises: bool = False  # may raise (a checked index): Numba runs no prange around it
 
 
 @dataclass
@@ -129,6 +130,7 @@ def _rename(node: Node, old: str, new: str) -> Node:
             node.opaque,
             node.allocates,
             node.work,
+            node.raises,
         )
     var = new if node.var == old else node.var
     return node.with_body([_rename(c, old, new) for c in node.body], var)
@@ -238,6 +240,7 @@ def _map_text(node: Node, f: Callable[[str], str]) -> Node:
             node.opaque,
             node.allocates,
             node.work,
+            node.raises,
         )
     return node.with_body([_map_text(c, f) for c in node.body])
 
@@ -262,7 +265,7 @@ def _drop_first_index(node: Node, name: str) -> Node:
     writes, scalar_writes = split(node.writes)
     return Stmt(
         node.text, reads, writes, node.scalar_reads | scalar_reads,
-        node.scalar_writes | scalar_writes, node.opaque, node.allocates, node.work,
+        node.scalar_writes | scalar_writes, node.opaque, node.allocates, node.work, node.raises,
     )  # fmt: skip
 
 
@@ -283,13 +286,14 @@ def work(node: Node) -> int:
 
 
 def serial_if_small(body: list[Node]) -> list[Node]:
-    """Clear `parallel` on loops with less than PARALLEL_MIN elements of work, so
-    that fusion merges them freely with serial loops (see `fuse`)."""
+    """Clear `parallel` on loops with less than PARALLEL_MIN elements of work, or
+    that may raise, so that fusion merges them freely with serial loops (see `fuse`)."""
     out: list[Node] = []
     for node in body:
         if isinstance(node, Loop):
             loop = node.with_body(serial_if_small(node.body))
-            loop.parallel = node.parallel and work(node) >= PARALLEL_MIN
+            raises = any(s.raises for s in _stmts(node))
+            loop.parallel = node.parallel and work(node) >= PARALLEL_MIN and not raises
             node = loop
         out.append(node)
     return out

@@ -106,6 +106,7 @@ class _Generator:
         self.bodies: list[list[Node]] = [[]]  # innermost last
         self.reads: list[Access] = []  # accesses of the statement being built
         self.scalar_reads: set[str] = set()
+        self.raises = False  # the statement being built checks an index
         self.scratch: dict[str, str] = {}  # name -> allocation, made once per call
         self.views: dict[Value, Value] = {}  # matrix transposes passed to BLAS as `x.T`
 
@@ -140,8 +141,9 @@ class _Generator:
             set(scalar_writes),
             opaque,
             work=work,
+            raises=self.raises,
         )
-        self.reads, self.scalar_reads = [], set()
+        self.reads, self.scalar_reads, self.raises = [], set(), False
         self.bodies[-1].append(node)
 
     def read(self, name: str) -> str:
@@ -292,6 +294,7 @@ class _Generator:
                 else:
                     operand = self.expr(index_operands[e.position], sub)
                     src.append(f"_checked({operand}, {dim})")
+                    self.raises = True
             elif e is None:
                 pos += 1
             elif isinstance(e, Slice):
@@ -349,11 +352,11 @@ class _Generator:
             self.fresh.add(v)
             return
         idx = [f"i{d}" for d in range(out.ndim)]
-        pending = (self.reads, self.scalar_reads)
-        self.reads, self.scalar_reads = [], set()
+        pending = (self.reads, self.scalar_reads, self.raises)
+        self.reads, self.scalar_reads, self.raises = [], set(), False
         value = self.op_expr(op, idx)
-        reads, scalar_reads = self.reads, self.scalar_reads
-        self.reads, self.scalar_reads = pending
+        reads, scalar_reads, raises = self.reads, self.scalar_reads, self.raises
+        self.reads, self.scalar_reads, self.raises = pending
         dead = self.dead_buffer(v, reads, tuple(idx), plan, position) if plan else None
         if dead is None:
             name = self.new_name()
@@ -364,6 +367,7 @@ class _Generator:
         with self.loop_nest(out.shape, parallel=True):
             self.reads += reads
             self.scalar_reads |= scalar_reads
+            self.raises |= raises
             self.stmt(f"{name}[{', '.join(idx)}] = {value}", writes=[(name, tuple(idx))])
         self.bind(v, name)
         self.fresh.add(v)
@@ -648,7 +652,8 @@ class _Generator:
                 return (operand, sub if sub else None)
 
             reads = [batch_access(base_a, sa), batch_access(base_b, sb)]
-            self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads)
+            flops = sa[-2] * sa[-1] * sb[-1]  # the work that decides on a prange
+            self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads, work=flops)
         if v.type.ndim == 0:
             self.stmt(f"{name} = {name}[0, 0]", scalar_writes={name}, reads=[(name, None)])
         elif full != v.type.shape:  # drop the dims of promoted 1-D operands

@@ -299,7 +299,7 @@ def serial_if_small(body: list[Node]) -> list[Node]:
     return out
 
 
-def parallelize(body: list[Node], shared: set[str] = frozenset()) -> list[Node]:  # type: ignore[assignment]
+def parallelize(body: list[Node], shared: frozenset[str] = frozenset()) -> list[Node]:
     """Keep `parallel` on top-level loops with PARALLEL_MIN elements of work, and on
     no loop nested in another (Numba runs only the outermost prange in parallel).
     A loop touching a name in `shared` (a scratch array allocated outside this

@@ -182,7 +182,7 @@ class _Generator:
         body = self.bodies.pop()
         lines: list[str] = []
         # scratch arrays are allocated once at the top: loops using them stay serial here
-        render(parallelize(fuse(serial_if_small(body)), set(self.scratch)), 0, lines)
+        render(parallelize(fuse(serial_if_small(body)), frozenset(self.scratch)), 0, lines)
         return lines
 
     # ------------------------------------------------------- expressions

@@ -65,12 +65,14 @@ def _tree(values: list[float]) -> float:
 
 @pytest.mark.parametrize("n", [2049, 5000, 8192, 100_003])
 def test_long_sums_are_summed_chunk_by_chunk(n):
-    # beyond 16 blocks: chunks of 2048 (16 blocks of 128, NumPy's order), their
-    # sums added as a tree; NumPy's result when n is 2048 times a power of two
+    # beyond 16 blocks: chunks of 16 whole blocks of 128 (NumPy's order), the
+    # last partial block, added as a tree; NumPy's result when n is 2048 * 2**k
     x = np.random.default_rng(n).normal(size=n)
     got = adjit.jit(lambda v: np.sum(v * v))(x)
-    chunks = [x[i : i + 2048] ** 2 for i in range(0, n, 2048)]
-    want = _tree([_tree([np.sum(c[i : i + 128]) for i in range(0, c.size, 128)]) for c in chunks])
+    whole = n - n % 128
+    chunks = [x[i : min(i + 2048, whole)] ** 2 for i in range(0, whole, 2048)]
+    parts = [_tree([np.sum(c[i : i + 128]) for i in range(0, c.size, 128)]) for c in chunks]
+    want = _tree(parts + ([np.sum(x[whole:] ** 2)] if whole < n else []))
     assert got == want
     if n == 8192:
         assert got == np.sum(x * x)

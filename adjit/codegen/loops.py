@@ -326,20 +326,22 @@ def parallelize(body: list[Node], shared: frozenset[str] = frozenset()) -> list[
 def place_scratch(body: list[Node], scratch: list[Stmt]) -> list[Node]:
     """Put each scratch allocation where its users run: at the start of every
     parallel top-level loop using it (Numba then allocates it once per thread),
-    and at the top once if a serial node uses it too."""
+    and at the top once if a serial node uses it too. A parallel loop's copy
+    then gets a name of its own: Numba takes a name assigned both outside and
+    inside a prange for one array the threads share."""
     top: list[Node] = []
     body = list(body)
     for alloc in scratch:
         name = alloc.writes[0][0]
         users = [i for i, n in enumerate(body) if name in _names(n)]
-        serial_use = False
-        for i in users:
-            node = body[i]
-            if isinstance(node, Loop) and node.parallel:
-                body[i] = node.with_body([alloc, *node.body])
-            else:
-                serial_use = True
-        if serial_use or not users:
+        parallel = [i for i in users if isinstance(body[i], Loop) and body[i].parallel]
+        shared = len(parallel) < len(users)
+        for i in parallel:
+            own = f"{name}_{body[i].var}" if shared else name
+            loop = _rename(body[i], name, own) if shared else body[i]
+            assert isinstance(loop, Loop)
+            body[i] = loop.with_body([_rename(alloc, name, own), *loop.body])
+        if shared or not users:
             top.append(alloc)
     return top + body
 

@@ -484,31 +484,34 @@ class _Generator:
 
         The chunking depends on n only, so the result is the same on any number
         of threads, and the same without parallel=True. A chunk is one statement
-        (its loops have bounds computed from the chunk number) writing its part;
-        sums are NumPy's pairwise order within a chunk and a tree over chunks,
-        products run in order, max and min keep eight lanes (exact: order-free).
+        (its loops have bounds computed from the chunk number) writing its part.
+        A sum's chunks are its whole blocks of 128, sixteen at a time, each summed
+        in NumPy's pairwise order; the last, partial block is one more part, and
+        the parts are added by `_tree_sum`. Products run in order, max and min
+        keep eight lanes (exact: order-free).
         """
         chunk, block = pairwise.CHUNK, pairwise.BLOCK
-        count = -(-n // chunk)
+        pairwise_sum = kind == "sum" and dt.is_float
+        full, rest, per = n // block, n % block, chunk // block
+        count = -(-full // per) if pairwise_sum else -(-n // chunk)
+        size = count + 1 if pairwise_sum and rest else count
         ctor = _CTOR[dt.dtype]
         parts = self.new_name("parts")
-        self.stmt(f"{parts} = np.empty({count}, dtype={ctor})", writes=[(parts, None)])
+        self.stmt(f"{parts} = np.empty({size}, dtype={ctor})", writes=[(parts, None)])
         c, j, k, m, t = (self.new_name(p) for p in "cjkmt")
         lo, hi = f"{c} * {chunk}", f"min({n}, {c} * {chunk} + {chunk})"
         scratch: list[str] = []
-        if kind == "sum" and dt.is_float:
+        if pairwise_sum:  # whole blocks: constant trip counts, which LLVM unrolls
             buffer = self.scratch_array("block", block, dt)
-            sums = self.scratch_array("sums", chunk // block, dt)
+            sums = self.scratch_array("sums", per, dt)
             scratch = [buffer, sums]
-            blocks, per = -(-n // block), chunk // block
             b = self.new_name("b")
             text = (
-                f"for {b} in range({c} * {per}, min({c} * {per} + {per}, {blocks})):\n"
-                f"    {m} = min({block}, {n} - {block} * {b})\n"
-                f"    for {k} in range({m}):\n"
+                f"for {b} in range({c} * {per}, min({c} * {per} + {per}, {full})):\n"
+                f"    for {k} in range({block}):\n"
                 f"        {buffer}[{k}] = {element(f'{block} * {b} + {k}')}\n"
-                f"    {sums}[{b} - {c} * {per}] = _block_sum({buffer}, {m})\n"
-                f"{parts}[{c}] = _tree_sum({sums}, min({per}, {blocks} - {c} * {per}))"
+                f"    {sums}[{b} - {c} * {per}] = _block_sum({buffer}, {block})\n"
+                f"{parts}[{c}] = _tree_sum({sums}, min({per}, {full} - {c} * {per}))"
             )
         elif kind in ("sum", "prod"):
             op = "+" if kind == "sum" else "*"
@@ -542,8 +545,16 @@ class _Generator:
         with self.loop(c, count, parallel=parallel):
             written = [(parts, (c,))] + [(name, None) for name in scratch]
             self.stmt(text, writes=written, reads=[(name, None) for name in scratch], work=chunk)
-        if kind == "sum" and dt.is_float:
-            self.stmt(f"{acc} = _tree_sum({parts}, {count})", scalar_writes={acc},
+        if pairwise_sum:
+            if rest:  # the last, partial block is one more part
+                with self.loop(k, rest):
+                    self.stmt(
+                        f"{buffer}[{k}] = {element(f'{full * block} + {k}')}",
+                        writes=[(buffer, None)],
+                    )
+                self.stmt(f"{parts}[{count}] = _block_sum({buffer}, {rest})",
+                          reads=[(buffer, None)], writes=[(parts, None)])  # fmt: skip
+            self.stmt(f"{acc} = _tree_sum({parts}, {size})", scalar_writes={acc},
                       reads=[(parts, None)], writes=[(parts, None)])  # fmt: skip
         else:
             self.stmt(f"{acc} = {init}", scalar_writes={acc})

@@ -10,10 +10,10 @@ included) and then calls `block_sum`: its result equals NumPy's bit for bit.
 
 Longer sums (more than CHUNK elements) are cut into chunks of CHUNK elements
 from the start, whatever the number of threads: each chunk is NumPy's pairwise
-sum of its elements (sixteen blocks, their sums added by `tree_sum`), and the
-chunk sums are added by `tree_sum` too. The chunks may run on different
-threads; the result does not depend on it, and equals NumPy's when n is
-CHUNK times a power of two.
+sum of its elements (sixteen blocks, their sums added by `tree_sum`); the last
+n % BLOCK elements are one more part, and the parts are added by `tree_sum`.
+The chunks may run on different threads; the result does not depend on it, and
+equals NumPy's when n is CHUNK times a power of two.
 """
 
 from __future__ import annotations

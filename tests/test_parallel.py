@@ -210,3 +210,21 @@ def test_checked_index_loops_stay_serial_and_raise():
     assert "_checked(" in jitted.source(x, idx)
     with pytest.raises(IndexError):
         jitted(x, idx + LARGE)
+
+
+def test_integer_and_float32_reductions():
+    def f(xi, xf):
+        return xi.sum(), xi.max(), xi.min(), xf.sum(), xf.max()
+
+    rng = np.random.default_rng(10)
+    xi = rng.integers(-1000, 1000, size=LARGE)
+    xf = rng.normal(size=LARGE).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jitted = adjit.jit(f, parallel=True)
+        got = jitted(xi, xf)
+    assert "prange(" in jitted.source(xi, xf)
+    assert got[:3] == (xi.sum(), xi.max(), xi.min())  # exact, in any order
+    assert got[3].dtype == np.float32 and got[4] == xf.max()
+    bound = (18 + math.log2(LARGE)) * np.finfo(np.float32).eps * float(np.abs(xf).sum())
+    assert abs(float(got[3]) - math.fsum(xf.astype(np.float64))) <= bound

@@ -487,19 +487,25 @@ class _Generator:
         (its loops have bounds computed from the chunk number) writing its part.
         A sum's chunks are its whole blocks of 128, sixteen at a time, each summed
         in NumPy's pairwise order; the last, partial block is one more part, and
-        the parts are added by `_tree_sum`. Products run in order, max and min
-        keep eight lanes (exact: order-free).
+        the parts are added by `_tree_sum`. Other reductions take whole chunks of
+        CHUNK elements and the rest as one more part; products run in order, max
+        and min keep eight lanes (exact: order-free). Whole blocks and chunks
+        give the inner loops constant trip counts, which LLVM unrolls.
         """
         chunk, block = pairwise.CHUNK, pairwise.BLOCK
         pairwise_sum = kind == "sum" and dt.is_float
-        full, rest, per = n // block, n % block, chunk // block
-        count = -(-full // per) if pairwise_sum else -(-n // chunk)
-        size = count + 1 if pairwise_sum and rest else count
+        per = chunk // block
+        if pairwise_sum:
+            full, rest = n // block, n % block
+            count = -(-full // per)
+        else:
+            count, rest = n // chunk, n % chunk
+        size = count + 1 if rest else count
         ctor = _CTOR[dt.dtype]
         parts = self.new_name("parts")
         self.stmt(f"{parts} = np.empty({size}, dtype={ctor})", writes=[(parts, None)])
         c, j, k, m, t = (self.new_name(p) for p in "cjkmt")
-        lo, hi = f"{c} * {chunk}", f"min({n}, {c} * {chunk} + {chunk})"
+        lo, hi = f"{c} * {chunk}", f"{c} * {chunk} + {chunk}"
         scratch: list[str] = []
         if pairwise_sum:  # whole blocks: constant trip counts, which LLVM unrolls
             buffer = self.scratch_array("block", block, dt)
@@ -524,21 +530,16 @@ class _Generator:
         else:
             lanes = self.scratch_array("lanes", 8, dt)
             scratch = [lanes]
-            end = self.new_name("end")
             text = (
                 f"for {k} in range(8):\n"
                 f"    {lanes}[{k}] = {init}\n"
-                f"{end} = {hi} - ({hi} - {lo}) % 8\n"
-                f"for {j} in range({lo}, {end}, 8):\n"
+                f"for {j} in range({lo}, {hi}, 8):\n"
                 f"    for {k} in range(8):\n"
                 f"        {t} = {element(f'{j} + {k}')}\n"
                 f"        {_select(kind, f'{lanes}[{k}]', t, dt)}\n"
                 f"{m} = {init}\n"
                 f"for {k} in range(8):\n"
                 f"    {t} = {lanes}[{k}]\n"
-                f"    {_select(kind, m, t, dt)}\n"
-                f"for {j} in range({end}, {hi}):\n"
-                f"    {t} = {element(j)}\n"
                 f"    {_select(kind, m, t, dt)}\n"
                 f"{parts}[{c}] = {m}"
             )
@@ -547,21 +548,35 @@ class _Generator:
             self.stmt(text, writes=written, reads=[(name, None) for name in scratch], work=chunk)
         if pairwise_sum:
             if rest:  # the last, partial block is one more part
-                with self.loop(k, rest):
+                i = self.new_name("k")  # a name of its own, outside the (parallel) chunk loop
+                with self.loop(i, rest):
                     self.stmt(
-                        f"{buffer}[{k}] = {element(f'{full * block} + {k}')}",
+                        f"{buffer}[{i}] = {element(f'{full * block} + {i}')}",
                         writes=[(buffer, None)],
                     )
                 self.stmt(f"{parts}[{count}] = _block_sum({buffer}, {rest})",
                           reads=[(buffer, None)], writes=[(parts, None)])  # fmt: skip
             self.stmt(f"{acc} = _tree_sum({parts}, {size})", scalar_writes={acc},
                       reads=[(parts, None)], writes=[(parts, None)])  # fmt: skip
-        else:
-            self.stmt(f"{acc} = {init}", scalar_writes={acc})
-            c2 = self.new_name("c")
-            with self.loop(c2, count):
-                self.reads.append((parts, (c2,)))
-                self.combine(kind, acc, None, f"{parts}[{c2}]", dt)
+            return
+        if rest:  # the elements past the whole chunks are one more part
+            tail = self.new_name("acc")
+            start = count * chunk
+            shifted = lambda i: element(f"{start} + {i}")  # noqa: E731
+            if kind in ("max", "min") and rest >= PAIRWISE_MIN:
+                self.lane_extremum(kind, tail, init, shifted, rest, dt)
+            else:
+                self.stmt(f"{tail} = {init}", scalar_writes={tail})
+                i = self.new_name("j")
+                with self.loop(i, rest):
+                    self.combine(kind, tail, None, shifted(i), dt)
+            self.scalar_reads.add(tail)
+            self.stmt(f"{parts}[{count}] = {tail}", writes=[(parts, None)])
+        self.stmt(f"{acc} = {init}", scalar_writes={acc})
+        c2 = self.new_name("c")
+        with self.loop(c2, size):
+            self.reads.append((parts, (c2,)))
+            self.combine(kind, acc, None, f"{parts}[{c2}]", dt)
 
     def lane_extremum(
         self, kind: str, acc: str, init: str, element: Callable[[str], str], n: int, dt: TensorType

@@ -272,8 +272,8 @@ def _drop_first_index(node: Node, name: str) -> Node:
 # Elements a loop nest computes before running it on threads pays: a prange
 # costs a few microseconds (waking the threads, splitting the range). Measured
 # on 2 cores (OpenMP layer) with `benchmarks/parallel.py --force`: a tanh chain
-# breaks even near 2 000 elements and a sum of one near 5 000; both gain 1.2 to
-# 1.6x at 10 000 and 1.8x at 20 000.
+# gains 1.1x at 2 000 elements, 1.4x at 5 000, 1.7x at 10 000; a sum of one
+# 1.06x at 2 000 and 5 000, 1.36x at 10 000, 1.57x at 20 000.
 PARALLEL_MIN = 10_000
 
 

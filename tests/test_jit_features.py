@@ -55,16 +55,27 @@ def test_sums_over_the_last_axis_equal_numpy_bit_for_bit(n):
     np.testing.assert_array_equal(got[1], want[1])
 
 
-@pytest.mark.parametrize("n", [2049, 5000, 100_003])
-def test_long_sums_are_summed_block_by_block(n):
-    # beyond 16 blocks the order is no longer NumPy's, but each block of 128 still is
+def _tree(values: list[float]) -> float:
+    """Neighbours added level by level, an odd one out moving up (pairwise.tree_sum)."""
+    while len(values) > 1:
+        pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        values = pairs + values[len(pairs) * 2 :]
+    return values[0]
+
+
+@pytest.mark.parametrize("n", [2049, 5000, 8192, 100_003])
+def test_long_sums_are_summed_chunk_by_chunk(n):
+    # beyond 16 blocks: chunks of 16 whole blocks of 128 (NumPy's order), the
+    # last partial block, added as a tree; NumPy's result when n is 2048 * 2**k
     x = np.random.default_rng(n).normal(size=n)
     got = adjit.jit(lambda v: np.sum(v * v))(x)
-    blocks = [np.sum(x[i : i + 128] ** 2) for i in range(0, n, 128)]
-    want = -0.0
-    for b in blocks:
-        want += b
+    whole = n - n % 128
+    chunks = [x[i : min(i + 2048, whole)] ** 2 for i in range(0, whole, 2048)]
+    parts = [_tree([np.sum(c[i : i + 128]) for i in range(0, c.size, 128)]) for c in chunks]
+    want = _tree(parts + ([np.sum(x[whole:] ** 2)] if whole < n else []))
     assert got == want
+    if n == 8192:
+        assert got == np.sum(x * x)
 
 
 def test_matmul_calls_blas():

@@ -30,7 +30,18 @@ from ..ir.types import TensorType
 from . import pairwise, vecmath
 from .buffers import BufferRoots, NameTable
 from .fusion import BlockPlan, fusible, plan_block, reduces
-from .loops import Access, Loop, Node, Stmt, contract, fuse, render
+from .loops import (
+    Access,
+    Loop,
+    Node,
+    Stmt,
+    contract,
+    fuse,
+    parallelize,
+    place_scratch,
+    render,
+    serial_if_small,
+)
 
 _INFIX = {
     "add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**",
@@ -96,6 +107,7 @@ class _Generator:
         self.bodies: list[list[Node]] = [[]]  # innermost last
         self.reads: list[Access] = []  # accesses of the statement being built
         self.scalar_reads: set[str] = set()
+        self.raises = False  # the statement being built checks an index
         self.scratch: dict[str, str] = {}  # name -> allocation, made once per call
         self.views: dict[Value, Value] = {}  # matrix transposes passed to BLAS as `x.T`
 
@@ -119,6 +131,7 @@ class _Generator:
         scalar_writes: set[str] = frozenset(),  # type: ignore[assignment]
         reads: list[Access] = (),  # type: ignore[assignment]
         opaque: bool = False,
+        work: int = 1,
     ) -> None:
         """Append a statement; the array reads of expressions built since the last one count."""
         node = Stmt(
@@ -128,8 +141,10 @@ class _Generator:
             self.scalar_reads,
             set(scalar_writes),
             opaque,
+            work=work,
+            raises=self.raises,
         )
-        self.reads, self.scalar_reads = [], set()
+        self.reads, self.scalar_reads, self.raises = [], set(), False
         self.bodies[-1].append(node)
 
     def read(self, name: str) -> str:
@@ -167,7 +182,8 @@ class _Generator:
         build()
         body = self.bodies.pop()
         lines: list[str] = []
-        render(fuse(body), 0, lines)
+        # scratch arrays are allocated once at the top: loops using them stay serial here
+        render(parallelize(fuse(serial_if_small(body)), frozenset(self.scratch)), 0, lines)
         return lines
 
     # ------------------------------------------------------- expressions
@@ -279,6 +295,7 @@ class _Generator:
                 else:
                     operand = self.expr(index_operands[e.position], sub)
                     src.append(f"_checked({operand}, {dim})")
+                    self.raises = True
             elif e is None:
                 pos += 1
             elif isinstance(e, Slice):
@@ -336,11 +353,11 @@ class _Generator:
             self.fresh.add(v)
             return
         idx = [f"i{d}" for d in range(out.ndim)]
-        pending = (self.reads, self.scalar_reads)
-        self.reads, self.scalar_reads = [], set()
+        pending = (self.reads, self.scalar_reads, self.raises)
+        self.reads, self.scalar_reads, self.raises = [], set(), False
         value = self.op_expr(op, idx)
-        reads, scalar_reads = self.reads, self.scalar_reads
-        self.reads, self.scalar_reads = pending
+        reads, scalar_reads, raises = self.reads, self.scalar_reads, self.raises
+        self.reads, self.scalar_reads, self.raises = pending
         dead = self.dead_buffer(v, reads, tuple(idx), plan, position) if plan else None
         if dead is None:
             name = self.new_name()
@@ -351,6 +368,7 @@ class _Generator:
         with self.loop_nest(out.shape, parallel=True):
             self.reads += reads
             self.scalar_reads |= scalar_reads
+            self.raises |= raises
             self.stmt(f"{name}[{', '.join(idx)}] = {value}", writes=[(name, tuple(idx))])
         self.bind(v, name)
         self.fresh.add(v)
@@ -392,9 +410,12 @@ class _Generator:
                 self.allocate(v, name)
             with self.loop_nest(tuple(shape[d] for d in kept), parallel=True) as outer:
                 acc = self.new_name("acc")
-                long = len(axes) == 1 and shape[axes[0]] >= PAIRWISE_MIN and not self.parallel
+                long = len(axes) == 1 and shape[axes[0]] >= PAIRWISE_MIN
                 element = lambda j: self.expr(x, outer + [j])  # noqa: E731
-                if long and kind == "sum" and dt.is_float:  # (scratch arrays are shared)
+                if len(axes) == 1 and shape[axes[0]] > pairwise.CHUNK:
+                    # chunks may run in parallel; inside a row loop, the rows do
+                    self.chunked(kind, acc, init, element, shape[axes[0]], dt, not kept)
+                elif long and kind == "sum" and dt.is_float:
                     self.pairwise_sum(acc, element, shape[axes[0]], dt)
                 elif long and kind in ("max", "min"):
                     self.lane_extremum(kind, acc, init, element, shape[axes[0]], dt)
@@ -419,13 +440,12 @@ class _Generator:
         self.fresh.add(v)
 
     def pairwise_sum(self, acc: str, element: Callable[[str], str], n: int, dt: TensorType) -> None:
-        """acc = the sum of element(0..n-1), added in NumPy's pairwise order (pairwise.py).
+        """acc = the sum of element(0..n-1), n <= CHUNK, added in NumPy's pairwise
+        order (pairwise.py).
 
         Each block's elements are computed into a scratch buffer by a loop of their
         own, which vectorises (computed inside the eight-lane loop, element-wise
         math such as exp kept it scalar), then summed by `_block_sum`.
-        Ranges that would need more than 16 blocks are summed block after block:
-        not NumPy's order, still deterministic, and bounded in code size.
         """
         buffer = self.scratch_array("block", pairwise.BLOCK, dt)
 
@@ -440,23 +460,122 @@ class _Generator:
             self.stmt(f"{name} = {text}", scalar_writes={name}, reads=[(buffer, None)])
 
         total = self.new_name("s")
-        if n <= 16 * pairwise.BLOCK:
-            blocks, tree = pairwise.numpy_blocks(n)
-            parts = []
-            for start, count in blocks:
-                parts.append(self.new_name("s"))
-                assign(parts[-1], block(str(start), count))
-            assign(total, tree.format(*parts), parts)
-        else:
-            whole = n - n % pairwise.BLOCK
-            assign(total, "-0.0")
-            c = self.new_name("c")
-            with self.loop(c, whole, step=pairwise.BLOCK):
-                assign(total, f"{total} + {block(c, pairwise.BLOCK)}", [total])
-            if whole < n:
-                assign(total, f"{total} + {block(str(whole), n - whole)}", [total])
+        blocks, tree = pairwise.numpy_blocks(n)
+        parts = []
+        for start, count in blocks:
+            parts.append(self.new_name("s"))
+            assign(parts[-1], block(str(start), count))
+        assign(total, tree.format(*parts), parts)
         self.scalar_reads.add(total)
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
+
+    def chunked(
+        self,
+        kind: str,
+        acc: str,
+        init: str,
+        element: Callable[[str], str],
+        n: int,
+        dt: TensorType,
+        parallel: bool,
+    ) -> None:
+        """acc = the reduction of element(0..n-1), n > CHUNK, in chunks of CHUNK elements.
+
+        The chunking depends on n only, so the result is the same on any number
+        of threads, and the same without parallel=True. A chunk is one statement
+        (its loops have bounds computed from the chunk number) writing its part.
+        A sum's chunks are its whole blocks of 128, sixteen at a time, each summed
+        in NumPy's pairwise order; the last, partial block is one more part, and
+        the parts are added by `_tree_sum`. Other reductions take whole chunks of
+        CHUNK elements and the rest as one more part; products run in order, max
+        and min keep eight lanes (exact: order-free). Whole blocks and chunks
+        give the inner loops constant trip counts, which LLVM unrolls.
+        """
+        chunk, block = pairwise.CHUNK, pairwise.BLOCK
+        pairwise_sum = kind == "sum" and dt.is_float
+        per = chunk // block
+        if pairwise_sum:
+            full, rest = n // block, n % block
+            count = -(-full // per)
+        else:
+            count, rest = n // chunk, n % chunk
+        size = count + 1 if rest else count
+        ctor = _CTOR[dt.dtype]
+        parts = self.new_name("parts")
+        self.stmt(f"{parts} = np.empty({size}, dtype={ctor})", writes=[(parts, None)])
+        c, j, k, m, t = (self.new_name(p) for p in "cjkmt")
+        lo, hi = f"{c} * {chunk}", f"{c} * {chunk} + {chunk}"
+        scratch: list[str] = []
+        if pairwise_sum:  # whole blocks: constant trip counts, which LLVM unrolls
+            buffer = self.scratch_array("block", block, dt)
+            sums = self.scratch_array("sums", per, dt)
+            scratch = [buffer, sums]
+            b = self.new_name("b")
+            text = (
+                f"for {b} in range({c} * {per}, min({c} * {per} + {per}, {full})):\n"
+                f"    for {k} in range({block}):\n"
+                f"        {buffer}[{k}] = {element(f'{block} * {b} + {k}')}\n"
+                f"    {sums}[{b} - {c} * {per}] = _block_sum({buffer}, {block})\n"
+                f"{parts}[{c}] = _tree_sum({sums}, min({per}, {full} - {c} * {per}))"
+            )
+        elif kind in ("sum", "prod"):
+            op = "+" if kind == "sum" else "*"
+            text = (
+                f"{m} = {init}\n"
+                f"for {j} in range({lo}, {hi}):\n"
+                f"    {m} {op}= {element(j)}\n"
+                f"{parts}[{c}] = {m}"
+            )
+        else:
+            lanes = self.scratch_array("lanes", 8, dt)
+            scratch = [lanes]
+            text = (
+                f"for {k} in range(8):\n"
+                f"    {lanes}[{k}] = {init}\n"
+                f"for {j} in range({lo}, {hi}, 8):\n"
+                f"    for {k} in range(8):\n"
+                f"        {t} = {element(f'{j} + {k}')}\n"
+                f"        {_select(kind, f'{lanes}[{k}]', t, dt)}\n"
+                f"{m} = {init}\n"
+                f"for {k} in range(8):\n"
+                f"    {t} = {lanes}[{k}]\n"
+                f"    {_select(kind, m, t, dt)}\n"
+                f"{parts}[{c}] = {m}"
+            )
+        with self.loop(c, count, parallel=parallel):
+            written = [(parts, (c,))] + [(name, None) for name in scratch]
+            self.stmt(text, writes=written, reads=[(name, None) for name in scratch], work=chunk)
+        if pairwise_sum:
+            if rest:  # the last, partial block is one more part
+                i = self.new_name("k")  # a name of its own, outside the (parallel) chunk loop
+                with self.loop(i, rest):
+                    self.stmt(
+                        f"{buffer}[{i}] = {element(f'{full * block} + {i}')}",
+                        writes=[(buffer, None)],
+                    )
+                self.stmt(f"{parts}[{count}] = _block_sum({buffer}, {rest})",
+                          reads=[(buffer, None)], writes=[(parts, None)])  # fmt: skip
+            self.stmt(f"{acc} = _tree_sum({parts}, {size})", scalar_writes={acc},
+                      reads=[(parts, None)], writes=[(parts, None)])  # fmt: skip
+            return
+        if rest:  # the elements past the whole chunks are one more part
+            tail = self.new_name("acc")
+            start = count * chunk
+            shifted = lambda i: element(f"{start} + {i}")  # noqa: E731
+            if kind in ("max", "min") and rest >= PAIRWISE_MIN:
+                self.lane_extremum(kind, tail, init, shifted, rest, dt)
+            else:
+                self.stmt(f"{tail} = {init}", scalar_writes={tail})
+                i = self.new_name("j")
+                with self.loop(i, rest):
+                    self.combine(kind, tail, None, shifted(i), dt)
+            self.scalar_reads.add(tail)
+            self.stmt(f"{parts}[{count}] = {tail}", writes=[(parts, None)])
+        self.stmt(f"{acc} = {init}", scalar_writes={acc})
+        c2 = self.new_name("c")
+        with self.loop(c2, size):
+            self.reads.append((parts, (c2,)))
+            self.combine(kind, acc, None, f"{parts}[{c2}]", dt)
 
     def lane_extremum(
         self, kind: str, acc: str, init: str, element: Callable[[str], str], n: int, dt: TensorType
@@ -496,10 +615,7 @@ class _Generator:
             text = f"{acc} {'+' if kind == 'sum' else '*'}= {value}"
         else:
             t = self.new_name("t")
-            better = ">" if kind == "max" else "<"
-            nan = f" or {t} != {t}" if dt.is_float else ""
-            # a comparison and a select: unlike np.maximum this vectorizes
-            text = f"{t} = {value}\n{acc} = {t} if ({t} {better} {acc}{nan}) else {acc}"
+            text = f"{t} = {value}\n{_select(kind, acc, t, dt)}"
         if element is None:
             self.scalar_reads.add(acc)
             self.stmt(text, scalar_writes={acc} | ({t} if kind in ("max", "min") else set()))
@@ -561,7 +677,8 @@ class _Generator:
                 return (operand, sub if sub else None)
 
             reads = [batch_access(base_a, sa), batch_access(base_b, sb)]
-            self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads)
+            flops = sa[-2] * sa[-1] * sb[-1]  # the work that decides on a prange
+            self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads, work=flops)
         if v.type.ndim == 0:
             self.stmt(f"{name} = {name}[0, 0]", scalar_writes={name}, reads=[(name, None)])
         elif full != v.type.shape:  # drop the dims of promoted 1-D operands
@@ -781,16 +898,21 @@ class _Generator:
             opaque=True,
             reads=returned,
         )
-        lines = [f"    {allocation}" for allocation in self.scratch.values()]
-        render(contract(fuse(self.bodies[0]), self.parallel), 1, lines)
+        scratch = [Stmt(text, writes=[(name, None)]) for name, text in self.scratch.items()]
+        body_nodes = parallelize(fuse(serial_if_small(self.bodies[0])))
+        body_nodes = contract(body_nodes, self.parallel)
+        lines: list[str] = []
+        render(place_scratch(body_nodes, scratch), 1, lines)
         body = "\n".join(lines)
+        # parallel=True without a prange only costs time and warns (NumbaPerformanceWarning)
+        parallel = ", parallel=True" if "prange(" in body else ""
         math_used = {f for f in vecmath.FUNCTIONS.values() if f"{f}(" in body}
         header = [
             PRELUDE,
             *(
-                [f"from {pairwise.__name__} import block_sum as _block_sum"]
-                if "_block_sum(" in body
-                else []
+                f"from {pairwise.__name__} import {helper} as _{helper}"
+                for helper in ("block_sum", "tree_sum")
+                if f"_{helper}(" in body
             ),
             *(
                 [f"from {vecmath.__name__} import {', '.join(sorted(math_used))}"]
@@ -801,7 +923,7 @@ class _Generator:
             *(f"{name} = {text}" for text, name in self.constants.items()),
             "",
             "",
-            f"@numba.njit(cache=CACHE, error_model='numpy', nogil=True{', parallel=True' if self.parallel else ''})",
+            f"@numba.njit(cache=CACHE, error_model='numpy', nogil=True{parallel})",
             f"def entry({', '.join(params)}):",
             f"    # {_signature(self.fn)}",
         ]
@@ -820,6 +942,14 @@ def _int_matmul(a, b):
                 out[i, j] += a[i, k] * b[k, j]
     return out
 """
+
+
+def _select(kind: str, acc: str, t: str, dt: TensorType) -> str:
+    """acc <- t if t is the new max (min), or NaN; a comparison and a select,
+    which unlike np.maximum vectorizes."""
+    better = ">" if kind == "max" else "<"
+    nan = f" or {t} != {t}" if dt.is_float else ""
+    return f"{acc} = {t} if ({t} {better} {acc}{nan}) else {acc}"
 
 
 def _gathered_shape(x: Value, spec: tuple, index: list[Value]) -> tuple[int, ...]:

@@ -7,6 +7,13 @@ is the sum of one block, compiled once (Numba's cache) and inlined by LLVM into
 the generated code, which imports it. A generated sum computes a block's
 elements into a buffer by a loop of its own (it vectorises, element-wise math
 included) and then calls `block_sum`: its result equals NumPy's bit for bit.
+
+Longer sums (more than CHUNK elements) are cut into chunks of CHUNK elements
+from the start, whatever the number of threads: each chunk is NumPy's pairwise
+sum of its elements (sixteen blocks, their sums added by `tree_sum`); the last
+n % BLOCK elements are one more part, and the parts are added by `tree_sum`.
+The chunks may run on different threads; the result does not depend on it, and
+equals NumPy's when n is CHUNK times a power of two.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 from .native_cache import njit_cached
 
 BLOCK = 128
+CHUNK = 16 * BLOCK  # numpy_blocks(CHUNK): sixteen blocks, a balanced tree
 
 
 def numpy_blocks(n: int) -> tuple[list[tuple[int, int]], str]:
@@ -56,3 +64,20 @@ def block_sum(x, n):
     for i in range(lanes, n):
         total += x[i]
     return total
+
+
+@njit_cached(error_model="numpy")
+def tree_sum(parts, n):
+    """The sum of parts[:n] as a tree: neighbours are added level by level (an odd
+    one out moves up as it is). For n a power of two this is NumPy's tree of
+    halves. Overwrites parts."""
+    if n == 0:
+        return -0.0
+    while n > 1:
+        half = n // 2
+        for i in range(half):
+            parts[i] = parts[2 * i] + parts[2 * i + 1]
+        if n % 2:
+            parts[half] = parts[n - 1]
+        n -= half
+    return parts[0]

@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -168,3 +169,15 @@ def test_missing_dependency_is_one_clear_line():
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "adjit needs scipy" in last and "pip install" in last, proc.stderr
+
+
+def test_suite_writes_to_a_temporary_cache():
+    # conftest.py: the test suite never fills the user's ~/.cache/adjit
+    from adjit.codegen.cache import cache_dir
+
+    if os.environ.get("ADJIT_TEST_CACHE_DIR"):
+        pytest.skip("ADJIT_TEST_CACHE_DIR names the cache on purpose")
+    directory = cache_dir()
+    assert directory is not None
+    assert pathlib.Path(tempfile.gettempdir()) in directory.resolve().parents
+    assert pathlib.Path.home() not in directory.resolve().parents

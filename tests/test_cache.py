@@ -166,10 +166,9 @@ def test_disabled_cache_compiles_in_memory(fresh_cache, monkeypatch, how):
 def check_source_is_visible(module):
     assert "return x * 2.0 + 1.0" in inspect.getsource(module.entry.py_func)
     assert 'raise ValueError("boom")' in inspect.getsource(module.fails)
-    try:
+    with pytest.raises(ValueError) as caught:
         module.fails(1.0)
-    except ValueError:
-        assert 'raise ValueError("boom")' in traceback.format_exc()
+    assert 'raise ValueError("boom")' in "".join(traceback.format_tb(caught.tb))
 
 
 # --- corrupt entries -----------------------------------------------------------------------

@@ -16,6 +16,19 @@ def test_example_runs(script, capsys):
     assert capsys.readouterr().out
 
 
+def test_quickstart_agrees_with_numpy(capsys):
+    runpy.run_path(str(EXAMPLES / "quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    losses = {
+        line.split("=")[0].strip(): float(line.split("=")[1].split()[0])
+        for line in out.splitlines()
+        if line.startswith(("loss (", "value_and_grad: loss"))
+    }
+    assert len(losses) == 4, out  # interpreter, NumPy, native, value_and_grad
+    assert len(set(losses.values())) == 1, losses
+    assert "func @mlp_loss(" in out and "def entry(" in out
+
+
 def test_newton_example_converges(capsys):
     runpy.run_path(str(EXAMPLES / "newton.py"), run_name="__main__")
     out = capsys.readouterr().out

@@ -34,6 +34,7 @@ from .errors import (  # noqa: E402
     UnsupportedError,
     VerificationError,
 )
+from .graph import graph  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,7 @@ __all__ = [
     "cond",
     "fori_loop",
     "grad",
+    "graph",
     "hessian",
     "hvp",
     "ir",

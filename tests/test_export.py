@@ -96,7 +96,9 @@ print(json.dumps({{"value": float(value), "kind": type(value).__name__,
 def test_gmm_value_and_grad_runs_without_adjit(gmm_export):
     path, vg, params, _ = gmm_export
     value, grads = vg(params)
-    out = run_isolated(path.parent, GMM_CALL.format(params={k: v.tolist() for k, v in params.items()}))
+    out = run_isolated(
+        path.parent, GMM_CALL.format(params={k: v.tolist() for k, v in params.items()})
+    )
     assert out["kind"] == "float64"
     assert_close(out["value"], value)
     assert sorted(out["grads"]) == ["alphas", "icf", "means"]
@@ -138,7 +140,9 @@ def test_gmm_constant_file_is_used(gmm_export, tmp_path):
 
     value, grads = adjit.value_and_grad(gmm2)(params)
     assert not np.isclose(value, vg(params)[0])
-    out = run_isolated(copy.parent, GMM_CALL.format(params={k: v.tolist() for k, v in params.items()}))
+    out = run_isolated(
+        copy.parent, GMM_CALL.format(params={k: v.tolist() for k, v in params.items()})
+    )
     assert_close(out["value"], value)
     for k, g in grads.items():
         assert_close(out["grads"][k], g)
@@ -182,21 +186,21 @@ print(json.dumps({"results": [{"dot": float(r["dot"]), "scaled": [s.tolist() for
     assert "got ((f32[3], f64[3]), f64[])" in out["wrong"]
 
 
-def test_export_transforms_of_a_plain_function(tmp_path):
-    """A plain function is exported as its jit; vmap and hessian objects export too."""
+def test_export_hessian_and_vmap(tmp_path):
+    """Transforms of f export too (a plain f, as jit(f): test_export_errors)."""
 
     def rosen(x):
         return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
     x = np.array([0.5, -0.3, 1.2])
     xs = np.stack([x, x * 2.0])
-    fs = {"plain": (rosen, x), "hess": (adjit.hessian(rosen), x), "vm": (adjit.vmap(rosen), xs)}
+    fs = {"hess": (adjit.hessian(rosen), x), "vm": (adjit.vmap(rosen), xs)}
     for name, (f, arg) in fs.items():
         adjit.export(f, arg, path=tmp_path / f"{name}_pkg", name=name)
     body = """
 import importlib
 x = np.array([0.5, -0.3, 1.2])
-args = {"plain": x, "hess": x, "vm": np.stack([x, x * 2.0])}
+args = {"hess": x, "vm": np.stack([x, x * 2.0])}
 print(json.dumps({k: np.asarray(getattr(importlib.import_module(k + "_pkg"), k)(a)).tolist()
                   for k, a in args.items()}))
 """

@@ -234,7 +234,9 @@ def warm(path: pathlib.Path, name: str, signatures: Sequence[ExportSignature]) -
     with tempfile.TemporaryDirectory() as tmp:
         examples = os.path.join(tmp, "example{}.npz")
         for i, sig in enumerate(signatures):
-            np.savez(examples.format(i), **{f"a{j}": np.asarray(a) for j, a in enumerate(sig.example)})
+            np.savez(
+                examples.format(i), **{f"a{j}": np.asarray(a) for j, a in enumerate(sig.example)}
+            )
         script = _WARM.format(
             parent=str(path.parent), package=path.name, name=name, examples=examples
         )

@@ -7,6 +7,7 @@ check_installed()
 from . import ir  # noqa: E402
 from .api import (  # noqa: E402
     cond,
+    export,
     fori_loop,
     grad,
     hessian,
@@ -50,6 +51,7 @@ __all__ = [
     "UnsupportedError",
     "VerificationError",
     "cond",
+    "export",
     "fori_loop",
     "grad",
     "graph",

@@ -1,20 +1,27 @@
 """The public transformations: trace, jit, grad, value_and_grad, vjp, jvp, jacfwd,
-jacrev, hessian, hvp and vmap."""
+jacrev, hessian, hvp and vmap; export (ahead of time).
+
+Transform objects pickle as the transform of the user's function with its
+options, never with compiled code: unpickled in another process, they compile
+again on their first call (or load the native code from the on-disk cache).
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import os
+import pathlib
 import sys
 import warnings
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from . import tree
+from .codegen import aot
 from .codegen.cache import load_module, load_source, store_source
 from .codegen.numba_cpu import generate_source
 from .compiler import frontend, ops
@@ -38,6 +45,7 @@ from .transform_cache import compiled_for, function_key, object_key
 
 __all__ = [
     "cond",
+    "export",
     "fori_loop",
     "grad",
     "hessian",
@@ -231,6 +239,15 @@ class Jitted:
             return frontend.user_view(self.f)(*args, **kwargs)
         spec, leaves = self._lookup(args, kwargs)
         return spec(leaves)
+
+    def __reduce__(self) -> tuple:
+        # the function and options, not the compiled code (see the module docstring)
+        if type(self) is not Jitted or self._names_of is not self.f:
+            raise TypeError(
+                f"cannot pickle adjit's internal {type(self).__name__} of "
+                f"{function_name(self._names_of)}; pickle the transform made by the public API"
+            )
+        return (functools.partial(jit, parallel=self.parallel), (self.f,))
 
     def ir(self, *args: Any, **kwargs: Any) -> Function:
         """The optimized IR run for these arguments."""
@@ -436,6 +453,10 @@ class Transformed(Jitted):
         super().__init__(f, key=transform_key((what, options), f))
         self.emit = emit
         self.what = what
+        self.options = options
+
+    def __reduce__(self) -> tuple:
+        return (Transformed, (self.f, self.emit, self.what, self.options))
 
     def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
         traced = trace_function(self.f, args, kwargs)
@@ -849,29 +870,61 @@ def hessian(f: Callable | None = None, argnums: int | tuple[int, ...] = 0) -> An
 
 def vmap(
     f: Callable, in_axes: int | None | tuple[int | None, ...] = 0, out_axes: int = 0
-) -> Callable:
+) -> Mapped:
     """f mapped over an axis of its arguments, as one compiled function.
 
     `in_axes`: the mapped axis of every positional argument (an int), or a tuple
     with an int or None (not mapped) per argument; an int applies to every array
     of that argument's pytree. The results carry the mapped axis at `out_axes`.
     """
-    axes_spec = in_axes
+    return Mapped(f, in_axes, out_axes)
 
-    def mapped(*args: Any) -> Any:
-        axes = (axes_spec,) * len(args) if not isinstance(axes_spec, tuple) else axes_spec
+
+class Mapped:
+    """`adjit.vmap(f, in_axes, out_axes)`: compiled per signature, inlined inside a trace."""
+
+    adjit_key: Hashable | None = None  # keys transforms of it, as for a function
+
+    def __init__(self, f: Callable, in_axes: int | None | tuple, out_axes: int) -> None:
+        functools.update_wrapper(self, f)  # first: it copies f's __dict__
+        self.f = f
+        self.in_axes = in_axes
+        self.out_axes = out_axes
+        hashable = not isinstance(in_axes, (list, dict))
+        self.adjit_key = transform_key(("vmap", in_axes, out_axes), f) if hashable else None
+
+    def _axes(self, args: tuple) -> tuple:
+        spec = self.in_axes
+        axes = (spec,) * len(args) if not isinstance(spec, tuple) else spec
         if len(axes) != len(args) or not all(a is None or isinstance(a, int) for a in axes):
             raise AdjitError(
-                f"vmap: in_axes={axes_spec!r} must be an int, None, or a tuple of ints/None "
+                f"vmap: in_axes={spec!r} must be an int, None, or a tuple of ints/None "
                 f"per argument ({len(args)} given)"
             )
-        if not is_tracing():
-            what = f"vmap{axes}->{out_axes}"
-            return _compiled_call(what, f, lambda *a: vmap(f, axes_spec, out_axes)(*a))(*args)
-        return _inline_vmap(f, args, axes, out_axes)
+        return axes
 
-    functools.update_wrapper(mapped, f)
-    return mapped
+    def jitted(self, args: tuple) -> Jitted:
+        """The compiled function for calls with these arguments' axes."""
+        what = f"vmap{self._axes(args)}->{self.out_axes}"
+        f, in_axes, out_axes = self.f, self.in_axes, self.out_axes
+        return _compiled_call(what, f, lambda *a: vmap(f, in_axes, out_axes)(*a))
+
+    def __call__(self, *args: Any) -> Any:
+        axes = self._axes(args)
+        if not is_tracing():
+            return self.jitted(args)(*args)
+        return _inline_vmap(self.f, args, axes, self.out_axes)
+
+    def ir(self, *args: Any) -> Function:
+        """The optimized IR run for these arguments."""
+        return self.jitted(args).ir(*args)
+
+    def source(self, *args: Any) -> str:
+        """The generated Python (Numba) source for these arguments."""
+        return self.jitted(args).source(*args)
+
+    def __reduce__(self) -> tuple:
+        return (vmap, (self.f, self.in_axes, self.out_axes))
 
 
 def _move_axis(v: Value, source: int, target: int) -> Value:
@@ -918,3 +971,79 @@ def _inline_vmap(f: Callable, args: tuple, axes: tuple, out_axes: int) -> Any:
         Tracer(_move_axis(materialize(v, on, size), 0, out_axes)) for v, on in zip(outs, out_flags)
     ]
     return tree.unflatten(traced.out_tree, flat)
+
+
+# ---------------------------------------------------------------------- export
+
+
+def _compiled_transform(f: Callable, args: tuple) -> Jitted:
+    """The compiled function that `f(*args)` runs: f itself for jit, grad, ... objects."""
+    if isinstance(f, Jitted):
+        return f
+    if isinstance(f, Mapped):
+        return f.jitted(args)
+    if not callable(f):
+        raise TypeError(f"export: {f!r} is not callable")
+    return jit(f)
+
+
+def export(
+    f: Callable,
+    *example_args: Any,
+    path: str | os.PathLike,
+    name: str | None = None,
+    signatures: Sequence[tuple] | None = None,
+    kind: str = "numba",
+) -> pathlib.Path:
+    """Compile `f` ahead of time into a package at `path` that runs without adjit.
+
+    `f` is any transform (`jit`, `grad`, `value_and_grad`, `jacrev`, `hessian`,
+    `vmap`, ...) or a plain function (compiled as `jit(f)`). It is compiled for
+    the positional `example_args`, or for each tuple of positional arguments in
+    `signatures` (a list, instead of example_args). The package is named by the
+    last component of `path` and exposes the function as `name` (default: f's
+    `__name__`); it takes the same argument structures (tuples, lists, dicts of
+    arrays) and returns the same result structure as `f`, and raises TypeError
+    for arguments that match no exported signature. Large closed-over arrays
+    are `.npy` files in the package.
+
+    kind="numba": the generated Numba source with its helpers, needing NumPy and
+    Numba at run time; the package is imported and called in a subprocess once
+    per signature, so Numba's cache in its `__pycache__` holds the native code.
+    kind="pycc": one extension module built by `numba.pycc` (a C compiler is
+    needed to build it), needing only NumPy at run time; serial code only.
+    Returns the package's path. An earlier export at `path` is replaced.
+    """
+    if signatures is None:
+        calls = [tuple(example_args)]
+    elif example_args:
+        raise TypeError("export: pass example arguments or signatures=[...], not both")
+    else:
+        calls = [tuple(args) for args in signatures]
+        if not calls:
+            raise ValueError("export: signatures=[] holds no argument tuple")
+    if kind not in aot.KINDS:
+        raise ValueError(f"export: kind={kind!r}; choose one of {', '.join(aot.KINDS)}")
+    name = name or getattr(f, "__name__", None)
+    if not name:
+        raise ValueError("export: f has no __name__; pass name=...")
+    exported = []
+    for args in calls:
+        spec, leaves = _compiled_transform(f, args)._lookup(args, {})
+        fn = spec.traced.fn
+        source = spec.source
+        if kind == "pycc" and "prange(" in source:  # pycc builds no threading layer
+            source = generate_source(simplify(lift_constants(fn)[0]), parallel=False)
+        exported.append(
+            aot.ExportSignature(
+                source=source,
+                in_tree=spec.traced.in_tree,
+                params=[(p.type.np_dtype.name, p.type.shape) for p in fn.params],
+                out_tree=spec.traced.out_tree,
+                results=[(r.type.np_dtype.name, r.type.shape) for r in fn.results],
+                constants=spec.constants,
+                example=leaves,
+            )
+        )
+    origin = f"{getattr(f, '__module__', None) or '?'}.{getattr(f, '__qualname__', name)}"
+    return aot.write_package(path, name, exported, kind=kind, origin=origin)

@@ -134,7 +134,8 @@ class DaskValueAndGrad:
         payload = (self.token, self.f, self.argnums, self.reduce, template, data)
         client = _client()
         if client is not None:
-            payload = client.scatter([payload], broadcast=True)[0]
+            # hash=False: a key of its own, not one a finished call's release may still free
+            payload = client.scatter([payload], broadcast=True, hash=False)[0]
         parts = [
             dask.delayed(_chunk_task, pure=False)(payload, *chunk)
             for n, chunk in zip(rows, zip(*blocks))

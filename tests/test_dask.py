@@ -100,7 +100,9 @@ def test_mean_dict_params_uneven_chunks(client):
     with client.as_current():
         got = vg(params, Xd, yd)
         compiled = client.run(lambda: vg.token in __import__("adjit.dask").dask._TRANSFORMS)
+        again = vg(params, Xd, yd)  # the same parameters again: scattered under a new key
     close(got, want)
+    close(again, want)
     # the workers compiled the chunk function themselves (this process did not)
     assert True in compiled.values()
     assert vg.token not in adjit_dask._TRANSFORMS

@@ -56,7 +56,8 @@ ROW_CHECK_RTOL = 1e-9
 
 
 class RowError(AdjitError, ValueError):
-    """The data or the loss does not fit a per-row reduction (chunking, reduce, loss)."""
+    """A call that cannot be split into row chunks: the data's chunking, the loss (not a
+    sum or mean over rows, not a scalar), or the options (reduce, argnums)."""
 
 
 def value_and_grad(
@@ -256,9 +257,13 @@ def _first_rows(x: Any, n: int) -> np.ndarray:
     if isinstance(x, da.Array):
         return np.asarray(x[:n].compute())
     got: list[np.ndarray] = []
+    count = 0
     for c in x:
-        got.append(c[: n - sum(map(len, got))])
-    return np.concatenate(got)[:n]
+        if count >= n:
+            break
+        got.append(c[: n - count])
+        count += len(got[-1])
+    return np.concatenate(got)
 
 
 def _signature(args: tuple, data: tuple[int, ...]) -> Any:

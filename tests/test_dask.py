@@ -88,14 +88,33 @@ def test_workers_run_this_checkout(client):
     assert os.getpid() not in pids.values()
 
 
-def test_mean_dict_params_uneven_chunks(client):
+# Chunk shapes repeat across tests: a shape compiled once (by a worker or here) is
+# loaded from adjit's disk cache, shared with the workers, everywhere after.
+MLP_ROWS = (64, 64, 64, 58)  # uneven: the weighting by rows matters
+LOGREG_ROWS = (50, 0, 50, 30)  # an empty chunk too
+
+
+def mlp_data():
     rng = np.random.default_rng(1)
-    X = rng.standard_normal((250, 6))
-    y = rng.integers(0, 3, 250)
-    params = mlp_params(rng)
+    X = rng.standard_normal((sum(MLP_ROWS), 6))
+    y = rng.integers(0, 3, len(X))
+    return mlp_params(rng), X, y
+
+
+def logreg_data():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((sum(LOGREG_ROWS), 4))
+    return rng.standard_normal(4), X, np.sign(rng.standard_normal(len(X)))
+
+
+def split(x, rows):
+    return np.split(x, np.cumsum(rows)[:-1])
+
+
+def test_mean_dict_params_uneven_chunks(client):
+    params, X, y = mlp_data()
     want = adjit.value_and_grad(mlp_loss)(params, X, y)
-    rows = (64, 64, 64, 58)  # uneven: the weighting by rows matters
-    Xd, yd = da.from_array(X, chunks=(rows, 6)), da.from_array(y, chunks=(rows,))
+    Xd, yd = da.from_array(X, chunks=(MLP_ROWS, 6)), da.from_array(y, chunks=(MLP_ROWS,))
     vg = adjit_dask.value_and_grad(mlp_loss, reduce="mean")
     with client.as_current():
         got = vg(params, Xd, yd)
@@ -109,46 +128,35 @@ def test_mean_dict_params_uneven_chunks(client):
 
 
 def test_sum_list_of_chunks_two_argnums(client):
-    rng = np.random.default_rng(2)
-    chunks = [rng.standard_normal((n, 4)) for n in (30, 50, 50, 7)]
-    labels = [np.sign(rng.standard_normal(len(c))) for c in chunks]
-    w = rng.standard_normal(4)
-    X, y = np.concatenate(chunks), np.concatenate(labels)
+    w, X, y = logreg_data()
     # argnums (0, 3): scale is differentiated and sent whole, not chunked
-    want = adjit.value_and_grad(logreg_sum, argnums=(0, 3))(w, X, y, 0.7)
+    want = adjit.value_and_grad(logreg_sum, argnums=(0, 3))
     vg = adjit_dask.value_and_grad(
         logreg_sum, argnums=(0, 3), reduce="sum", data_argnums=(1, 2), split_every=2
     )  # a tree of two levels
     with client.as_current():
-        got = vg(w, chunks, labels, 0.7)
-        again = vg(1.5 * w, chunks, labels, 0.7)
-    close(got, want)
-    close(again, adjit.value_and_grad(logreg_sum, argnums=(0, 3))(1.5 * w, X, y, 0.7))
+        got = vg(w, split(X, LOGREG_ROWS), split(y, LOGREG_ROWS), 0.7)
+        again = vg(1.5 * w, split(X, LOGREG_ROWS), split(y, LOGREG_ROWS), 0.7)
+    close(got, want(w, X, y, 0.7))
+    close(again, want(1.5 * w, X, y, 0.7))
 
 
 def test_default_scheduler_without_client(client):
     """With no client active the same graph runs on Dask's default scheduler, here."""
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((100, 6))
-    y = rng.integers(0, 3, 100)
-    params = mlp_params(rng)
-    before = len(adjit_dask._TRANSFORMS)
-    got = adjit_dask.value_and_grad(mlp_loss, reduce="mean")(
-        params, da.from_array(X, chunks=(40, 6)), da.from_array(y, chunks=40)
-    )
+    params, X, y = mlp_data()
+    vg = adjit_dask.value_and_grad(mlp_loss, reduce="mean")
+    got = vg(params, da.from_array(X, chunks=(MLP_ROWS, 6)), da.from_array(y, chunks=(MLP_ROWS,)))
     close(got, adjit.value_and_grad(mlp_loss)(params, X, y))
-    assert len(adjit_dask._TRANSFORMS) == before + 1  # compiled in this process
+    assert vg.token in adjit_dask._TRANSFORMS  # compiled (or loaded) in this process
 
 
 def test_columns_chunked_too_are_joined():
-    rng = np.random.default_rng(4)
-    X = rng.standard_normal((90, 4))
-    y = np.sign(rng.standard_normal(90))
-    w = rng.standard_normal(4)
-    got = adjit_dask.value_and_grad(logreg_sum, reduce="sum", data_argnums=(1, 2))(
-        w, da.from_array(X, chunks=(30, 2)), da.from_array(y, chunks=30), 1.0
+    w, X, y = logreg_data()
+    vg = adjit_dask.value_and_grad(logreg_sum, argnums=(0, 3), data_argnums=(1, 2))
+    got = vg(
+        w, da.from_array(X, chunks=(LOGREG_ROWS, 2)), da.from_array(y, chunks=(LOGREG_ROWS,)), 1.0
     )
-    close(got, adjit.value_and_grad(logreg_sum)(w, X, y, 1.0))
+    close(got, adjit.value_and_grad(logreg_sum, argnums=(0, 3))(w, X, y, 1.0))
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -174,6 +182,13 @@ def test_mismatched_chunks_in_lists():
     y = [np.ones(10), np.ones(5), np.ones(5)]
     with pytest.raises(adjit_dask.RowError, match="chunked differently"):
         adjit_dask.value_and_grad(logreg_sum, data_argnums=(1, 2))(w, X, y, 1.0)
+
+
+def test_unknown_chunk_sizes():
+    params, X, y = data()
+    keep = da.from_array(np.arange(100) % 3 > 0, chunks=50)
+    with pytest.raises(adjit_dask.RowError, match="compute_chunk_sizes"):
+        adjit_dask.value_and_grad(mlp_loss, reduce="mean")(params, X[keep], y[keep])
 
 
 def test_unsupported_reduce():

@@ -149,7 +149,7 @@ class DaskValueAndGrad:
             value, grads, total = dask.compute(root)[0]
         if self.reduce == "mean":
             value = value / total
-            grads = _scale(grads, 1.0 / total)
+            grads = _map(grads, lambda g: g / total)
         return value, grads
 
     def _check_rows(self, args: tuple, data: tuple[int, ...]) -> None:
@@ -328,7 +328,7 @@ def _chunk_task(payload: tuple, *chunk: np.ndarray) -> tuple[Any, Any, int]:
     value, grads = _transform(token, f, argnums)(*args)
     n = len(chunk[0])
     if reduce == "mean":
-        return value * n, _scale(grads, n), n
+        return value * n, _map(grads, lambda g: g * n), n
     return value, grads, n
 
 
@@ -341,6 +341,6 @@ def _combine(*parts: tuple[Any, Any, int]) -> tuple[Any, Any, int]:
     return value, tree.unflatten(treedef, leaves), sum(p[2] for p in parts)
 
 
-def _scale(grads: Any, factor: float) -> Any:
+def _map(grads: Any, fn: Callable[[Any], Any]) -> Any:
     leaves, treedef = tree.flatten(grads)
-    return tree.unflatten(treedef, [leaf * factor for leaf in leaves])
+    return tree.unflatten(treedef, [fn(leaf) for leaf in leaves])

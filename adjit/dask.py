@@ -46,11 +46,24 @@ from .api import value_and_grad as _value_and_grad
 from .errors import AdjitError
 from .ir import interpret
 
-__all__ = ["REDUCTIONS", "RowError", "DaskValueAndGrad", "value_and_grad"]
+__all__ = [
+    "REDUCTIONS",
+    "WORKER_MALLOC",
+    "DaskValueAndGrad",
+    "RowError",
+    "value_and_grad",
+    "worker_config",
+]
 
 REDUCTIONS = ("sum", "mean")
 # transforms kept per worker process, most recently used last
 MAX_CACHED = 32
+# glibc malloc settings for the workers. Dask's nanny starts them with
+# MALLOC_TRIM_THRESHOLD_=65536 (distributed.nanny.pre-spawn-environ), which also stops
+# glibc from raising its mmap threshold: every temporary over 128 KiB is then fresh
+# pages, a page fault per 4 KiB, and chunk gradients ran at half speed
+# (benchmarks/dask_grad.py). These keep temporaries up to 32 MiB in reused heap memory.
+WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20, "MALLOC_TRIM_THRESHOLD_": 256 * 2**20}
 # the row check compares the loss of two rows with its per-row parts to this relative tolerance
 ROW_CHECK_RTOL = 1e-9
 
@@ -90,6 +103,12 @@ def value_and_grad(
             f"adjit.dask.value_and_grad: split_every={split_every!r}, expected an int >= 2"
         )
     return DaskValueAndGrad(f, argnums, reduce, data_argnums, split_every, check_rows)
+
+
+def worker_config() -> dict[str, Any]:
+    """Dask settings for workers that run compiled numeric code: pass them to
+    `dask.config.set(...)` before starting a cluster (see WORKER_MALLOC)."""
+    return {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
 
 
 class DaskValueAndGrad:
@@ -324,7 +343,9 @@ def _chunk_task(payload: tuple, *chunk: np.ndarray) -> tuple[Any, Any, int]:
     token, f, argnums, reduce, template, data = payload
     args = list(template)
     for i, c in zip(data, chunk):
-        args[i] = c
+        # an array received over the network may start at any byte: NumPy marks it
+        # unaligned and Numba compiles another, slower (2x here) variant for it, so copy
+        args[i] = np.require(c, requirements="CA")
     value, grads = _transform(token, f, argnums)(*args)
     n = len(chunk[0])
     if reduce == "mean":

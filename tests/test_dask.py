@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 
+import dask
 import dask.array as da
 import distributed
 import numpy as np
@@ -28,9 +29,10 @@ def client():
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, old]))
     try:
-        cluster = distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-        )
+        with dask.config.set(adjit_dask.worker_config()):
+            cluster = distributed.LocalCluster(
+                n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+            )
     finally:
         if old is None:
             del os.environ["PYTHONPATH"]
@@ -86,6 +88,10 @@ def test_workers_run_this_checkout(client):
     assert len(files) == 2
     assert set(files.values()) == {adjit.__file__}
     assert os.getpid() not in pids.values()
+    with client.as_current():
+        malloc = client.run(lambda: {k: os.environ.get(k) for k in adjit_dask.WORKER_MALLOC})
+    want = {k: str(v) for k, v in adjit_dask.WORKER_MALLOC.items()}
+    assert list(malloc.values()) == [want, want]
 
 
 # Chunk shapes repeat across tests: a shape compiled once (by a worker or here) is

@@ -16,7 +16,9 @@ native code). The per-chunk (value, gradient) pairs are summed in a tree of
 With a `distributed.Client` active the call's constant part (the function,
 parameters and any other non-data arguments) is sent to every worker once per
 call (`client.scatter(..., broadcast=True)`); without one, Dask's default
-scheduler runs the same graph in this process.
+scheduler runs the same graph in this process. Start workers under
+`dask.config.set(worker_config())`: Dask's default malloc settings for its
+workers make every large temporary fresh pages (see WORKER_MALLOC).
 
 Needs the `dask` extra: `pip install "adjit[dask]"` (dask[array] and distributed).
 """

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedError
-from . import numpy_api
+from . import numpy_api, numpy_shapes
 from .builder import is_tracing, is_user_code, located
 
 # ------------------------------------------------------------ the NumPy view
@@ -179,6 +179,8 @@ def _numpy_attribute(public: str, attr: str, value: Any) -> Any:
         return _GuardedIndexer(value, name)
     if not callable(value) or isinstance(value, (np.ufunc, type)):
         return value
+    if value in numpy_shapes.LISTABLE:  # np.mean([a, b]): dispatch misses tracers in lists
+        return numpy_shapes.LISTABLE[value]
     if value in numpy_api.FUNCTIONS:
         return value
     return _guarded(value, name)

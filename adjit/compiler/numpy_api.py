@@ -885,3 +885,6 @@ CREATION: dict[str, Callable[..., Any]] = {
     "asanyarray": asarray,
     "ascontiguousarray": asarray,
 }
+
+# shape and array-manipulation functions (diag, tile, pad, split, ...) register themselves
+from . import numpy_shapes  # noqa: E402, F401

@@ -25,7 +25,7 @@ from .. import tree
 from ..errors import TracingError, UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.types import TensorType
-from . import numpy_api, ops
+from . import frontend, numpy_api, ops
 from .builder import current, describe_location, is_tracing, located, user_location
 from .control import _block, _is_state_leaf, _leaf_types, _trace_region, _unify_captures
 from .inlining import inline_op
@@ -38,6 +38,11 @@ def _where(f: Callable) -> str:
     code = getattr(f, "__code__", None)
     name = getattr(f, "__qualname__", repr(f))
     return f"{name} ({code.co_filename}:{code.co_firstlineno})" if code else name
+
+
+def _view(f: Callable) -> Callable:
+    """The user's function with its Python control flow captured (frontend.py)."""
+    return frontend.user_view(f)
 
 
 def _as_value(x: Any, t: TensorType) -> Value:
@@ -63,6 +68,13 @@ class _Custom:
             yield
         finally:
             self._local.depth -= 1
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     def _plain(self) -> bool:
         return not is_tracing() or getattr(self._local, "depth", 0) > 0
@@ -138,9 +150,9 @@ class custom_vjp(_Custom):
         nondiff, diff, merge = self._split(args)
         leaves, in_tree = tree.flatten(tuple(diff), is_leaf=_is_state_leaf)
         types = _leaf_types(leaves)
-        primal = _trace_region(lambda *a: self.fun(*merge(a)), in_tree, types)
+        primal = _trace_region(lambda *a: _view(self.fun)(*merge(a)), in_tree, types)
         with self._in_rule():
-            forward = _trace_region(lambda *a: fwd(*merge(a)), in_tree, types)
+            forward = _trace_region(lambda *a: _view(fwd)(*merge(a)), in_tree, types)
         (out_tree, _), n_out = _pair(forward, "fwd", self._fail)
         if out_tree != primal.out_tree:
             raise self._fail(f"fwd returns {out_tree} but the function returns {primal.out_tree}")
@@ -150,7 +162,7 @@ class custom_vjp(_Custom):
         ct_types = [v.type for v in primal.results]
 
         def backward(res: Any, ct: Any) -> list[Any]:
-            return [Tracer(v) for v in self._cotangents(bwd(*nondiff, res, ct), diff, types)]
+            return [Tracer(v) for v in self._cotangents(_view(bwd)(*nondiff, res, ct), diff, types)]
 
         pair = tree.TreeDef("tuple", (res_tree, out_tree))
         with self._in_rule():
@@ -225,10 +237,10 @@ class custom_jvp(_Custom):
         nondiff, diff, merge = self._split(args)
         leaves, in_tree = tree.flatten(tuple(diff), is_leaf=_is_state_leaf)
         types = _leaf_types(leaves)
-        primal = _trace_region(lambda *a: self.fun(*merge(a)), in_tree, types)
+        primal = _trace_region(lambda *a: _view(self.fun)(*merge(a)), in_tree, types)
         pair = tree.TreeDef("tuple", (in_tree, in_tree))
         with self._in_rule():
-            tangent = _trace_region(lambda p, t: rule(*nondiff, p, t), pair, types + types)
+            tangent = _trace_region(lambda p, t: _view(rule)(*nondiff, p, t), pair, types + types)
         (out_tree, tout_tree), n_out = _pair(tangent, "jvp", self._fail)
         where = f"jvp rule {_where(rule)}"
         for got in (out_tree, tout_tree):

@@ -10,6 +10,7 @@ import pytest
 
 import adjit
 from adjit.compiler.custom import lower_custom
+from adjit.compiler.passes import simplify
 from adjit.ir import interpret, parse, verify
 
 jax.config.update("jax_enable_x64", True)
@@ -271,7 +272,9 @@ def test_bwd_returning_the_wrong_shape():
         return np.sum(x)
 
     f.defvjp(lambda x: (np.sum(x), None), lambda _, g: (g,))
-    with pytest.raises(adjit.TracingError, match=r"cotangent 0 has shape \(\), its argument \(3,\)"):
+    with pytest.raises(
+        adjit.TracingError, match=r"cotangent 0 has shape \(\), its argument \(3,\)"
+    ):
         adjit.grad(f)(np.ones(3))
 
 
@@ -298,3 +301,41 @@ def test_differentiated_closure_is_refused():
 
     with pytest.raises(adjit.UnsupportedError, match="pass it as an argument"):
         adjit.grad(outer)(2.0)
+
+
+def test_passes_keep_the_rule():
+    fn = adjit.trace(lambda x: log1pexp(x) + log1pexp(x) * 0.0)(2.0)
+    simplified = simplify(fn)
+    assert str(simplified).count("custom_vjp") == 2  # CSE leaves ops with regions alone
+    assert str(parse(str(simplified))) == str(simplified)
+    assert interpret(simplified, 2.0) == interpret(fn, 2.0)
+    value, g = adjit.jit(adjit.value_and_grad(lambda x: log1pexp(x) * 3.0))(1000.0)
+    assert (value, g) == (np.inf, 3.0)
+
+
+def test_verifier_rejects_a_malformed_rule_region():
+    text = str(adjit.trace(log1pexp)(2.0))
+    bad = text.replace("bwd(%7: f64[], %8: f64[])", "bwd(%7: f64[], %8: f32[])")
+    assert bad != text
+    with pytest.raises(adjit.VerificationError, match="bwd region takes"):
+        verify(parse(bad))
+
+
+def test_jvp_rule_returning_the_wrong_shape():
+    @adjit.custom_jvp
+    def f(x):
+        return np.sum(x)
+
+    f.defjvp(lambda p, t: (np.sum(p[0]), t[0]))
+    with pytest.raises(adjit.TracingError, match=r"f .*jvp rule .*tangents\) returns outputs"):
+        adjit.jvp(f, (np.ones(3),), (np.ones(3),))
+
+
+def test_fwd_must_return_a_pair():
+    @adjit.custom_vjp
+    def f(x):
+        return x
+
+    f.defvjp(lambda x: x, lambda _, g: (g,))
+    with pytest.raises(adjit.TracingError, match="fwd must return a pair"):
+        adjit.grad(f)(1.0)

@@ -41,7 +41,7 @@ def _where(f: Callable) -> str:
 
 
 def _view(f: Callable) -> Callable:
-    """The user's function with its Python control flow captured (frontend.py)."""
+    """The user's function as the trace sees it (its NumPy view, frontend.py)."""
     return frontend.user_view(f)
 
 

@@ -7,6 +7,8 @@ check_installed()
 from . import ir  # noqa: E402
 from .api import (  # noqa: E402
     cond,
+    custom_jvp,
+    custom_vjp,
     export,
     fori_loop,
     grad,
@@ -51,6 +53,8 @@ __all__ = [
     "UnsupportedError",
     "VerificationError",
     "cond",
+    "custom_jvp",
+    "custom_vjp",
     "export",
     "fori_loop",
     "grad",

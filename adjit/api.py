@@ -29,6 +29,7 @@ from .compiler.banded import Banded
 from .compiler.batching import emit_batched, materialize
 from .compiler.builder import Builder, building, current, is_tracing
 from .compiler.control import cond, fori_loop, while_loop
+from .compiler.custom import custom_jvp, custom_vjp, lower_custom
 from .compiler.forward import emit_tangent, jvp_function
 from .compiler.inlining import inline
 from .compiler.numpy_api import is_tracer, unwrap
@@ -45,6 +46,8 @@ from .transform_cache import compiled_for, function_key, object_key
 
 __all__ = [
     "cond",
+    "custom_jvp",
+    "custom_vjp",
     "export",
     "fori_loop",
     "grad",
@@ -144,7 +147,7 @@ def _compile(traced: Traced, parallel: bool = False) -> Specialization:
     traces the same function again skips the passes and code generation too.
     Large constants (closed-over weights) are arguments of the generated code.
     """
-    fn, constants = lift_constants(traced.fn)
+    fn, constants = lift_constants(lower_custom(traced.fn))
     key = f"{fn}\nparallel={parallel}"
     source = load_source(key)
     if source is None:
@@ -1033,7 +1036,7 @@ def export(
         fn = spec.traced.fn
         source = spec.source
         if kind == "pycc" and "prange(" in source:  # pycc builds no threading layer
-            source = generate_source(simplify(lift_constants(fn)[0]), parallel=False)
+            source = generate_source(simplify(lift_constants(lower_custom(fn))[0]), parallel=False)
         exported.append(
             aot.ExportSignature(
                 source=source,

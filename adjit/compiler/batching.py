@@ -362,7 +362,21 @@ def _masked_while(
     return _emit_control(op, state, regions, everything, n), everything
 
 
+def _custom(op: Op, xs: list[Value], flags: list[bool], n: int) -> tuple[list[Value], list[bool]]:
+    """custom_vjp/custom_jvp with every operand and region value batched: a later
+    reverse pass feeds bwd cotangents whose batching is not known now."""
+    xs = [materialize(x, on, n) for x, on in zip(xs, flags)]
+    regions = [
+        _Region(block, [True] * len(block.args), n).finish([True] * len(block.results))
+        for block in op.regions
+    ]
+    out = [True] * len(op.results)
+    return _emit_control(op, xs, regions, out, n), out
+
+
 _CONTROL = {
+    "custom_vjp": _custom,
+    "custom_jvp": _custom,
     "cond": _cond,
     "while": lambda op, xs, flags, n: _loop(op, xs, flags, n, 0),
     "for": lambda op, xs, flags, n: _loop(op, xs, flags, n, 2),

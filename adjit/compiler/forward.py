@@ -8,7 +8,7 @@ from the SymPy partials, as in reverse mode. Values without a tangent
 cost nothing. Control flow carries tangents along: a `cond` yields its
 branches' tangents, and a `while` or `for` loop carries the tangents of its
 loop state as extra state, so forward mode goes through loops (reverse mode
-does not yet).
+does not yet). A `custom_jvp` runs the user's jvp region instead.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.primitives import PRIMITIVES
 from ..ir.verifier import verify
-from . import ops, rules
+from . import custom, ops, rules
 from .builder import Builder, building, current, describe_location
 from .inlining import inline_op
 
@@ -173,7 +173,13 @@ def _split(
     return results[:n], [next(carried) if on else None for on in active]
 
 
-_CONTROL = {"cond": _cond, "while": _while, "for": _for}
+_CONTROL = {
+    "cond": _cond,
+    "while": _while,
+    "for": _for,
+    "custom_jvp": custom.jvp_tangent,
+    "custom_vjp": custom.vjp_tangent,
+}
 
 
 def jvp_function(fn: Function, wrt: Sequence[int]) -> Function:

@@ -12,6 +12,9 @@ known when tracing records the state each iteration starts from (a tape, one
 extra leading axis), and its adjoint is a `for` loop running backwards over
 the tape, recomputing each iteration's body for its adjoint. `while` loops
 (trip count unknown when tracing) are differentiated by forward mode only.
+User rules (custom.py) replace differentiation: a `custom_vjp` runs its fwd
+region forward and its bwd region backward; a `custom_jvp` is pulled back
+through the reverse pass of its jvp region, which is linear in the tangents.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ..ir.indexing import Dynamic
 from ..ir.primitives import PRIMITIVES
 from ..ir.types import TensorType
 from ..ir.verifier import verify
-from . import ops, rules
+from . import custom, ops, rules
 from .builder import Builder, building, current, describe_location
 from .inlining import inline_op
 
@@ -57,6 +60,8 @@ def emit_adjoint(
     for op in fn.body.ops:
         if op.name == "for" and any(v in active for v in op.operands):
             tapes[op] = _taped_for(op, env)
+        elif op.name == "custom_vjp" and any(v in active for v in op.operands):
+            tapes[op] = custom.emit_fwd(op, env)
         else:
             inline_op(op, env)
     cts: dict[Value, Value] = {}
@@ -84,6 +89,16 @@ def emit_adjoint(
             continue
         if op.name == "for":
             operand_cts = _for_adjoint(op, env, out_cts, tapes[op])
+            for v, c in zip(op.operands, operand_cts):
+                if c is not None:
+                    accumulate(v, c)
+            continue
+        if op.name in custom.CUSTOM_OPS:
+            custom.check_captures(op, active.__contains__)
+            if op.name == "custom_vjp":
+                operand_cts = custom.vjp_adjoint(op, env, out_cts, tapes[op])
+            else:
+                operand_cts = _custom_jvp_adjoint(op, env, out_cts, active)
             for v, c in zip(op.operands, operand_cts):
                 if c is not None:
                     accumulate(v, c)
@@ -150,6 +165,26 @@ def _cond_adjoint(
     operand_cts: list[Value | None] = [None] * len(op.operands)
     for i, g in zip(wrt, results):
         operand_cts[1 + i] = g
+    return operand_cts
+
+
+def _custom_jvp_adjoint(
+    op: Op, env: dict[Value, Value], out_cts: list[Value | None], active: set[Value]
+) -> list[Value | None]:
+    """The adjoint of a `custom_jvp`: the reverse pass of its jvp region with respect to
+    the tangents (zeros: the tangent outputs are linear in them), seeded at the tangent
+    outputs; the primal inputs are constants there."""
+    n = op.attrs["inputs"]
+    xs = [env[v] for v in op.operands]
+    wrt = [n + i for i in range(n) if op.operands[i] in active]
+    zeros = [ops.zeros(x.type) for x in xs[:n]]
+    seeds = [None] * len(op.results) + list(out_cts)
+    _, grads = emit_adjoint(
+        Function(op.name, op.regions[1]), [*xs[:n], *zeros, *xs[n:]], seeds, wrt
+    )
+    operand_cts: list[Value | None] = [None] * len(op.operands)
+    for i, g in zip(wrt, grads):
+        operand_cts[i - n] = g
     return operand_cts
 
 

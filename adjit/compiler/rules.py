@@ -404,8 +404,9 @@ NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota".split())
 
 # Ops with regions: the forward pass extends each region with tangents
 # (forward.py); the reverse pass differentiates `cond` branch by branch and a
-# `for` loop backwards over a record of its states (reverse.py).
-REGION_OPS = frozenset(("cond", "while", "for"))
+# `for` loop backwards over a record of its states (reverse.py). `custom_vjp` and
+# `custom_jvp` carry the user's rules in their regions (custom.py).
+REGION_OPS = frozenset(("cond", "while", "for", "custom_vjp", "custom_jvp"))
 
 
 def vjp_rule_for(name: str, kind: str) -> Rule | None:

@@ -58,4 +58,6 @@ def _run_control(op: Op, operands: list[np.ndarray]) -> tuple[np.ndarray, ...]:
         for i in range(lo, hi):
             carried = run_block(body, [np.asarray(i, dtype=np.int64), *carried])
         return carried
+    if op.name in ("custom_vjp", "custom_jvp"):  # the rules matter to derivatives only
+        return run_block(op.regions[0], list(operands))
     raise AdjitError(f"the interpreter has no rule for {op.name!r}")

@@ -373,7 +373,7 @@ _register(Primitive("iota", "source", 0, _iota_infer, _iota_eval, differentiable
 
 # --------------------------------------------------------------------- control
 # Typed by their regions (see verifier) and run by the interpreter.
-for _name in ("cond", "while", "for"):
+for _name in ("cond", "while", "for", "custom_vjp", "custom_jvp"):
     _register(Primitive(_name, "control", None, None, None))
 
 # Region labels in the text form, per control-flow op.
@@ -381,6 +381,8 @@ REGION_NAMES: dict[str, tuple[str, ...]] = {
     "cond": ("then", "else"),
     "while": ("cond", "body"),
     "for": ("body",),
+    "custom_vjp": ("primal", "fwd", "bwd"),
+    "custom_jvp": ("primal", "jvp"),
 }
 
 

@@ -93,15 +93,46 @@ class _Verifier:
             carried, regions = operands, [("cond", [BOOL_SCALAR]), ("body", operands)]
             if results != operands:
                 raise self.fail(op, f"results {_show(results)} differ from {_show(operands)}")
+        elif op.name in ("custom_vjp", "custom_jvp"):
+            self.custom(op, operands, results)
+            return
         else:  # for: lower bound, upper bound, loop-carried values
             if operands[:2] != [I64_SCALAR, I64_SCALAR]:
                 raise self.fail(op, "first two operands must be i64[] loop bounds")
             carried, regions = [I64_SCALAR] + operands[2:], [("body", operands[2:])]
             if results != operands[2:]:
                 raise self.fail(op, f"results {_show(results)} differ from carried values")
+        self.regions(op, [(label, carried, yields) for label, yields in regions])
+
+    def custom(self, op: Op, operands: list[TensorType], results: list[TensorType]) -> None:
+        """custom_vjp/custom_jvp: inputs then captures; every region ends with the captures."""
+        n = op.attrs.get("inputs")
+        if not isinstance(n, int) or not 0 <= n <= len(operands):
+            raise self.fail(op, f"needs an `inputs` attribute, at most {len(operands)}")
+        inputs, captured = operands[:n], operands[n:]
+        primal = ("primal", operands, results)
+        if op.name == "custom_jvp":
+            self.regions(op, [primal, ("jvp", inputs + inputs + captured, results + results)])
+            return
+        if len(op.regions) != 3:
+            raise self.fail(op, f"needs 3 regions, has {len(op.regions)}")
+        fwd_yields = _types(op.regions[1].results)
+        residuals = fwd_yields[len(results) :]
+        self.regions(
+            op,
+            [
+                primal,
+                ("fwd", operands, results + residuals),
+                ("bwd", residuals + results + captured, inputs),
+            ],
+        )
+
+    def regions(
+        self, op: Op, regions: list[tuple[str, list[TensorType], list[TensorType]]]
+    ) -> None:
         if len(op.regions) != len(regions):
             raise self.fail(op, f"needs {len(regions)} regions, has {len(op.regions)}")
-        for region, (label, yields) in zip(op.regions, regions):
+        for region, (label, carried, yields) in zip(op.regions, regions):
             if _types(region.args) != carried:
                 raise self.fail(
                     op,

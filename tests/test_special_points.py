@@ -128,6 +128,14 @@ NOT_SMOOTH: dict[str, Callable[[tuple[float, ...], int], str | None]] = {
     "minimum": lambda p, i: "kink: tie x = y" if p[0] == p[1] else None,
     "hypot": lambda p, i: "kink: the origin (a cone)" if p[0] == p[1] == 0 else None,
     "div": lambda p, i: "pole: y = 0" if p[1] == 0 else None,
+    "acosh": lambda p, i: "domain: x <= 1 (x = 1: slope +inf)" if p[0] <= 1 else None,
+    "atanh": lambda p, i: "domain: |x| >= 1" if abs(p[0]) >= 1 else None,
+    # log|gamma| and digamma for x < 0: mpmath's loggamma is complex there (the real
+    # slopes are checked against SciPy in test_special_functions.py); poles at 0, -1, ...
+    "gammaln": lambda p, i: "domain: x <= 0 (poles, complex loggamma)" if p[0] <= 0 else None,
+    # mpmath's erfc overflows at 1e300 (where the slope underflows to 0, tested too)
+    "erfc": lambda p, i: "oracle limit: mpmath erfc(1e300)" if abs(p[0]) > 1e100 else None,
+    "digamma": lambda p, i: "pole or reflection: x <= 0" if p[0] <= 0 else None,
     "pow": _pow_reason,
     "atan2": _atan2_reason,
     "floordiv": _quotient_jump,
@@ -147,6 +155,8 @@ SUBGRADIENTS: dict[str, Callable[[tuple[float, ...], int], float]] = {
     "hypot": lambda p, i: 0.0,
     "floordiv": lambda p, i: 0.0 if p[1] != 0 else math.nan,
     "mod": lambda p, i: (1.0 if i == 0 else -math.floor(p[0] / p[1])) if p[1] != 0 else math.nan,
+    "fmax": lambda p, i: float(i == 1),  # a tie as maximum
+    "fmin": lambda p, i: float(i == 1),
 }
 
 
@@ -323,6 +333,23 @@ COMPOSITE_UFUNCS: dict[str, tuple] = {
     "float_power": (np.float_power, 2, lambda x, y: mpmath.power(x, y), _pow_reason, None),
     "deg2rad": (np.deg2rad, 1, lambda x: x * mpmath.pi / 180, None, None, True),
     "rad2deg": (np.rad2deg, 1, lambda x: x * 180 / mpmath.pi, None, None, True),
+    "degrees": (np.degrees, 1, lambda x: x * 180 / mpmath.pi, None, None, True),
+    "radians": (np.radians, 1, lambda x: x * mpmath.pi / 180, None, None, True),
+    # NaN-ignoring: a NaN operand gives the other (slope 1), a tie as maximum/minimum
+    "fmax": (
+        np.fmax,
+        2,
+        lambda x, y: max(x, y),
+        lambda p, i: "kink: tie x = y" if p[0] == p[1] else None,
+        SUBGRADIENTS["maximum"],
+    ),
+    "fmin": (
+        np.fmin,
+        2,
+        lambda x, y: min(x, y),
+        lambda p, i: "kink: tie x = y" if p[0] == p[1] else None,
+        SUBGRADIENTS["minimum"],
+    ),
     "positive": (np.positive, 1, lambda x: x, None, None, True),
     "clip": (
         lambda x, lo: np.clip(x, lo, 2.0),

@@ -195,7 +195,7 @@ def _logistic(x):
 # then the asymptotic (Bernoulli) series, whose first omitted term is below 1e-16
 # there; x < 0 by reflection, with pi x reduced exactly (x - round(x)).
 # Within 1e-14 relative of mpmath away from digamma's root near 1.46 (there,
-# 1e-16 absolute): tests/test_special_functions.py measures it. Special values
+# 1e-15 absolute): tests/test_special_functions.py measures it. Special values
 # are SciPy's (psi, polygamma(1, .), gammaln).
 
 

@@ -194,9 +194,10 @@ def _logistic(x):
 # digamma and trigamma: the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10,
 # then the asymptotic (Bernoulli) series, whose first omitted term is below 1e-16
 # there; x < 0 by reflection, with pi x reduced exactly (x - round(x)).
-# Within 1e-14 relative of mpmath away from digamma's root near 1.46 (there,
-# 1e-15 absolute): tests/test_special_functions.py measures it. Special values
-# are SciPy's (psi, polygamma(1, .), gammaln).
+# Measured against mpmath on 3000 points of +-[1e-10, 1e10]: digamma within
+# 1.6e-15 * max(|psi|, 1) (absolute near its roots), trigamma within 7e-16
+# relative; tests/test_special_functions.py checks 1e-14. Special values are
+# SciPy's (psi, polygamma(1, .), gammaln).
 
 
 @njit_cached(forceinline=True, error_model="numpy")

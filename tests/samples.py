@@ -45,6 +45,8 @@ UNARY_INPUTS = {
     "sqrt": POS,
     "asin": POS,
     "acos": POS,
+    "acosh": OTHER,  # x > 1
+    "atanh": POS,
     "log1p": POS,
     "floor": X + 0.5,
     "ceil": X + 0.5,

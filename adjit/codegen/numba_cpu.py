@@ -49,7 +49,15 @@ _INFIX = {
     "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=",
     "and": "and", "or": "or",
 }  # fmt: skip
-_NUMPY_NAME = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2"}
+_NUMPY_NAME = {
+    "asin": "arcsin",
+    "acos": "arccos",
+    "atan": "arctan",
+    "atan2": "arctan2",
+    "asinh": "arcsinh",
+    "acosh": "arccosh",
+    "atanh": "arctanh",
+}
 # Shorter sums are added sequentially: a block buffer and its loops cost compile
 # time (Numba compiles each loop) for little speed on a few elements.
 PAIRWISE_MIN = 64

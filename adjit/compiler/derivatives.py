@@ -41,6 +41,12 @@ _FUNCTIONS = {
     "acos": "acos",
     "atan": "atan",
     "atan2": "atan2",
+    "asinh": "asinh",
+    "acosh": "acosh",
+    "atanh": "atanh",
+    "erf": "erf",
+    "erfc": "erfc",
+    "loggamma": "gammaln",
     "Abs": "abs",
     "sign": "sign",
     "floor": "floor",
@@ -48,6 +54,9 @@ _FUNCTIONS = {
     "Max": "maximum",
     "Min": "minimum",
 }
+
+# polygamma(n, x) for the orders that are primitives
+_POLYGAMMA = {0: "digamma", 1: "trigamma"}
 
 
 # SymPy is not thread-safe (its caches and assumption dicts are shared and
@@ -235,7 +244,7 @@ class _Lowering:
         sp = self.sp
         if e.is_Symbol:
             return self.env[e.name]
-        if e.is_Number:
+        if e.is_number:  # also constant expressions: sqrt(pi) in erf's slope
             return self.const(e)
         named = _named(sp, e)
         if named is not None:
@@ -253,6 +262,8 @@ class _Lowering:
         fname = type(e).__name__
         if isinstance(e, sp.core.function.AppliedUndef) and fname in _CALLABLE:
             return self.ew(fname, *(self(a) for a in e.args))
+        if fname == "polygamma" and e.args[0] in _POLYGAMMA:
+            return self.ew(_POLYGAMMA[e.args[0]], self(e.args[1]))
         if fname in _FUNCTIONS:
             return self.ew(_FUNCTIONS[fname], *(self(a) for a in e.args))
         raise UnsupportedError(f"cannot lower the derivative expression {e} to IR")

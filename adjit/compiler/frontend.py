@@ -215,6 +215,9 @@ _NUMPY_NAMES = {
 
 def _numpy_object(value: Any) -> Any:
     """The view of a NumPy object found in user globals; `value` itself if none."""
+    special = _scipy_special_object(value)
+    if special is not value:
+        return special
     if isinstance(value, types.ModuleType):
         return _numpy_module_view(value)
     if _is_random(value):
@@ -225,6 +228,49 @@ def _numpy_object(value: Any) -> Any:
     if name is not None and getattr(np, name) is value:
         return getattr(NUMPY, name)
     return value
+
+
+# ------------------------------------------------------ the scipy.special view
+
+
+class _ScipyView(types.ModuleType):
+    """scipy or scipy.special as traced code sees it: adjit's logsumexp, softmax
+    and log_softmax (scipy_special.py) in place of SciPy's; all else SciPy's."""
+
+    def __init__(self, module: types.ModuleType) -> None:
+        super().__init__(module.__name__, module.__doc__)
+        self.__dict__["_module"] = module
+
+    def __getattr__(self, attr: str) -> Any:
+        value = _scipy_special_object(getattr(self._module, attr))
+        self.__dict__[attr] = value
+        return value
+
+    def __dir__(self) -> list[str]:
+        return dir(self._module)
+
+
+@functools.cache
+def _scipy_view(module: types.ModuleType) -> _ScipyView:
+    return _ScipyView(module)
+
+
+def _scipy_special_object(value: Any) -> Any:
+    """The view of scipy, scipy.special or one of its Python functions; else `value`.
+
+    Only once the program has imported scipy.special (adjit does not import SciPy).
+    """
+    import sys
+
+    if "scipy.special" not in sys.modules:
+        return value
+    if isinstance(value, types.ModuleType):
+        return _scipy_view(value) if value.__name__ in ("scipy", "scipy.special") else value
+    if not isinstance(value, types.FunctionType):
+        return value
+    from . import scipy_special
+
+    return scipy_special.FUNCTIONS.get(value, value)
 
 
 # ------------------------------------------------------- the user code's view

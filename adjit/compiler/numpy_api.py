@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -186,7 +187,9 @@ _REDUCE_UFUNC = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minim
 def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dict) -> Any:
     name = f"np.{ufunc.__name__}"
     if getattr(np, ufunc.__name__, None) is not ufunc:  # scipy.special's ufuncs, say
-        name = f"ufunc {ufunc.__name__}"
+        special = sys.modules.get("scipy.special")
+        known = getattr(special, ufunc.__name__, None) is ufunc
+        name = f"scipy.special.{ufunc.__name__}" if known else f"ufunc {ufunc.__name__}"
     if kwargs.get("out") is not None:
         raise located(
             UnsupportedError(f"{name}(..., out=...) is not supported: use the returned array")
@@ -206,6 +209,9 @@ def apply_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
             return _ew(_UFUNC_PRIMITIVE[ufunc], *inputs)
         if ufunc in _UFUNC_COMPOSITE:
             return _UFUNC_COMPOSITE[ufunc](*inputs)
+        special = _scipy_ufunc(ufunc)
+        if special is not None:
+            return special(*inputs)
     if _all_known(inputs):
         return getattr(ufunc, method)(*_known_values(inputs), **kwargs)
     what = name if method == "__call__" else f"{name}.{method}"
@@ -885,6 +891,60 @@ CREATION: dict[str, Callable[..., Any]] = {
     "asanyarray": asarray,
     "ascontiguousarray": asarray,
 }
+
+
+# ------------------------------- element-wise functions and SciPy's (issue 15)
+
+
+def _fmax_fmin(name: str) -> Callable[..., Any]:
+    # NaN-ignoring maximum/minimum: a NaN operand yields the other; where neither
+    # is NaN it is maximum/minimum, so a tie's derivative goes to the second operand
+    def apply(a: Any, b: Any) -> Any:
+        a, b = asarray(a), asarray(b)
+        both = _ew(name, a, b)
+        return where(b != b, a, where(a != a, b, both))
+
+    return apply
+
+
+# sinc's Taylor series 1 - t^2/6 + t^4/120 - ... below |t| = 0.1 (t = pi x): the
+# first omitted term is below 3e-18, and the derivatives of every order are
+# right at x = 0, where sin(t)/t is 0/0
+_SINC_SERIES = (1.0, -1 / 6, 1 / 120, -1 / 5040, 1 / 362880)
+
+
+@implements(np.sinc)
+def _sinc(x: Any) -> Any:
+    t = _ew("mul", _float_arg(x), math.pi)
+    small = _ew("lt", _ew("abs", t), 0.1)
+    u = t * t
+    series = _SINC_SERIES[-1]
+    for c in reversed(_SINC_SERIES[:-1]):
+        series = series * u + c
+    safe = where(small, 1.0, t)
+    return where(small, series, np.sin(safe) / safe)
+
+
+_UFUNC_PRIMITIVE.update({np.arcsinh: "asinh", np.arccosh: "acosh", np.arctanh: "atanh"})
+_UFUNC_COMPOSITE.update(
+    {
+        np.fmax: _fmax_fmin("maximum"),
+        np.fmin: _fmax_fmin("minimum"),
+        np.degrees: _UFUNC_COMPOSITE[np.rad2deg],
+        np.radians: _UFUNC_COMPOSITE[np.deg2rad],
+    }
+)
+
+
+def _scipy_ufunc(ufunc: np.ufunc) -> Callable[..., Any] | None:
+    """adjit's implementation of a scipy.special ufunc, if any (SciPy is imported
+    only by users who call it)."""
+    if "scipy.special" not in sys.modules:
+        return None
+    from . import scipy_special
+
+    return scipy_special.UFUNCS.get(ufunc)
+
 
 # shape and array-manipulation functions (diag, tile, pad, split, ...) register themselves
 from . import numpy_shapes  # noqa: E402, F401

@@ -24,7 +24,7 @@ Operand = Union[Value, int, float, bool, np.ndarray, np.generic]
 
 FLOAT_ONLY = frozenset(
     "exp log log1p expm1 sqrt sin cos tan sinh cosh tanh asin acos atan logistic "
-    "floor ceil div atan2 logaddexp hypot".split()
+    "floor ceil div atan2 logaddexp hypot asinh acosh atanh erf erfc gammaln digamma trigamma".split()
 )
 
 

@@ -96,6 +96,13 @@ def _logistic(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def _scipy_special():
+    # imported on first use: `import adjit` does not import SciPy
+    import scipy.special
+
+    return scipy.special
+
+
 # name: (arity, scalar SymPy expression or None, NumPy implementation, dtype rule)
 _ELEMENTWISE: dict[str, tuple[int, str | None, Callable, str]] = {
     "neg": (1, "-x", np.negative, NUMERIC),
@@ -141,7 +148,21 @@ _ELEMENTWISE: dict[str, tuple[int, str | None, Callable, str]] = {
     "or": (2, None, np.logical_or, LOGICAL),
     "not": (1, None, np.logical_not, LOGICAL),
     "select": (3, None, np.where, SELECT),
+    # inverse hyperbolic and special functions (issue 15); NumPy and SciPy semantics
+    "asinh": (1, "asinh(x)", np.arcsinh, FLOAT),
+    "acosh": (1, "acosh(x)", np.arccosh, FLOAT),
+    "atanh": (1, "atanh(x)", np.arctanh, FLOAT),
+    "erf": (1, "erf(x)", lambda x: _scipy_special().erf(x), FLOAT),
+    "erfc": (1, "erfc(x)", lambda x: _scipy_special().erfc(x), FLOAT),
+    # log|gamma(x)| (SciPy's gammaln); its slope is digamma also where gamma < 0
+    "gammaln": (1, "loggamma(x)", lambda x: _scipy_special().gammaln(x), FLOAT),
+    "digamma": (1, "polygamma(0, x)", lambda x: _scipy_special().psi(x), FLOAT),
+    # digamma's derivative; its own (polygamma(2, x)) is not implemented
+    "trigamma": (1, "polygamma(1, x)", lambda x: _scipy_special().polygamma(1, x), FLOAT),
 }
+
+# Element-wise ops whose derivative is not implemented: differentiating them raises.
+_NOT_DIFFERENTIABLE = {"trigamma"}
 
 # Piecewise-constant ops: their derivative is zero wherever it exists.
 _ZERO_DERIVATIVE = {"sign", "floor", "ceil", "floordiv"}
@@ -155,7 +176,7 @@ for _name, (_arity, _scalar, _fn, _rule) in _ELEMENTWISE.items():
             infer=_elementwise_infer(_name, _rule),
             evaluate=lambda args, attrs, fn=_fn: fn(*args),
             scalar=_scalar,
-            differentiable=_rule in (FLOAT, NUMERIC, SELECT),
+            differentiable=_rule in (FLOAT, NUMERIC, SELECT) and _name not in _NOT_DIFFERENTIABLE,
         )
     )
 

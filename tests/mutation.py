@@ -188,7 +188,7 @@ def summarize(module: str, where: pathlib.Path) -> dict:
     counts: dict[str, int] = {}
     for v in verdicts.values():
         counts[v] = counts.get(v, 0) + 1
-    survivors = sorted(n for n, v in verdicts.items() if v != "killed")
+    survivors = sorted(n for n, v in verdicts.items() if v not in ("killed", "not checked"))
     diffs = {}
     for name in survivors:
         shown = _mutmut(where, "show", name, capture_output=True)

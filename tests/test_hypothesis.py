@@ -1,8 +1,11 @@
 """Property tests: hypothesis draws shapes, dtypes, axes and indices; the interpreter
-on the traced IR must agree with NumPy (via oracle.check_traced)."""
+on the traced IR must agree with NumPy (via oracle.check_traced). Element-wise ops
+and reductions also see special inputs: ties, zeros and repeated values."""
 
 from __future__ import annotations
 
+import autograd
+import autograd.numpy as anp
 import numpy as np
 import pytest
 from hypothesis import given
@@ -16,8 +19,13 @@ DTYPES = st.sampled_from([np.float64, np.float32])
 SEEDS = st.integers(0, 2**32 - 1)
 
 
-def data(shape, dtype, seed, positive=False):
-    x = np.random.default_rng(seed).normal(size=shape)
+SPECIAL_VALUES = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 2.0])
+
+
+def data(shape, dtype, seed, positive=False, special=False):
+    """Normal draws, or (special) draws from SPECIAL_VALUES: ties, zeros, repeats."""
+    rng = np.random.default_rng(seed)
+    x = rng.choice(SPECIAL_VALUES, size=shape) if special else rng.normal(size=shape)
     return (np.abs(x) + 0.1 if positive else x).astype(dtype)
 
 
@@ -46,16 +54,18 @@ BINARY = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # 0.0 ** -0.5 at zeros
 @given(
     shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4),
     dtypes=st.tuples(DTYPES, DTYPES),
     op=st.sampled_from(sorted(BINARY)),
     seed=SEEDS,
+    special=st.booleans(),
 )
-def test_broadcasting_binary_ops(shapes, dtypes, op, seed):
+def test_broadcasting_binary_ops(shapes, dtypes, op, seed, special):
     (sa, sb), result_shape = shapes.input_shapes, shapes.result_shape
-    a = data(sa, dtypes[0], seed)
-    b = data(sb, dtypes[1], seed + 1)
+    a = data(sa, dtypes[0], seed, special=special)
+    b = data(sb, dtypes[1], seed + 1, special=special)
     fn = check_traced(BINARY[op], a, b, **tolerances(a, b))
     assert fn.result_types[0].shape == result_shape
 
@@ -66,9 +76,10 @@ def test_broadcasting_binary_ops(shapes, dtypes, op, seed):
     seed=SEEDS,
     name=st.sampled_from(["sum", "mean", "max", "min", "prod", "var", "std"]),
     keepdims=st.booleans(),
+    special=st.booleans(),
     data_=st.data(),
 )
-def test_reductions_over_random_axes(shape, dtype, seed, name, keepdims, data_):
+def test_reductions_over_random_axes(shape, dtype, seed, name, keepdims, special, data_):
     ndim = len(shape)
     axes = data_.draw(st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim), label="axes")
     negative = data_.draw(
@@ -82,7 +93,7 @@ def test_reductions_over_random_axes(shape, dtype, seed, name, keepdims, data_):
         axis = axes[0]
     else:
         axis = tuple(axes)
-    x = data(shape, dtype, seed)
+    x = data(shape, dtype, seed, special=special)
     reduce = getattr(np, name)
 
     def f(x):
@@ -261,3 +272,55 @@ def test_dtype_promotion_matches_numpy(da, db):
             check_traced(op, a, b, **tolerances(a, b))
         except AssertionError as e:
             raise AssertionError(f"{name}: {e}") from None
+
+
+# Derivatives at special points, against autograd. Only where the derivative
+# exists there, or where adjit and autograd pick the same subgradient (np.abs at 0
+# in "chain": 0; a tie of np.max or np.min: shared equally). Not np.maximum (adjit
+# gives a tie to the second operand, autograd half to each), nor np.prod (autograd
+# divides by the zeros), nor pow or arctan2 at 0 (poles).
+SMOOTH_BINARY = {
+    "add": lambda xp, a, b: a + b,
+    "sub": lambda xp, a, b: a - b,
+    "mul": lambda xp, a, b: a * b,
+    "div": lambda xp, a, b: a / (xp.abs(b) + 1),
+    "chain": lambda xp, a, b: xp.tanh(a * b) + xp.exp(-xp.abs(a - b)) * 2.0,
+    "reflected": lambda xp, a, b: 2.0 - a + 3 * b / (1 + b * b),
+    "logaddexp": lambda xp, a, b: xp.logaddexp(a, b),
+    "hypot_shifted": lambda xp, a, b: xp.sqrt(a * a + b * b + 1.0),
+}
+TIED_REDUCTIONS = ["sum", "mean", "max", "min"]
+
+
+def _derivatives_by_adjit(f, *args):
+    """Reverse and forward mode gradients of scalar f, traced (no compilation) and run
+    by the reference interpreter."""
+    argnums = tuple(range(len(args)))
+    rev = adjit.trace(lambda *a: adjit.grad(f, argnums=argnums)(*a))(*args)
+    fwd = adjit.trace(lambda *a: adjit.jacfwd(f, argnums=argnums)(*a))(*args)
+    return adjit.ir.interpret(rev, *args), adjit.ir.interpret(fwd, *args)
+
+
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4),
+    op=st.sampled_from(sorted(SMOOTH_BINARY)),
+    reduction=st.sampled_from(TIED_REDUCTIONS),
+    seed=SEEDS,
+)
+def test_gradients_at_ties_and_zeros_match_autograd(shapes, op, reduction, seed):
+    sa, sb = shapes.input_shapes
+    a = data(sa, np.float64, seed, special=True)
+    b = data(sb, np.float64, seed + 1, special=True)
+    w = np.random.default_rng(seed + 2).choice([0.5, 1.0, 2.0], size=shapes.result_shape)
+
+    def loss(xp, a, b):
+        value = SMOOTH_BINARY[op](xp, a, b) * w
+        return getattr(xp, reduction)(value, axis=-1) if value.ndim else value
+
+    def total(xp):
+        return lambda a, b: xp.sum(loss(xp, a, b))
+
+    want = autograd.grad(total(anp), argnum=(0, 1))(a, b)
+    for got in _derivatives_by_adjit(total(np), a, b):
+        for g, wnt in zip(got, want):
+            np.testing.assert_allclose(g, wnt, rtol=1e-12, atol=1e-14)

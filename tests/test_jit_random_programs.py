@@ -1,5 +1,6 @@
 """Random NumPy programs: the compiled code (fusion, loop merging, buffer reuse and
-contraction) must give the reference interpreter's answer on every one."""
+contraction) must give the reference interpreter's answer on every one, at generic
+inputs and at special ones (ties, zeros, repeated values: `inputs`)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,23 @@ def _program(steps: list[tuple]) -> callable:
     return f
 
 
+# Values whose sums, maxima and products tie, vanish or repeat exactly.
+SPECIAL_VALUES = np.array([0.0, 0.0, 1.0, -1.0, 0.5, -0.5, 2.0])
+INPUT_KINDS = st.sampled_from(["generic", "special", "constant"])
+
+
+def inputs(kind: str, seed: int, *shapes: tuple[int, ...]) -> list[np.ndarray]:
+    """Arrays of `shapes`: normal draws, draws from SPECIAL_VALUES (ties, zeros and
+    repeats within and across arrays), or one repeated special value."""
+    rng = np.random.default_rng(seed)
+    if kind == "generic":
+        return [rng.normal(size=s) for s in shapes]
+    if kind == "special":
+        return [rng.choice(SPECIAL_VALUES, size=s) for s in shapes]
+    value = rng.choice(SPECIAL_VALUES)
+    return [np.full(s, value) for s in shapes]
+
+
 STEP = st.tuples(
     st.sampled_from(
         ["unary", "binary", "reduce", "slice", "matmul", "assign", "cond", "loop", "while"]
@@ -78,10 +96,10 @@ STEP = st.tuples(
     n=st.integers(1, 5),
     m=st.integers(1, 5),
     seed=st.integers(0, 2**16),
+    kind=INPUT_KINDS,
 )
-def test_random_program_compiles_to_the_interpreters_answer(steps, n, m, seed):
-    rng = np.random.default_rng(seed)
-    x, y = rng.normal(size=(n, m)), rng.normal(size=m)
+def test_random_program_compiles_to_the_interpreters_answer(steps, n, m, seed, kind):
+    x, y = inputs(kind, seed, (n, m), (m,))
     f = _program(steps)
     jitted = adjit.jit(f)
     want = adjit.ir.interpret(jitted.ir(x, y), x, y)

@@ -46,7 +46,11 @@ UNARY = {
     "sqrt": POS,
     "asin": POS,
     "acos": POS,
+    "acosh": OTHER,  # x > 1
+    "atanh": POS,  # |x| < 1
     "log1p": POS,
+    "gammaln": OTHER,  # away from the poles at 0, -1, ...
+    "digamma": OTHER,
     "abs": _away_from(X, lambda x: 0.0),
     "sign": _away_from(X, lambda x: 0.0),
     "floor": _away_from(X, np.round),

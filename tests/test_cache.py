@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from unprivileged import drop_file_privileges
+from unprivileged import unprivileged
 
 from adjit.codegen import cache, native_cache
 from adjit.codegen.cache import AdjitCacheWarning, cache_dir, load_module, set_cache_dir
@@ -61,11 +61,15 @@ def entries(directory: pathlib.Path) -> list[pathlib.Path]:
     return sorted(directory.glob("*.py"))
 
 
-def run_python(code: str, directory: pathlib.Path, *args: str, **popen) -> subprocess.Popen:
+def run_python(
+    code: str, directory: pathlib.Path, *args: str, as_user: bool = False, **popen
+) -> subprocess.Popen:
+    """`python -c code args`; as_user: without root's right to ignore file permissions."""
     env = dict(os.environ, ADJIT_CACHE_DIR=str(directory), PYTHONPATH=str(REPO))
     env.pop("NUMBA_CACHE_DIR", None)
+    argv = [sys.executable, "-c", code, *args]
     return subprocess.Popen(
-        [sys.executable, "-c", code, *args],
+        unprivileged(argv) if as_user else argv,
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -289,7 +293,7 @@ def test_read_only_directory(fresh_cache):
             fresh_cache,
             make_source(2.0),
             make_source(1.0),
-            preexec_fn=drop_file_privileges,
+            as_user=True,
         )
         assert check_output(proc) == "ok\n"
     finally:

@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from unprivileged import drop_file_privileges
+from unprivileged import unprivileged
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -66,18 +66,18 @@ def install(tmp_path):
     make_writable(tmp_path)
 
 
-def run(site: pathlib.Path, home: pathlib.Path, unprivileged: bool = True, **env: str):
+def run(site: pathlib.Path, home: pathlib.Path, as_user: bool = True, **env: str):
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("ADJIT_", "NUMBA_"))}
     environ.pop("XDG_CACHE_HOME", None)
     environ.update(PYTHONPATH=str(site), HOME=str(home), **env)
+    argv = [sys.executable, "-c", PROGRAM]
     proc = subprocess.run(
-        [sys.executable, "-c", PROGRAM],
+        unprivileged(argv) if as_user else argv,
         env=environ,
         cwd=home,
         capture_output=True,
         text=True,
         timeout=300,
-        preexec_fn=drop_file_privileges if unprivileged else None,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), proc.stderr
@@ -96,9 +96,7 @@ def test_children_cannot_write_read_only_directories(tmp_path):
     locked.mkdir()
     make_read_only(locked)
     code = f"open({str(locked / 'x')!r}, 'w')"
-    proc = subprocess.run(
-        [sys.executable, "-c", code], preexec_fn=drop_file_privileges, capture_output=True
-    )
+    proc = subprocess.run(unprivileged([sys.executable, "-c", code]), capture_output=True)
     make_writable(locked)
     assert proc.returncode != 0 and b"PermissionError" in proc.stderr
 
@@ -137,7 +135,7 @@ def test_read_only_install_caches_in_the_cache_directory(install, tmp_path):
 def test_cache_filled_by_another_user_then_read_only(install, tmp_path):
     site, home = install
     cache = tmp_path / "cache"
-    filled, _ = run(site, home, unprivileged=False, ADJIT_CACHE_DIR=str(cache))
+    filled, _ = run(site, home, as_user=False, ADJIT_CACHE_DIR=str(cache))
     assert filled["hits"] == 0 and filled["misses"] >= 2
     make_read_only(site)
     make_read_only(home)
@@ -152,7 +150,7 @@ def test_read_only_cache_without_native_code(install, tmp_path):
     # generated modules present, Numba's files for them gone: compiled in memory, said once
     site, home = install
     cache = tmp_path / "cache"
-    run(site, home, unprivileged=False, ADJIT_CACHE_DIR=str(cache))
+    run(site, home, as_user=False, ADJIT_CACHE_DIR=str(cache))
     for path in [*cache.glob("__pycache__/*.nb[ic]")]:
         path.unlink()
     make_read_only(site)

@@ -123,6 +123,23 @@ CASES: dict[str, Callable[..., Any]] = {
     "kron": lambda xp, v, A, T, a, b: (xp.kron(a, A), xp.kron(A[:2, :2], A[:, :1])),
     "select": lambda xp, v, A, T, a, b: xp.select([v > 0.3, v < -0.5], [v, v * v], default=-1.0),
     "nan_to_num": lambda xp, v, A, T, a, b: xp.nan_to_num(A),
+    "spaces": lambda xp, v, A, T, a, b: (
+        xp.linspace(v[0], v[1], 5),
+        xp.linspace(a, b, 4, endpoint=False, axis=1),
+        xp.linspace(0.5, v[2], 3),
+        xp.logspace(v[0], v[1], 4, base=2.0),
+        xp.logspace(a, v[3], 3, base=b + 2.0),
+        xp.geomspace(v[2] + 2.0, v[3] + 3.0, 5),
+        xp.geomspace(a - 2.0, -3.0 - b * b, 3, axis=-1),
+    ),
+    "methods": lambda xp, v, A, T, a, b: (
+        A.repeat(2, axis=1),
+        v.repeat(2),
+        A.diagonal(1),
+        T.diagonal(0, 0, 2),
+        A.trace(),
+        T.trace(1, 1, 2),
+    ),
     "list_reductions": lambda xp, v, A, T, a, b: (
         xp.mean(_listed(xp, [v[0], a[1], b[2]])),
         xp.std(_listed(xp, [v[0], a[1], b[2]])),
@@ -204,6 +221,29 @@ def test_nan_to_num_replaces_nan_and_infinities():
     check_traced(lambda x: np.nan_to_num(x), f32)
 
 
+def test_spaces_with_traced_endpoints_follow_numpy():
+    def f(x):
+        return (
+            np.linspace(x[0], x[1], 6, retstep=True),
+            np.linspace(x[0], 3.0 * x[1], 6, dtype=int),
+            np.linspace(x[0], x[1], 1),
+            np.linspace(x[0], x[1], 0),
+            np.logspace(x[:2], x[1], 3, base=x[2:] + 2.0),
+            np.geomspace(x[1], x[2] * 8.0, 1),
+            np.geomspace(x[1], x[2] * 8.0, 4, endpoint=False),
+        )
+
+    x = np.array([-0.5, 1.5, 2.0, 0.75])
+    check_traced(f, x)
+
+    def g(x):  # constant endpoints still give an array that can be written into
+        a = np.linspace(0.0, 1.0, 3)
+        a[1] = x[0]
+        return a
+
+    check_traced(g, x)
+
+
 def _interpreted(transformed: Callable, *args: Any) -> Any:
     """`transformed(*args)` through its IR in the reference interpreter: the same
     derivative and batching IR that `jit` compiles, without a Numba compile of
@@ -281,6 +321,8 @@ def test_arguments_that_set_the_shape_must_be_known():
     _refused(lambda x, k: np.diag(x, k), x, k, match="traced k")
     _refused(lambda x, k: np.split(x, k), x, k, match="traced indices_or_sections")
     _refused(lambda x, k: np.tile(x, k), x, k, match="traced reps")
+    _refused(lambda x, k: np.linspace(x[0], x[1], k), x, k, match="traced num")
+    _refused(lambda x, k: np.geomspace(1.0, 2.0, k), x, k, match="traced num")
 
 
 def test_unsupported_arguments_are_named():

@@ -827,6 +827,7 @@ ARRAY_METHODS = {
     "swapaxes": swapaxes,
     "clip": clip,
     "dot": dot,
+    "trace": _trace,
 }
 
 
@@ -882,7 +883,6 @@ CREATION: dict[str, Callable[..., Any]] = {
     "ones": _created(np.ones),
     "empty": _created(np.zeros),  # deterministic contents
     "arange": _created(np.arange),
-    "linspace": _created(np.linspace),
     "full": _full,
     "eye": _eye,
     "identity": _identity,
@@ -946,6 +946,6 @@ def _scipy_ufunc(ufunc: np.ufunc) -> Callable[..., Any] | None:
     return scipy_special.UFUNCS.get(ufunc)
 
 
-# shape and array-manipulation functions (diag, tile, pad, split, ...) and einsum
-# register themselves
-from . import numpy_einsum, numpy_shapes  # noqa: E402, F401
+# shape and array-manipulation functions (diag, tile, pad, split, ...), einsum and
+# linspace/logspace/geomspace register themselves
+from . import numpy_einsum, numpy_ranges, numpy_shapes  # noqa: E402, F401

@@ -20,6 +20,7 @@ from ..errors import ShapeError, UnsupportedError
 from . import indexing, ops
 from .builder import located
 from .numpy_api import (
+    ARRAY_METHODS,
     _all_known,
     _axes,
     _contains_tracer,
@@ -526,6 +527,10 @@ def _nan_to_num(
     out = where(v != v, nan, v)
     out = where(v == math.inf, posinf, out)
     return where(v == -math.inf, neginf, out).astype(v.dtype)
+
+
+# the array methods that mirror these functions (x.repeat(2) == np.repeat(x, 2))
+ARRAY_METHODS.update({"repeat": _repeat, "diagonal": diagonal})
 
 
 # NumPy functions whose argument is a Python list of traced values -----------------

@@ -205,10 +205,17 @@ def _pair(a: _Term, b: _Term, needed: set[str], sizes: dict[str, int]) -> _Term:
         x = _arranged(a, batch + free_a, size(batch + free_a) + [1] * len(free_b))
         y = _arranged(b, batch + free_b, size(batch) + [1] * len(free_a) + size(free_b))
         return _Term(x * y, labels)
+    if not free_a and not free_b:  # (batched) dot products: multiply and sum, which fuse
+        x, y = _arranged(a, batch + summed), _arranged(b, batch + summed)
+        return _Term(_sum(x * y, axis=tuple(range(len(batch), len(labels) + len(summed)))), labels)
     nb, m, k, n = (math.prod(size(g)) for g in (batch, free_a, summed, free_b))
     lead = [nb] if batch else []
-    x = _arranged(a, batch + free_a + summed, lead + [m, k])
-    y = _arranged(b, batch + summed + free_b, lead + [k, n])
+    # without batch axes a side with no free labels stays a vector: matrix-vector
+    # products, whose derivatives are outer products (not k-by-1 matrix products)
+    x_rows = [m] if free_a or batch else []
+    y_cols = [n] if free_b or batch else []
+    x = _arranged(a, batch + free_a + summed, lead + x_rows + [k])
+    y = _arranged(b, batch + summed + free_b, lead + [k] + y_cols)
     product = wrap(ops.matmul(x.value, y.value))
     return _Term(reshape(product, size(labels)), labels)
 

@@ -222,6 +222,19 @@ def test_integer_operands_and_dtype_argument_follow_numpy():
     check_traced(f, np.arange(9, dtype=np.int64).reshape(3, 3), np.linspace(0.0, 1.0, 3))
 
 
+def test_explicit_contraction_paths_give_numpys_values():
+    def f(A: Any, B: Any, C: Any) -> Any:
+        return (
+            np.einsum("ij,jk,kl", A, B, C, optimize=["einsum_path", (1, 2), (0, 1)]),
+            np.einsum("ij,jk,kl", A, B, C, optimize=["einsum_path", (0, 2), (0, 1)]),
+            np.einsum("ij,jk,kl->li", A, B, C, optimize="optimal"),
+            np.einsum("ij,j", A, [B[0, 0], B[1, 1], 1.0]),  # a list holding traced values
+        )
+
+    rng = np.random.default_rng(5)
+    check_traced(f, rng.normal(size=(2, 3)), rng.normal(size=(3, 4)), rng.normal(size=(4, 2)))
+
+
 def _refused(f: Callable, *args: Any, error: type = adjit.ShapeError, match: str) -> None:
     with pytest.raises(error, match=match) as info:
         adjit.trace(f)(*args)
@@ -240,6 +253,14 @@ def test_bad_subscripts_are_named_with_the_users_line():
     _refused(lambda A, v: np.einsum("...i->i", A), A, v, match="no '...'")
     _refused(lambda A, v: np.einsum("...i,...i", A, v), A, v, match="size 3 .* but 4")
     _refused(lambda A, v: np.einsum("ij->i->j", A), A, v, match="only once")
+    _refused(lambda A, v: np.einsum(A, [0, 99]), A, v, match="subscript 99")
+    _refused(
+        lambda A, v: np.einsum("ij,jk,kl", A, A.T, A, optimize="bogus"),
+        A,
+        v,
+        error=adjit.UnsupportedError,
+        match="optimize='bogus'",
+    )
     _refused(
         lambda A, v: np.einsum("ij,ij", A > 0, A > 0),
         A,

@@ -228,7 +228,7 @@ def _path(subscripts: str, arrays: list[Any], optimize: Any) -> list[tuple[int, 
     shells = [np.broadcast_to(np.zeros((), x.dtype), x.shape) for x in arrays]
     try:
         path, _ = np.einsum_path(subscripts, *shells, optimize=optimize)
-    except (ValueError, TypeError, KeyError) as e:
+    except (ValueError, TypeError, KeyError, IndexError) as e:
         raise _error(f"optimize={optimize!r}: {e}", UnsupportedError) from None
     return [tuple(step) for step in path[1:]]
 

@@ -64,7 +64,7 @@ def test_exception_family():
     "name, call",
     [
         ("np.linalg.inv", lambda x: np.linalg.inv(x)),
-        ("np.einsum", lambda x: np.einsum("ij->i", x)),
+        ("np.unique", lambda x: np.unique(x)),
         ("np.cumsum", lambda x: np.cumsum(x)),
         ("np.sort", lambda x: np.sort(x, axis=0)),
         ("np.argmax", lambda x: np.argmax(x)),

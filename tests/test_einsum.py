@@ -209,17 +209,23 @@ def test_vmap_over_a_batch_equals_a_loop():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-def test_integer_operands_and_dtype_argument_follow_numpy():
-    def f(n: Any, x: Any) -> Any:
+def test_integer_and_float32_operands_and_dtype_argument_follow_numpy():
+    def f(n: Any, x: Any, s: Any) -> Any:
         return (
             np.einsum("ij,jk", n, n),
             np.einsum("ii", n),
+            np.einsum("ii->i", n),
             np.einsum("ij->j", n),
             np.einsum("ij,j", n, x),
             np.einsum("ij,jk", n, n, dtype=np.float64),
+            np.einsum("ij,jk", s, s),
+            np.einsum("ij,ij->", s, s),
+            np.einsum("i,ij->j", x, s),
         )
 
-    check_traced(f, np.arange(9, dtype=np.int64).reshape(3, 3), np.linspace(0.0, 1.0, 3))
+    n = np.arange(9, dtype=np.int64).reshape(3, 3)
+    s = np.linspace(-1.0, 1.0, 9, dtype=np.float32).reshape(3, 3)
+    check_traced(f, n, np.linspace(0.0, 1.0, 3), s, rtol=1e-6)
 
 
 def test_explicit_contraction_paths_give_numpys_values():

@@ -6,9 +6,10 @@ broadcast as NumPy's do) and a list for the output. Each operand then has its
 repeated labels taken as diagonals (an index gather), its broadcast (size-1)
 axes dropped, and the labels that no other operand and not the output use summed
 out. The operands are contracted two at a time: the shared labels still needed
-later are batch axes, the other shared ones are summed by a (batched) matmul, and
-a pair that shares nothing to sum is a broadcast multiply. So the derivatives
-are the existing rules' gathers, scatters, matmuls and sums: contractions again.
+later are batch axes, the other shared ones are summed by a (batched) matmul; a
+pair that shares nothing to sum is a broadcast multiply, and one with no free
+labels (a dot product) a multiply and a sum, which fuse. So the derivatives are
+the existing rules' gathers, scatters, matmuls and sums: contractions again.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ def _pair(a: _Term, b: _Term, needed: set[str], sizes: dict[str, int]) -> _Term:
         return _Term(x * y, labels)
     if not free_a and not free_b:  # (batched) dot products: multiply and sum, which fuse
         x, y = _arranged(a, batch + summed), _arranged(b, batch + summed)
-        return _Term(_sum(x * y, axis=tuple(range(len(batch), len(labels) + len(summed)))), labels)
+        inner = tuple(range(len(batch), len(batch) + len(summed)))
+        return _Term(_sum(x * y, axis=inner), labels)
     nb, m, k, n = (math.prod(size(g)) for g in (batch, free_a, summed, free_b))
     lead = [nb] if batch else []
     # without batch axes a side with no free labels stays a vector: matrix-vector

@@ -9,23 +9,39 @@ written without einsum (`@`, `*` and `np.sum`). "first call" is the first
 call of a new transform: tracing, code generation and compiling (adjit into an
 empty cache directory of this run, so Numba compiles); "per call" is the time of
 one call after that (min over repeats). Both results are checked against NumPy
-and JAX before timing. One thread everywhere, as the other benchmarks.
+and JAX before timing. As the other benchmarks: one thread everywhere, one
+pinned CPU, and a child process whose large temporaries come from a warm heap
+(run.py's WARM_HEAP), so that the order of the rows does not change their times.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import THREAD_ENV, agrees, first_call, fmt_ratio, fmt_time, machine_line, per_call, table  # noqa: E402
+from run import (  # noqa: E402
+    THREAD_ENV,
+    WARM_HEAP,
+    agrees,
+    first_call,
+    fmt_ratio,
+    fmt_time,
+    machine_line,
+    per_call,
+    pin_to_one_cpu,
+    table,
+)
 
 for _key, _value in THREAD_ENV.items():
     os.environ.setdefault(_key, _value)
+if "--child" in sys.argv:  # before NumPy loads OpenBLAS or anything starts threads
+    pin_to_one_cpu()
 os.environ["ADJIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="adjit-einsum-bench-")
 
 import numpy as np  # noqa: E402
@@ -71,7 +87,12 @@ def workloads(rng: np.random.Generator) -> list[tuple[str, object, tuple]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing repeats")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args()
+    if not opts.child:  # malloc's settings are read when a process starts
+        env = {**os.environ, **WARM_HEAP}
+        child = [sys.executable, __file__, "--child", *sys.argv[1:]]
+        sys.exit(subprocess.run(child, env=env).returncode)
     target = 0.02 if opts.quick else 0.1
     print(machine_line() + "\n")
     try:

@@ -333,3 +333,73 @@ def test_tensordot_errors_match_numpy():
     _refused(lambda A, B: np.tensordot(A, B, 1), A, B, match="shape-mismatch")
     _refused(lambda A, B: np.tensordot(A, B, axes=([0, 1], [0])), A, B, match="shape-mismatch")
     _refused(lambda A, B: np.tensordot(A, B, axes=(2, 0)), A, B, match="out of bounds")
+
+
+# random subscripts ----------------------------------------------------------------
+
+
+def _random_einsum(rng: np.random.Generator) -> tuple[str, list[np.ndarray]]:
+    """A random subscript string over 'abcd' (repeats, size-1 broadcasting, '...',
+    implicit or explicit output) with operands that NumPy accepts."""
+    sizes = dict(zip("abcd", rng.integers(2, 4, size=4)))
+    ellipsis_shape = tuple(rng.integers(1, 3, size=rng.integers(0, 3)))
+    terms, arrays = [], []
+    for _ in range(rng.integers(1, 4)):
+        labels = list(rng.choice(list("abcd"), size=rng.integers(0, 4)))
+        shape = [1 if rng.random() < 0.15 else sizes[lb] for lb in labels]
+        for i, lb in enumerate(labels):  # a repeated label takes one size in an operand
+            shape[i] = sizes[lb] if labels.count(lb) > 1 else shape[i]
+        term = "".join(labels)
+        if ellipsis_shape and rng.random() < 0.5:
+            cut = rng.integers(0, len(ellipsis_shape) + 1)  # shorter ones broadcast
+            pos = rng.integers(0, len(labels) + 1)
+            term = term[:pos] + "..." + term[pos:]
+            shape[pos:pos] = ellipsis_shape[cut:]
+        terms.append(term)
+        arrays.append(rng.normal(size=shape))
+    spec = ",".join(terms)
+    if rng.random() < 0.6:
+        used = sorted(set("".join(terms).replace(".", "")))
+        out = "".join(rng.permutation(used)[: rng.integers(0, len(used) + 1)])
+        if "..." in spec:
+            pos = rng.integers(0, len(out) + 1)
+            out = out[:pos] + "..." + out[pos:]
+        spec += "->" + out
+    return spec, arrays
+
+
+def test_random_subscripts_equal_numpy():
+    rng = np.random.default_rng(15)
+    checked = 0
+    for _ in range(150):
+        spec, arrays = _random_einsum(rng)
+        try:
+            want = np.einsum(spec, *arrays)
+        except ValueError:
+            continue  # NumPy refuses it too (e.g. an ellipsis it cannot broadcast)
+        fn = adjit.trace(lambda *xs, spec=spec: np.einsum(spec, *xs))(*arrays)
+        (got,) = interpret(fn, *arrays)
+        assert got.shape == want.shape, spec
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=spec)
+        checked += 1
+    assert checked > 100
+
+
+def test_random_subscripts_gradients_equal_finite_differences():
+    rng = np.random.default_rng(16)
+    for _ in range(30):
+        spec, arrays = _random_einsum(rng)
+
+        def loss(*xs: Any, spec: str = spec) -> Any:
+            return np.sum(np.sin(np.einsum(spec, *xs)))
+
+        argnums = tuple(range(len(arrays)))
+        grads = interpret(adjit.trace(adjit.grad(loss, argnums=argnums))(*arrays), *arrays)
+        dirs = [rng.normal(size=a.shape) for a in arrays]
+        h = 1e-6
+        fd = (
+            loss(*(a + h * d for a, d in zip(arrays, dirs)))
+            - loss(*(a - h * d for a, d in zip(arrays, dirs)))
+        ) / (2 * h)
+        got = sum(float(np.sum(g * d)) for g, d in zip(grads, dirs))
+        assert got == pytest.approx(fd, rel=1e-6, abs=1e-8), spec

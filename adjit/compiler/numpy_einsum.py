@@ -5,11 +5,12 @@ ellipsis covers get labels of their own, aligned from the right so that they
 broadcast as NumPy's do) and a list for the output. Each operand then has its
 repeated labels taken as diagonals (an index gather), its broadcast (size-1)
 axes dropped, and the labels that no other operand and not the output use summed
-out. The operands are contracted two at a time: the shared labels still needed
-later are batch axes, the other shared ones are summed by a (batched) matmul; a
-pair that shares nothing to sum is a broadcast multiply, and one with no free
-labels (a dot product) a multiply and a sum, which fuse. So the derivatives are
-the existing rules' gathers, scatters, matmuls and sums: contractions again.
+out. The operands are contracted two at a time, in NumPy's greedy order (or the
+one `optimize=` names): the shared labels still needed later are batch axes, the
+other shared ones are summed by a (batched) matmul; a pair that shares nothing
+to sum is a broadcast multiply, and one with no free labels (a dot product) a
+multiply and a sum, which fuse. So the derivatives are the existing rules'
+gathers, scatters, matmuls and sums: contractions again.
 """
 
 from __future__ import annotations
@@ -223,10 +224,15 @@ def _pair(a: _Term, b: _Term, needed: set[str], sizes: dict[str, int]) -> _Term:
 
 
 def _path(subscripts: str, arrays: list[Any], optimize: Any) -> list[tuple[int, ...]]:
-    """The order of contraction: NumPy's einsum_path when `optimize` asks for one
-    (or gives one), else left to right."""
-    if optimize is False or optimize is None or len(arrays) < 3:
-        return [(0, 1)] * (len(arrays) - 1)
+    """The order of contraction as NumPy's einsum_path gives it (each step: the
+    positions of the operands to contract, whose product goes last): the path
+    `optimize` names or holds, else the greedy one, as JAX's einsum does by
+    default. The order changes only the rounding, and the cost by orders of
+    magnitude ('ij,jk,k' left to right is a matrix product)."""
+    if len(arrays) < 3:
+        return [tuple(range(len(arrays)))]
+    if optimize is False or optimize is None or optimize is True:
+        optimize = "greedy"
     shells = [np.broadcast_to(np.zeros((), x.dtype), x.shape) for x in arrays]
     try:
         path, _ = np.einsum_path(subscripts, *shells, optimize=optimize)
@@ -239,8 +245,8 @@ def _path(subscripts: str, arrays: list[Any], optimize: Any) -> list[tuple[int, 
 def einsum(*operands: Any, optimize: Any = False, dtype: Any = None, order: str = "K") -> Any:
     """np.einsum: string or interleaved subscripts, any number of operands.
 
-    `optimize` picks the order of the pairwise contractions (through NumPy's
-    einsum_path); `order` (the memory layout) does not change the values.
+    `optimize` picks the order of the pairwise contractions (NumPy's einsum_path;
+    greedy by default); `order` (the memory layout) does not change the values.
     """
     if not operands:
         raise _error("no subscripts and no operands were given")
@@ -270,8 +276,7 @@ def einsum(*operands: Any, optimize: Any = False, dtype: Any = None, order: str 
         for k, other in enumerate(chosen[1:]):
             later = set().union(*(t.labels for t in chosen[k + 2 :]))
             term = _pair(term, other, needed | later, sizes)
-        # the default (left-to-right) path keeps the running product first
-        terms = [term, *rest] if optimize is False or optimize is None else [*rest, term]
+        terms = [*rest, term]
     (term,) = terms
     term = _sum_out(term, set(output))
     out = _arranged(term, output)

@@ -328,11 +328,15 @@ def test_tensordot_and_products_derivatives_equal_jax():
     np.testing.assert_allclose(tangent, np.asarray(want), rtol=1e-11, atol=1e-12)
 
 
-def test_tensordot_errors_match_numpy():
+def test_product_errors_name_the_function_and_shapes():
     A, B = np.ones((2, 3)), np.ones((4, 5))
     _refused(lambda A, B: np.tensordot(A, B, 1), A, B, match="shape-mismatch")
     _refused(lambda A, B: np.tensordot(A, B, axes=([0, 1], [0])), A, B, match="shape-mismatch")
     _refused(lambda A, B: np.tensordot(A, B, axes=(2, 0)), A, B, match="out of bounds")
+    _refused(lambda A, B: np.inner(A, B), A, B, match=r"np.inner: shapes \(2, 3\) and \(4, 5\)")
+    T = np.ones((2, 4, 5))
+    _refused(lambda A, T: np.dot(A, T), A, T, match=r"np.dot: shapes \(2, 3\) and \(2, 4, 5\)")
+    _refused(lambda A, B: np.matmul(A, B), A, B, match="not aligned")
 
 
 # random subscripts ----------------------------------------------------------------

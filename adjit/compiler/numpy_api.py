@@ -735,6 +735,8 @@ def dot(a: Any, b: Any) -> Any:
         return a * b
     if b.ndim <= 2:
         return wrap(ops.matmul(a.value, b.value))
+    if a.shape[-1] != b.shape[-2]:
+        raise located(ShapeError(f"np.dot: shapes {a.shape} and {b.shape} not aligned"))
     return tensordot(a, b, axes=([a.ndim - 1], [b.ndim - 2]))
 
 
@@ -748,6 +750,8 @@ def _inner(a: Any, b: Any) -> Any:
     a, b = asarray(a), asarray(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
+    if a.shape[-1] != b.shape[-1]:
+        raise located(ShapeError(f"np.inner: shapes {a.shape} and {b.shape} not aligned"))
     return tensordot(a, b, axes=([a.ndim - 1], [b.ndim - 1]))
 
 

@@ -218,6 +218,7 @@ def test_integer_and_float32_operands_and_dtype_argument_follow_numpy():
             np.einsum("ij->j", n),
             np.einsum("ij,j", n, x),
             np.einsum("ij,jk", n, n, dtype=np.float64),
+            np.einsum("ij,jk", x[:, None], s, dtype=np.float32, casting="same_kind"),
             np.einsum("ij,jk", s, s),
             np.einsum("ij,ij->", s, s),
             np.einsum("i,ij->j", x, s),
@@ -260,6 +261,13 @@ def test_bad_subscripts_are_named_with_the_users_line():
     _refused(lambda A, v: np.einsum("...i,...i", A, v), A, v, match="size 3 .* but 4")
     _refused(lambda A, v: np.einsum("ij->i->j", A), A, v, match="only once")
     _refused(lambda A, v: np.einsum(A, [0, 99]), A, v, match="subscript 99")
+    _refused(
+        lambda A, v: np.einsum("ij->", A, dtype=np.float32),
+        A,
+        v,
+        error=adjit.UnsupportedError,
+        match="cannot cast .* float64 to float32 .* 'safe'",
+    )
     _refused(
         lambda A, v: np.einsum("ij,jk,kl", A, A.T, A, optimize="bogus"),
         A,

@@ -23,7 +23,17 @@ import numpy as np
 from ..errors import ShapeError, UnsupportedError
 from . import ops
 from .builder import located
-from .numpy_api import _sum, asarray, astype, copy, implements, reshape, transpose, wrap
+from .numpy_api import (
+    _cast_for_join,
+    _sum,
+    asarray,
+    astype,
+    copy,
+    implements,
+    reshape,
+    transpose,
+    wrap,
+)
 from .numpy_shapes import diagonal
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -242,11 +252,18 @@ def _path(subscripts: str, arrays: list[Any], optimize: Any) -> list[tuple[int, 
 
 
 @implements(np.einsum)
-def einsum(*operands: Any, optimize: Any = False, dtype: Any = None, order: str = "K") -> Any:
+def einsum(
+    *operands: Any,
+    optimize: Any = False,
+    dtype: Any = None,
+    order: str = "K",
+    casting: str = "safe",
+) -> Any:
     """np.einsum: string or interleaved subscripts, any number of operands.
 
     `optimize` picks the order of the pairwise contractions (NumPy's einsum_path;
-    greedy by default); `order` (the memory layout) does not change the values.
+    greedy by default); `dtype` and `casting` as NumPy's; `order` (the memory
+    layout) does not change the values.
     """
     if not operands:
         raise _error("no subscripts and no operands were given")
@@ -257,6 +274,7 @@ def einsum(*operands: Any, optimize: Any = False, dtype: Any = None, order: str 
     xs = [asarray(x) for x in arrays]
     if not xs:
         raise _error(f"subscripts {subscripts!r} but no operands were given")
+    dtype = _cast_for_join(xs, dtype, casting, "np.einsum")
     if dtype is not None:
         xs = [astype(x, dtype) for x in xs]
     if any(x.dtype == np.bool_ for x in xs):

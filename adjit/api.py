@@ -70,7 +70,7 @@ __all__ = [
 def _leaf_signature(leaf: Any) -> tuple:
     if isinstance(leaf, np.ndarray):
         return (leaf.dtype, leaf.shape)
-    if hasattr(leaf, "__cuda_array_interface__") or hasattr(leaf, "copy_to_host"):
+    if tree.is_device_array(leaf):
         return (np.dtype(leaf.dtype), tuple(leaf.shape))  # a device array (target="cuda")
     if isinstance(leaf, float):
         return (float, ())
@@ -83,7 +83,7 @@ def _argument(leaf: Any, scalar: bool) -> Any:
         return leaf[()] if isinstance(leaf, np.ndarray) else leaf
     if isinstance(leaf, np.ndarray) and leaf.flags.c_contiguous:
         return leaf
-    if hasattr(leaf, "__cuda_array_interface__") or hasattr(leaf, "copy_to_host"):
+    if tree.is_device_array(leaf):
         return leaf  # a device array: the CUDA launcher takes it as it is
     return np.ascontiguousarray(leaf)
 
@@ -92,13 +92,10 @@ def _host_placeholders(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """(args, kwargs) with device arrays replaced by NumPy zeros of their shape and
     dtype: tracing reads only shapes and dtypes, and must not copy device data."""
     leaves, treedef = tree.flatten((args, kwargs))
-    if not any(hasattr(leaf, "copy_to_host") or hasattr(leaf, "__cuda_array_interface__")
-               for leaf in leaves):  # fmt: skip
+    if not any(tree.is_device_array(leaf) for leaf in leaves):
         return args, kwargs
     host = [
-        np.zeros(tuple(leaf.shape), np.dtype(leaf.dtype))
-        if hasattr(leaf, "copy_to_host") or hasattr(leaf, "__cuda_array_interface__")
-        else leaf
+        np.zeros(tuple(leaf.shape), np.dtype(leaf.dtype)) if tree.is_device_array(leaf) else leaf
         for leaf in leaves
     ]
     return tree.unflatten(treedef, host)

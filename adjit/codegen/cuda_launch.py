@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AdjitError
+from ..tree import is_device_array
 
 THREADS = 128  # threads per block of element-wise and reduction kernels
 
@@ -71,16 +72,6 @@ def _max_blocks() -> int:
 def blocks(n: int) -> int:
     """Blocks of THREADS for a grid-stride loop over n elements."""
     return max(1, min(-(-n // THREADS), _max_blocks()))
-
-
-def is_device_array(x: Any) -> bool:
-    if hasattr(x, "__cuda_array_interface__"):
-        return True
-    if simulating():
-        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
-
-        return isinstance(x, FakeCUDAArray)
-    return False
 
 
 def _to_device(x: Any) -> Any:

@@ -15,7 +15,8 @@ import math
 
 from numba import cuda
 
-_device = cuda.jit(device=True)
+# inlined in Numba IR: a device-function dispatcher would ask for a GPU when compiling to PTX
+_device = cuda.jit(device=True, inline="always")
 
 
 @_device

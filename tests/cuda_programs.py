@@ -151,29 +151,37 @@ def run() -> None:
         except Exception:
             report = {"name": name, "error": traceback.format_exc()}
         print(json.dumps(report), flush=True)
-
-
-def cuda_ir(f: Callable, args: tuple):
-    """The optimized IR that target="cuda" compiles for f(*args) (built on the CPU path)."""
-    from adjit.api import _compiled_transform
-    from adjit.compiler.custom import lower_custom
-    from adjit.compiler.passes import lift_constants, simplify
-
-    spec = _compiled_transform(f, args)._lookup(args, {})[0]
-    return simplify(lift_constants(lower_custom(spec.traced.fn))[0])
+    # target= on the transforms themselves, not only on jit of them
+    params, xb, yb = programs()["mlp_grad"][1]
+    w, examples = programs()["vmap_grad"][1]
+    direct = {
+        "grad_target": lambda t: adjit.value_and_grad(mlp_loss, target=t)(params, xb, yb),
+        "jacrev_target": lambda t: adjit.jacrev(softmax, target=t)(X),
+        "vmap_target": lambda t: adjit.vmap(
+            adjit.grad(per_example_loss), in_axes=(None, 0), target=t
+        )(w, examples),
+    }
+    for name, call in direct.items():
+        try:
+            report = {"name": name, "difference": _max_difference(call("cuda"), call("cpu"))}
+        except Exception:
+            report = {"name": name, "error": traceback.format_exc()}
+        print(json.dumps(report), flush=True)
 
 
 def ptx() -> None:
     from numba import cuda
 
+    from adjit.codegen import cuda_launch
     from adjit.codegen.cache import load_module
-    from adjit.codegen.numba_cuda import generate_cuda_source
 
+    # compile only: nothing is launched, so no GPU (or simulator) is needed
+    cuda_launch.require_cuda = lambda: None
     for name, (f, args) in programs().items():
         try:
-            module = load_module(generate_cuda_source(cuda_ir(f, args)), name)
+            source = adjit.jit(f, target="cuda").source(*args)
             sizes = []
-            for kernel, (pyfunc, signature) in module.KERNELS.items():
+            for kernel, (pyfunc, signature) in load_module(source, name).KERNELS.items():
                 code, _ = cuda.compile_ptx(pyfunc, signature, cc=(9, 0))
                 assert ".visible .entry" in code, kernel
                 sizes.append(len(code))

@@ -84,6 +84,14 @@ def test_cuda_matches_cpu(semantics, name):
 
 
 @needs_numba_cuda
+@pytest.mark.parametrize("name", ["grad_target", "jacrev_target", "vmap_target"])
+def test_target_option_of_transforms(semantics, name):
+    report = semantics[name]
+    assert "error" not in report, report.get("error")
+    assert report["difference"] < 1e-10
+
+
+@needs_numba_cuda
 def test_cuda_device_arrays_in_and_out(semantics):
     report = semantics["elementwise"]
     assert report["device_result"], "device arguments must give device results"

@@ -9,7 +9,7 @@ index variables), these write the kernel around them:
     go to a buffer that a second launch reduces. The blocks per output and the
     threads per block depend on the sizes only, so the result does not depend
     on the device;
-  - `matmul`: 16x16 tiles of both operands in shared memory;
+  - `matmul`: square tiles (TILE) of both operands in shared memory;
   - `scatter`: a grid-stride loop writing (or, for scatter_add, atomically adding)
     the updates.
 Shapes are static, so sizes are constants in the source.
@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir.types import TensorType
-from .cuda_launch import THREADS
+from .cuda_launch import THREADS, simulating
 
-TILE = 16
+TILE = 8 if simulating() else 16  # the simulator runs TILE * TILE Python threads per block
 NUMBA_TYPE = {"f64": "float64", "f32": "float32", "i64": "int64", "i32": "int32", "bool": "boolean"}
 
 
@@ -91,14 +91,15 @@ def reduction(
     block b's result `s[0]` (output b // parts, part b % parts).
     """
     lines, expr = element
+    first = "t" if parts == 1 else f"(b % {parts}) * {THREADS} + t"
     body = [
         f"def {name}({', '.join(params)}):",
         f"    s = cuda.shared.array({THREADS}, numba.{NUMBA_TYPE[dt.dtype]})",
         "    t = cuda.threadIdx.x",
         f"    for b in range(cuda.blockIdx.x, {outputs * parts}, cuda.gridDim.x):",
-        f"        m = b // {parts}",
+        "        m = b" if parts == 1 else f"        m = b // {parts}",
         f"        acc = {init}",
-        f"        for j in range((b % {parts}) * {THREADS} + t, {n}, {parts * THREADS}):",
+        f"        for j in range({first}, {n}, {parts * THREADS}):",
         *_indent(lines, 12),
         f"            acc = {combine(kind, 'acc', expr)}",
         "        s[t] = acc",
@@ -143,8 +144,8 @@ def matmul(
         f"    sb = cuda.shared.array(({TILE}, {TILE}), {ty})",
         "    tx = cuda.threadIdx.x",
         "    ty = cuda.threadIdx.y",
-        "    row = cuda.blockIdx.y * 16 + ty",
-        "    col = cuda.blockIdx.x * 16 + tx",
+        f"    row = cuda.blockIdx.y * {TILE} + ty",
+        f"    col = cuda.blockIdx.x * {TILE} + tx",
         f"    for z in range(cuda.blockIdx.z, {nbatch}, cuda.gridDim.z):",
         *_indent(unravel("z", batch, bidx), 8),
         f"        acc = {zero}",

@@ -23,8 +23,6 @@ import numpy as np
 from ..errors import AdjitError
 from ..tree import is_device_array
 
-THREADS = 128  # threads per block of element-wise and reduction kernels
-
 UNAVAILABLE = (
     "target='cuda' needs a CUDA GPU with its driver, or Numba's CUDA simulator, and "
     "neither is available here ({why}). Install the CUDA target with "
@@ -38,6 +36,11 @@ def simulating() -> bool:
     from numba import config
 
     return bool(getattr(config, "ENABLE_CUDASIM", 0))
+
+
+# Threads per block of element-wise and reduction kernels (a constant of their
+# source). The simulator runs each thread as a Python thread: it gets fewer.
+THREADS = 32 if simulating() else 128
 
 
 def require_cuda() -> None:

@@ -432,7 +432,7 @@ class _CudaGenerator(ElementExpressions):
         table = ["KERNELS = {  # name: (Python function, signature)"]
         table += [f"    {k!r}: ({k}, {self.signatures[k]!r})," for k in kernels]
         table += ["}"]
-        launchers = [f"{k.upper()} = cuda.jit({k})" for k in kernels]
+        launchers = [f"{k.upper()} = cuda.jit({k}, cache=CACHE)" for k in kernels]
         entry = [
             "",
             "",

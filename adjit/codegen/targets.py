@@ -1,5 +1,9 @@
 """The compile targets besides the default CPU one: checking one is usable, and
-compiling an optimized ir.Function for it into (source, entry)."""
+compiling an optimized ir.Function for it into (source, entry).
+
+The generated source is cached on disk under the IR's text like the CPU
+backend's, and its kernels use numba-cuda's cache (`cuda.jit(cache=True)`), so a
+second process neither regenerates nor recompiles them."""
 
 from __future__ import annotations
 
@@ -26,12 +30,16 @@ def compile_for_target(
 ) -> tuple[str, Callable[..., tuple]]:
     """The generated source of fn for `target` and the entry users' arguments go to
     (fn's last n_constants parameters are lifted constants, passed after them)."""
-    from .cache import load_module
-    from .cuda_launch import launcher
+    from .cache import load_module, load_source, store_source
+    from .cuda_launch import THREADS, launcher
     from .numba_cuda import generate_cuda_source
 
     assert target == "cuda", target
-    source = generate_cuda_source(fn)
-    module = load_module(source, fn.name)
+    key = f"{fn}\ntarget=cuda threads={THREADS}"  # the simulator's kernels use fewer threads
+    source = load_source(key)
+    if source is None:
+        source = generate_cuda_source(fn)
+        store_source(key, source)
+    module = load_module(source, fn.name)  # its kernels keep their machine code on disk too
     shapes = [r.type.shape for r in fn.results]
     return source, launcher(module.entry, len(fn.params) - n_constants, shapes)

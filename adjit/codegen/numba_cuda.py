@@ -20,6 +20,7 @@ what compiling it ahead of time (to PTX) needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from .cuda_kernels import NUMBA_TYPE, TILE
 from .cuda_launch import THREADS
 from .elements import CTOR, ElementExpressions, literal
 from .fusion import fusible, plan_block, reduces
+from .loops import Access, Loop, Node, Stmt, fuse
 
 PRELUDE = """\
 import math
@@ -69,8 +71,7 @@ class _CudaGenerator(ElementExpressions):
         self.views: dict[Value, Value] = {}  # matrix transposes read by matmul kernels
         self.kernels: list[str] = []
         self.signatures: dict[str, str] = {}
-        self.lines: list[str] = []
-        self.depth = 1
+        self.bodies: list[list[Node]] = [[]]  # host statements and kernel loops; innermost last
         self.counter = 0
 
     # ----------------------------------------------------------- naming
@@ -85,7 +86,8 @@ class _CudaGenerator(ElementExpressions):
         return name
 
     def emit(self, text: str) -> None:
-        self.lines.append("    " * self.depth + text)
+        """A host statement (a launch, control flow...): loops are never moved across it."""
+        self.bodies[-1].append(Stmt(text, opaque=True))
 
     def comment(self, v: Value) -> str:
         return f"  # %{self.ir_names.get(v, '?')}: {v.type}"
@@ -93,7 +95,8 @@ class _CudaGenerator(ElementExpressions):
     def allocate(self, v: Value) -> str:
         name = self.bind_device(v)
         shape, dtype = _device_shape(v.type), CTOR[v.type.dtype]
-        self.emit(f"{name} = cuda.device_array({shape}, dtype={dtype}){self.comment(v)}")
+        text = f"{name} = cuda.device_array({shape}, dtype={dtype}){self.comment(v)}"
+        self.bodies[-1].append(Stmt(text, writes=[(name, None)], allocates=shape))
         return name
 
     # ------------------------------------------------------- expressions
@@ -146,11 +149,47 @@ class _CudaGenerator(ElementExpressions):
         self.signatures[name] = f"void({', '.join(types)})"
         self.emit(f"{name.upper()}[{launch}]({', '.join(params)})")
 
-    def elementwise(self, shape: tuple[int, ...], writes: list[str], body: list[str]) -> None:
-        name = self.new_name("k")
-        params = self.params(writes)
-        source = cuda_kernels.elementwise(name, params, shape, body)
-        self.kernel(source, name, params, f"_launch.blocks({_size(shape)}), {THREADS}")
+    def elementwise(self, shape: tuple[int, ...], writes: list[Access], body: str) -> None:
+        """A statement run for every index (i0, i1, ...) of `shape`, with the accesses
+        of the expressions built since the last one. Kept as a loop nest, so that
+        loops.fuse merges neighbouring nests over one shape: one kernel computes them."""
+        if not shape:  # one element: a kernel of its own, now
+            name = self.new_name("k")
+            params = self.params([n for n, _ in writes])
+            self.kernel(cuda_kernels.elementwise(name, params, (), [body]), name, params, "1, 1")
+            return
+        stmt = Stmt(body, self.reads, list(writes), self.scalar_reads)
+        self.reads, self.scalar_reads = [], set()
+        node: Node = stmt
+        for d in reversed(range(len(shape))):
+            node = Loop(f"i{d}", shape[d], False, [node])
+        self.bodies[-1].append(node)
+
+    def render(self, body: list[Node]) -> list[str]:
+        """Host lines of a body: its loop nests, fused, become kernel launches."""
+        lines: list[str] = []
+        for node in fuse(body):
+            if isinstance(node, Stmt):
+                lines += node.text.split("\n")
+                continue
+            for shape, stmts in _perfect_nests(node):
+                name = self.new_name("k")
+                for st in stmts:
+                    self.reads += st.reads
+                    self.scalar_reads |= st.scalar_reads
+                params = self.params(list(dict.fromkeys(n for st in stmts for n, _ in st.writes)))
+                source = cuda_kernels.elementwise(name, params, shape, [st.text for st in stmts])
+                launch = f"_launch.blocks({_size(shape)}), {THREADS}"
+                self.bodies.append([])
+                self.kernel(source, name, params, launch)
+                lines += [st.text for st in self.bodies.pop()]
+        return lines
+
+    def nested(self, build: Callable[[], None]) -> list[str]:
+        """The host lines of a separately fused body (a control-flow region), indented."""
+        self.bodies.append([])
+        build()
+        return ["    " + line for line in self.render(self.bodies.pop())]
 
     # -------------------------------------------------------- value kinds
     def materialize(self, op: Op) -> None:
@@ -165,7 +204,7 @@ class _CudaGenerator(ElementExpressions):
         self.reads += reads
         self.scalar_reads |= scalar_reads
         target = f"{name}[{', '.join(idx)}]" if idx else f"{name}[0]"
-        self.elementwise(v.type.shape, [name], [f"{target} = {value}"])
+        self.elementwise(v.type.shape, [(name, tuple(idx))], f"{target} = {value}")
 
     def reduction(self, op: Op) -> None:
         (x,) = op.operands
@@ -289,7 +328,9 @@ class _CudaGenerator(ElementExpressions):
             value = self.expr(x, [])
             name = self.allocate(v)
             idx = [f"i{d}" for d in range(v.type.ndim)]
-            self.elementwise(v.type.shape, [name], [f"{name}[{', '.join(idx)}] = {value}"])
+            self.elementwise(
+                v.type.shape, [(name, tuple(idx))], f"{name}[{', '.join(idx)}] = {value}"
+            )
         else:
             name = self.bind_device(v)
             self.emit(f"{name} = {src}.reshape({_device_shape(v.type)}){self.comment(v)}")
@@ -303,8 +344,8 @@ class _CudaGenerator(ElementExpressions):
             idx = [f"i{d}" for d in range(x.type.ndim)]
             target = list(idx)
             target[axis] = f"({offset} + {idx[axis]})" if offset else idx[axis]
-            body = [f"{name}[{', '.join(target)}] = {self.expr(x, idx)}"]
-            self.elementwise(x.type.shape, [name], body)
+            body = f"{name}[{', '.join(target)}] = {self.expr(x, idx)}"
+            self.elementwise(x.type.shape, [(name, tuple(target))], body)
             offset += x.type.shape[axis]
 
     def scatter(self, op: Op) -> None:
@@ -313,7 +354,7 @@ class _CudaGenerator(ElementExpressions):
         if x.type.ndim == 0:  # x[()] = val on a 0-d array
             value = self.expr(val, [])
             name = self.allocate(v)
-            self.elementwise((), [name], [f"{name}[0] = {value}"])
+            self.elementwise((), [(name, None)], f"{name}[0] = {value}")
             return
         name = self.bind_device(v)
         self.emit(f"{name} = _launch.device_copy({self.names[x]}){self.comment(v)}")
@@ -324,10 +365,10 @@ class _CudaGenerator(ElementExpressions):
         value = self.operand_expr(val, region, idx)
         if op.name == "scatter_add":  # duplicate indices add up: atomically
             at = target[0] if len(target) == 1 else f"({', '.join(target)})"
-            body = [f"cuda.atomic.add({name}, {at}, {value})"]
+            body = f"cuda.atomic.add({name}, {at}, {value})"
         else:
-            body = [f"{name}[{', '.join(target)}] = {value}"]
-        self.elementwise(region, [name], body)
+            body = f"{name}[{', '.join(target)}] = {value}"
+        self.elementwise(region, [(name, tuple(target))], body)
 
     # --------------------------------------------------------- control flow
     def as_device(self, src: str, v: Value) -> str:
@@ -339,14 +380,15 @@ class _CudaGenerator(ElementExpressions):
     def host_value(self, src: str) -> str:
         return src if src in self.host else f"_launch.host_scalar({src})"
 
-    def region(self, block: Block, args: list[str], outs: list[str]) -> None:
-        self.depth += 1
-        for a, src in zip(block.args, args):
-            self.names[a] = src
-        self.block(block)
-        inner = [self.as_device(self.names[r], r) for r in block.results]
-        self.emit(f"{', '.join(outs)} = {', '.join(inner)}" if outs else "pass")
-        self.depth -= 1
+    def region(self, block: Block, args: list[str], outs: list[str]) -> list[str]:
+        def build() -> None:
+            for a, src in zip(block.args, args):
+                self.names[a] = src
+            self.block(block)
+            inner = [self.as_device(self.names[r], r) for r in block.results]
+            self.emit(f"{', '.join(outs)} = {', '.join(inner)}" if outs else "pass")
+
+        return self.nested(build)
 
     def control(self, op: Op) -> None:
         operands = [self.names[u] for u in op.operands]
@@ -354,33 +396,36 @@ class _CudaGenerator(ElementExpressions):
         note = ", ".join(f"%{self.ir_names.get(r, '?')}" for r in op.results)
         if op.name == "cond":
             then, other = op.regions
-            self.emit(f"if {self.host_value(operands[0])}:  # {note} = cond")
-            self.region(then, operands[1:], results)
-            self.emit("else:")
-            self.region(other, operands[1:], results)
+            lines = [f"if {self.host_value(operands[0])}:  # {note} = cond"]
+            lines += self.region(then, operands[1:], results)
+            lines += ["else:", *self.region(other, operands[1:], results)]
+            self.emit("\n".join(lines))
             return
         state = op.operands if op.name == "while" else op.operands[2:]
         init = [self.as_device(self.names[u], u) for u in state]
-        if results:
-            self.emit(f"{', '.join(results)} = {', '.join(init)}  # {note} = {op.name}")
+        lines = (
+            [f"{', '.join(results)} = {', '.join(init)}  # {note} = {op.name}"] if results else []
+        )
         if op.name == "while":
             test, body = op.regions
-            self.emit("while True:")
-            self.depth += 1
-            for a, c in zip(test.args, results):
-                self.names[a] = c
-            self.block(test)
-            self.emit(f"if not {self.host_value(self.names[test.results[0]])}:")
-            self.emit("    break")
-            self.depth -= 1
-            self.region(body, results, results)
+
+            def condition() -> None:
+                for a, c in zip(test.args, results):
+                    self.names[a] = c
+                self.block(test)
+                self.emit(f"if not {self.host_value(self.names[test.results[0]])}:\n    break")
+
+            lines += ["while True:", *self.nested(condition)]
+            lines += self.region(body, results, results)
+            self.emit("\n".join(lines))
             return
         (body,) = op.regions
         counter = self.new_name("n")
         self.host[counter] = body.args[0].type.dtype
         lo, hi = (self.host_value(s) for s in operands[:2])
-        self.emit(f"for {counter} in range({lo}, {hi}):")
-        self.region(body, [counter] + results, results)
+        lines.append(f"for {counter} in range({lo}, {hi}):")
+        lines += self.region(body, [counter] + results, results)
+        self.emit("\n".join(lines))
 
     # --------------------------------------------------------------- blocks
     def block(self, block: Block) -> None:
@@ -423,16 +468,11 @@ class _CudaGenerator(ElementExpressions):
         outs = [self.names[r] for r in self.fn.results]
         self.emit(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         signature = print_function(self.fn).split("\n", 1)[0].rstrip(" {")
-        kernels = list(self.signatures)
         header = [
             PRELUDE,
             *(f"{name} = {text}" for text, name in self.constants.items()),
             "",
         ]
-        table = ["KERNELS = {  # name: (Python function, signature)"]
-        table += [f"    {k!r}: ({k}, {self.signatures[k]!r})," for k in kernels]
-        table += ["}"]
-        launchers = [f"{k.upper()} = cuda.jit({k}, cache=CACHE)" for k in kernels]
         entry = [
             "",
             "",
@@ -440,8 +480,35 @@ class _CudaGenerator(ElementExpressions):
             f"    # {signature}",
             "    # launch plan: device buffers and kernel launches, in program order",
         ]
+        body = ["    " + line for line in self.render(self.bodies[0])]
+        kernels = list(self.signatures)
+        table = ["KERNELS = {  # name: (Python function, signature)"]
+        table += [f"    {k!r}: ({k}, {self.signatures[k]!r})," for k in kernels]
+        table += ["}"]
+        launchers = [f"{k.upper()} = cuda.jit({k}, cache=CACHE)" for k in kernels]
         parts = header + ["\n" + k for k in self.kernels] + ["", *table, *launchers] + entry
-        return "\n".join(parts + self.lines) + "\n"
+        return "\n".join(parts + body) + "\n"
+
+
+def _perfect_nests(loop: Loop) -> list[tuple[tuple[int, ...], list[Stmt]]]:
+    """A fused loop nest as kernels, in order: (shape, statements) per perfect nest.
+
+    Nests of one shape merge into one; where fuse merged only outer loops (inner
+    ones of other extents, or kept apart), the inner parts are kernels of their own,
+    in their order (the order of the kernels the loops came from)."""
+    out: list[tuple[tuple[int, ...], list[Stmt]]] = []
+    group: list[Stmt] = []
+    for child in loop.body:
+        if isinstance(child, Stmt):
+            group.append(child)
+            continue
+        if group:
+            out.append(((loop.extent,), group))
+            group = []
+        out += [((loop.extent,) + shape, stmts) for shape, stmts in _perfect_nests(child)]
+    if group:
+        out.append(((loop.extent,), group))
+    return out
 
 
 def generate_cuda_source(fn: Function) -> str:

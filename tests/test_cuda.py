@@ -92,6 +92,11 @@ def test_target_option_of_transforms(semantics, name):
 
 
 @needs_numba_cuda
+def test_reductions_do_not_depend_on_the_grid(semantics):
+    assert semantics["reductions"]["grid_independent"]
+
+
+@needs_numba_cuda
 def test_cuda_device_arrays_in_and_out(semantics):
     report = semantics["elementwise"]
     assert report["device_result"], "device arguments must give device results"

@@ -284,7 +284,9 @@ class _CudaGenerator(ElementExpressions):
         full = batch + (sa[-2], sb[-1])
         name = self.new_name()
         self.arrays[name] = (v.type.dtype, len(full))
-        self.emit(f"{name} = cuda.device_array({full}, dtype={CTOR[v.type.dtype]})")
+        self.emit(
+            f"{name} = cuda.device_array({full}, dtype={CTOR[v.type.dtype]}){self.comment(v)}"
+        )
 
         def element(x: Value, shape: tuple[int, ...]):
             base = self.names[self.views.get(x, x)]

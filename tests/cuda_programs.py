@@ -46,6 +46,10 @@ def matmuls(a, b, c):
     return a @ b, c @ b, a[0] @ b, a @ b[:, 0], a.T @ a, b.T @ a.T
 
 
+def pick(x, i):
+    return x[i] * 2.0 + x[:, i].sum()
+
+
 def softmax(x):
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -110,6 +114,7 @@ def programs() -> dict[str, tuple[Callable, tuple]]:
         "reductions": (reductions, (T, LONG)),
         "matmul": (matmuls, (X, rng.standard_normal((4, 2)), rng.standard_normal((2, 3, 4)))),
         "softmax": (softmax, (rng.standard_normal((4, 6)),)),
+        "gather": (pick, (rng.standard_normal((4, 4)), np.array([3, -1, 0]))),
         "mlp_grad": (adjit.grad(mlp_loss), (params, xb, yb)),
         "vmap_grad": (adjit.vmap(adjit.grad(per_example_loss), in_axes=(None, 0)), (w, examples)),
         "while_loop": (newton_sqrt, (2.0,)),
@@ -153,6 +158,12 @@ def run() -> None:
                 finally:
                     cuda_launch._max_blocks = blocks
                 report["grid_independent"] = all(np.array_equal(a, b) for a, b in zip(got, again))
+            if name == "gather":  # out of range: IndexError, as on the CPU
+                try:
+                    adjit.jit(f, target="cuda")(args[0], np.array([0, 4, 1]))
+                    report["index_error"] = "none"
+                except IndexError as e:
+                    report["index_error"] = str(e)
             if name == "elementwise":  # device arrays in: no copy, device arrays out
                 dev = [cuda.to_device(a) for a in args]
                 out = adjit.jit(f, target="cuda")(*dev)

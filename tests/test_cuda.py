@@ -24,7 +24,7 @@ import adjit
 
 HERE = Path(__file__).resolve().parent
 PROGRAMS = [
-    "elementwise", "reductions", "matmul", "softmax", "mlp_grad", "vmap_grad", "while_loop",
+    "elementwise", "reductions", "matmul", "softmax", "gather", "mlp_grad", "vmap_grad", "while_loop",
     "for_loop_grad", "gmm_grad",
 ]  # fmt: skip
 needs_numba_cuda = pytest.mark.skipif(
@@ -94,6 +94,12 @@ def test_target_option_of_transforms(semantics, name):
 @needs_numba_cuda
 def test_reductions_do_not_depend_on_the_grid(semantics):
     assert semantics["reductions"]["grid_independent"]
+
+
+@needs_numba_cuda
+def test_out_of_range_index_raises(semantics):
+    # the CPU backend's error: kernels raise a flag that the host checks
+    assert semantics["gather"]["index_error"] == "index out of bounds in a run-time (traced) index"
 
 
 @needs_numba_cuda

@@ -116,6 +116,18 @@ def constant(arr: np.ndarray) -> Any:
     return held[1]
 
 
+def index_flag() -> Any:
+    """The flag kernels raise on an out-of-range run-time index (cuda_math.checked)."""
+    from numba import cuda
+
+    return cuda.to_device(np.zeros(1, dtype=np.int64))
+
+
+def check_indices(flag: Any) -> None:
+    if flag.copy_to_host()[0]:
+        raise IndexError("index out of bounds in a run-time (traced) index")
+
+
 def device_copy(x: Any) -> Any:
     from numba import cuda
 

@@ -202,6 +202,16 @@ def trigamma(x):
     return shift + sign_ * (acc + 1.0 / x + 0.5 * u + series / x)
 
 
+@_device
+def checked(i, n, flag):
+    # a run-time index: out of range, it raises the flag the host checks after the
+    # launches (a kernel cannot raise), and reads element 0 meanwhile
+    if i < 0 or i >= n:
+        flag[0] = 1
+        return 0
+    return i
+
+
 # primitives computed by a function here; the others are libdevice's `math.<name>`
 FUNCTIONS = {
     "floor", "ceil", "exp", "expm1", "log", "log1p", "sqrt", "sinh", "cosh", "asin", "acos",

@@ -11,8 +11,9 @@ buffers never leave the device.
 
 Representation: arrays are C-contiguous device arrays; a 0-d value computed on
 the device is a one-element device array (read as `x[0]`), while 0-d arguments
-and loop counters are host scalars passed to kernels by value. Run-time indices
-(gathers with traced indices) are not bounds-checked on the device. Module
+and loop counters are host scalars passed to kernels by value. A run-time
+(traced) index out of range raises a flag on the device, and IndexError on the
+host once the launches are done, as the CPU backend raises. Module
 `KERNELS` maps each kernel to its Python function and its signature, which is
 what compiling it ahead of time (to PTX) needs.
 """
@@ -47,6 +48,7 @@ from adjit.codegen import cuda_math as _m
 """
 
 _IDENTITY = {"sum": 0, "prod": 1}
+_FLAG = "index_flag"  # raised by kernels on an out-of-range run-time index
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -123,7 +125,9 @@ class _CudaGenerator(ElementExpressions):
         return text if out.dtype == "f64" else f"{CTOR[out.dtype]}({text})"
 
     def checked_index(self, index: str, dim: int) -> str:
-        return index  # a kernel cannot raise: unchecked on the device (module docstring)
+        self.arrays[_FLAG] = ("i64", 1)
+        self.reads.append((_FLAG, None))
+        return f"_m.checked({index}, {dim}, {_FLAG})"
 
     # ----------------------------------------------------------- kernels
     def params(self, written: list[str]) -> list[str]:
@@ -468,6 +472,9 @@ class _CudaGenerator(ElementExpressions):
             params.append(name)
         self.block(self.fn.body)
         outs = [self.names[r] for r in self.fn.results]
+        if _FLAG in self.arrays:  # one small copy per call, after all launches
+            self.bodies[0].insert(0, Stmt(f"{_FLAG} = _launch.index_flag()", opaque=True))
+            self.emit(f"_launch.check_indices({_FLAG})")
         self.emit(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         signature = print_function(self.fn).split("\n", 1)[0].rstrip(" {")
         header = [

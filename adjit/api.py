@@ -24,6 +24,7 @@ from . import tree
 from .codegen import aot
 from .codegen.cache import load_module, load_source, store_source
 from .codegen.numba_cpu import generate_source
+from .codegen.targets import check_target, compile_for_target
 from .compiler import frontend, ops
 from .compiler.banded import Banded
 from .compiler.batching import emit_batched, materialize
@@ -69,6 +70,8 @@ __all__ = [
 def _leaf_signature(leaf: Any) -> tuple:
     if isinstance(leaf, np.ndarray):
         return (leaf.dtype, leaf.shape)
+    if tree.is_device_array(leaf):
+        return (np.dtype(leaf.dtype), tuple(leaf.shape))  # a device array (target="cuda")
     if isinstance(leaf, float):
         return (float, ())
     return (np.asarray(leaf).dtype, ())
@@ -80,7 +83,22 @@ def _argument(leaf: Any, scalar: bool) -> Any:
         return leaf[()] if isinstance(leaf, np.ndarray) else leaf
     if isinstance(leaf, np.ndarray) and leaf.flags.c_contiguous:
         return leaf
+    if tree.is_device_array(leaf):
+        return leaf  # a device array: the CUDA launcher takes it as it is
     return np.ascontiguousarray(leaf)
+
+
+def _host_placeholders(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """(args, kwargs) with device arrays replaced by NumPy zeros of their shape and
+    dtype: tracing reads only shapes and dtypes, and must not copy device data."""
+    leaves, treedef = tree.flatten((args, kwargs))
+    if not any(tree.is_device_array(leaf) for leaf in leaves):
+        return args, kwargs
+    host = [
+        np.zeros(tuple(leaf.shape), np.dtype(leaf.dtype)) if tree.is_device_array(leaf) else leaf
+        for leaf in leaves
+    ]
+    return tree.unflatten(treedef, host)
 
 
 @dataclass
@@ -140,7 +158,7 @@ def _fast_key(args: tuple) -> tuple | None:
     return tuple(key)
 
 
-def _compile(traced: Traced, parallel: bool = False) -> Specialization:
+def _compile(traced: Traced, parallel: bool = False, target: str = "cpu") -> Specialization:
     """Optimize a traced function, generate its source and load the native entry.
 
     The source is cached on disk under the traced IR's text, so a process that
@@ -148,6 +166,9 @@ def _compile(traced: Traced, parallel: bool = False) -> Specialization:
     Large constants (closed-over weights) are arguments of the generated code.
     """
     fn, constants = lift_constants(lower_custom(traced.fn))
+    if target != "cpu":
+        source, entry = compile_for_target(target, simplify(fn), len(constants))
+        return Specialization(traced, source, entry, tuple(constants))
     key = f"{fn}\nparallel={parallel}"
     source = load_source(key)
     if source is None:
@@ -182,12 +203,14 @@ class Jitted:
         key: Hashable | None = None,
         names_of: Callable | None = None,
         spread: bool = False,
+        target: str = "cpu",
     ) -> None:
         # first: update_wrapper copies f's __dict__, which for a transformed f
         # (jit(grad(f))) holds that object's own fields
         functools.update_wrapper(self, f)
         self.f = f
         self.parallel = parallel
+        self.target = target
         self.adjit_key = key
         self._names_of = names_of or f
         self._spread = spread
@@ -230,8 +253,8 @@ class Jitted:
         )
 
     def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
-        traced = trace_function(self.f, args, kwargs)
-        return _compile(traced, self.parallel)
+        traced = trace_function(self.f, *_host_placeholders(args, kwargs))
+        return _compile(traced, self.parallel, self.target)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs:
@@ -250,7 +273,7 @@ class Jitted:
                 f"cannot pickle adjit's internal {type(self).__name__} of "
                 f"{function_name(self._names_of)}; pickle the transform made by the public API"
             )
-        return (functools.partial(jit, parallel=self.parallel), (self.f,))
+        return (functools.partial(jit, parallel=self.parallel, target=self.target), (self.f,))
 
     def ir(self, *args: Any, **kwargs: Any) -> Function:
         """The optimized IR run for these arguments."""
@@ -320,12 +343,18 @@ def jit(f: Callable | None = None, *, target: str = "cpu", parallel: bool = Fals
     """Compile `f` into one fused native function per input signature.
 
     Usable as `adjit.jit(f)`, `@adjit.jit` and `@adjit.jit(parallel=True)`.
+    `target="cuda"` runs it as CUDA kernels (codegen/numba_cuda.py).
     """
-    if target != "cpu":
-        raise AdjitError(f"target {target!r} is not available yet; use target='cpu'")
+    check_target(target)
     if f is None:
-        return lambda g: jit(g, parallel=parallel)
-    return Jitted(f, parallel=parallel, key=transform_key(("jit", parallel), f))
+        return lambda g: jit(g, target=target, parallel=parallel)
+    key = transform_key(("jit", parallel) + _target_key(target), f)
+    return Jitted(f, parallel=parallel, key=key, target=target)
+
+
+def _target_key(target: str) -> tuple:
+    """What a transform's key adds for its target (nothing for the CPU: keys stay as they were)."""
+    return () if target == "cpu" else (target,)
 
 
 # ------------------------------------------------------------------ reverse mode
@@ -452,17 +481,20 @@ class Transformed(Jitted):
         emit: Callable[[Traced, list[Value]], tuple[list[Value], tree.TreeDef]],
         what: str,
         options: Hashable,
+        target: str = "cpu",
     ) -> None:
-        super().__init__(f, key=transform_key((what, options), f))
+        check_target(target)
+        key = transform_key((what, options) + _target_key(target), f)
+        super().__init__(f, key=key, target=target)
         self.emit = emit
         self.what = what
         self.options = options
 
     def __reduce__(self) -> tuple:
-        return (Transformed, (self.f, self.emit, self.what, self.options))
+        return (Transformed, (self.f, self.emit, self.what, self.options, self.target))
 
     def _specialize(self, args: tuple, kwargs: dict) -> Specialization:
-        traced = trace_function(self.f, args, kwargs)
+        traced = trace_function(self.f, *_host_placeholders(args, kwargs))
         builder = Builder()
         with building(builder):
             params = [builder.add_arg(p.type, p.hint) for p in traced.fn.params]
@@ -470,7 +502,7 @@ class Transformed(Jitted):
             body = builder.block(flat)
         name = f"{self.what}_{function_name(self.f)}"
         fn = verify(Function(name, body))
-        return _compile(Traced(fn, traced.in_tree, out_tree))
+        return _compile(Traced(fn, traced.in_tree, out_tree), target=self.target)
 
     def _inline(self, args: tuple, kwargs: dict) -> Any:
         traced, values = _trace_nested(self.f, (args, kwargs))
@@ -494,18 +526,27 @@ def _trace_nested(f: Callable, args_kwargs: tuple) -> tuple[Traced, list[Value]]
 
 
 def _differentiated(
-    f: Callable | None, argnums: int | tuple[int, ...], has_aux: bool, with_value: bool
+    f: Callable | None,
+    argnums: int | tuple[int, ...],
+    has_aux: bool,
+    with_value: bool,
+    target: str = "cpu",
 ) -> Any:
     spec = _GradSpec(argnums if isinstance(argnums, int) else tuple(argnums), has_aux, with_value)
 
     def make(g: Callable) -> Transformed:
-        return Transformed(g, functools.partial(_emit_grad, spec=spec), spec.what, spec)
+        emit = functools.partial(_emit_grad, spec=spec)
+        return Transformed(g, emit, spec.what, spec, target=target)
 
     return make if f is None else make(f)
 
 
 def grad(
-    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+    f: Callable | None = None,
+    argnums: int | tuple[int, ...] = 0,
+    has_aux: bool = False,
+    *,
+    target: str = "cpu",
 ) -> Any:
     """The gradient of scalar-valued `f` with respect to positional argument(s) `argnums`.
 
@@ -513,17 +554,21 @@ def grad(
     gradient has the structure of its argument; a tuple `argnums` gives a tuple.
     With has_aux, f returns (value, aux) and the result is (gradient, aux).
     """
-    return _differentiated(f, argnums, has_aux, with_value=False)
+    return _differentiated(f, argnums, has_aux, with_value=False, target=target)
 
 
 def value_and_grad(
-    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+    f: Callable | None = None,
+    argnums: int | tuple[int, ...] = 0,
+    has_aux: bool = False,
+    *,
+    target: str = "cpu",
 ) -> Any:
     """Like `grad`, but returns (value, gradient), both from one native call.
 
     With has_aux: ((value, aux), gradient).
     """
-    return _differentiated(f, argnums, has_aux, with_value=True)
+    return _differentiated(f, argnums, has_aux, with_value=True, target=target)
 
 
 class _Pullback:
@@ -820,19 +865,28 @@ def _wrt_tree(
 
 
 def _jacobian_transform(
-    f: Callable | None, argnums: int | tuple[int, ...], forward: bool, has_aux: bool
+    f: Callable | None,
+    argnums: int | tuple[int, ...],
+    forward: bool,
+    has_aux: bool,
+    target: str = "cpu",
 ) -> Any:
     argnums = argnums if isinstance(argnums, int) else tuple(argnums)
     emit = functools.partial(_emit_jacobian, argnums=argnums, forward=forward, has_aux=has_aux)
 
     def make(g: Callable) -> Transformed:
-        return Transformed(g, emit, "jacfwd" if forward else "jacrev", (argnums, has_aux))
+        what = "jacfwd" if forward else "jacrev"
+        return Transformed(g, emit, what, (argnums, has_aux), target=target)
 
     return make if f is None else make(f)
 
 
 def jacfwd(
-    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+    f: Callable | None = None,
+    argnums: int | tuple[int, ...] = 0,
+    has_aux: bool = False,
+    *,
+    target: str = "cpu",
 ) -> Any:
     """The Jacobian of `f` by forward mode (best for few inputs, many outputs).
 
@@ -841,38 +895,48 @@ def jacfwd(
     JVP batched over all unit input directions. With has_aux, f returns
     (output, aux) and the result is (Jacobian, aux).
     """
-    return _jacobian_transform(f, argnums, forward=True, has_aux=has_aux)
+    return _jacobian_transform(f, argnums, forward=True, has_aux=has_aux, target=target)
 
 
 def jacrev(
-    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+    f: Callable | None = None,
+    argnums: int | tuple[int, ...] = 0,
+    has_aux: bool = False,
+    *,
+    target: str = "cpu",
 ) -> Any:
     """The Jacobian of `f` by reverse mode (best for many inputs, few outputs).
 
     Same layout and options as `jacfwd`; the VJP batched over all unit output
     directions.
     """
-    return _jacobian_transform(f, argnums, forward=False, has_aux=has_aux)
+    return _jacobian_transform(f, argnums, forward=False, has_aux=has_aux, target=target)
 
 
 jacobian = jacrev
 
 
-def hessian(f: Callable | None = None, argnums: int | tuple[int, ...] = 0) -> Any:
+def hessian(
+    f: Callable | None = None, argnums: int | tuple[int, ...] = 0, *, target: str = "cpu"
+) -> Any:
     """The Hessian of scalar `f`: jacfwd(jacrev(f)), forward over reverse.
 
     Shape in.shape + in.shape; a tuple `argnums` gives nested tuples of blocks.
     """
     if f is None:
-        return lambda g: hessian(g, argnums)
-    return jacfwd(jacrev(f, argnums), argnums)
+        return lambda g: hessian(g, argnums, target=target)
+    return jacfwd(jacrev(f, argnums), argnums, target=target)
 
 
 # ----------------------------------------------------------------------- vmap
 
 
 def vmap(
-    f: Callable, in_axes: int | None | tuple[int | None, ...] = 0, out_axes: int = 0
+    f: Callable,
+    in_axes: int | None | tuple[int | None, ...] = 0,
+    out_axes: int = 0,
+    *,
+    target: str = "cpu",
 ) -> Mapped:
     """f mapped over an axis of its arguments, as one compiled function.
 
@@ -880,7 +944,8 @@ def vmap(
     with an int or None (not mapped) per argument; an int applies to every array
     of that argument's pytree. The results carry the mapped axis at `out_axes`.
     """
-    return Mapped(f, in_axes, out_axes)
+    check_target(target)
+    return Mapped(f, in_axes, out_axes, target)
 
 
 class Mapped:
@@ -888,9 +953,12 @@ class Mapped:
 
     adjit_key: Hashable | None = None  # keys transforms of it, as for a function
 
-    def __init__(self, f: Callable, in_axes: int | None | tuple, out_axes: int) -> None:
+    def __init__(
+        self, f: Callable, in_axes: int | None | tuple, out_axes: int, target: str = "cpu"
+    ) -> None:
         functools.update_wrapper(self, f)  # first: it copies f's __dict__
         self.f = f
+        self.target = target
         self.in_axes = in_axes
         self.out_axes = out_axes
         hashable = not isinstance(in_axes, (list, dict))
@@ -909,8 +977,12 @@ class Mapped:
     def jitted(self, args: tuple) -> Jitted:
         """The compiled function for calls with these arguments' axes."""
         what = f"vmap{self._axes(args)}->{self.out_axes}"
+        if self.target != "cpu":
+            what += f"@{self.target}"
         f, in_axes, out_axes = self.f, self.in_axes, self.out_axes
-        return _compiled_call(what, f, lambda *a: vmap(f, in_axes, out_axes)(*a))
+        call = _compiled_call(what, f, lambda *a: vmap(f, in_axes, out_axes)(*a))
+        call.target = self.target
+        return call
 
     def __call__(self, *args: Any) -> Any:
         axes = self._axes(args)
@@ -927,7 +999,7 @@ class Mapped:
         return self.jitted(args).source(*args)
 
     def __reduce__(self) -> tuple:
-        return (vmap, (self.f, self.in_axes, self.out_axes))
+        return (functools.partial(vmap, target=self.target), (self.f, self.in_axes, self.out_axes))
 
 
 def _move_axis(v: Value, source: int, target: int) -> Value:

@@ -46,6 +46,12 @@ def is_static(x: Any) -> bool:
     return x is None or isinstance(x, (bool, int, str)) and not isinstance(x, np.generic)
 
 
+def is_device_array(x: Any) -> bool:
+    """An array in GPU memory: anything with `__cuda_array_interface__` (Numba device
+    arrays, CuPy arrays, PyTorch CUDA tensors), or the CUDA simulator's arrays."""
+    return hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray"
+
+
 def flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list[Any], TreeDef]:
     """Leaves in order and the structure; `is_leaf` marks extra leaf types (tracers)."""
     leaves: list[Any] = []
@@ -63,7 +69,7 @@ def flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[li
             return TreeDef("dict", tuple(visit(x[k]) for k in keys), keys)
         if is_static(x):
             return TreeDef("static", static=x)
-        if isinstance(x, (float, np.ndarray, np.generic)):
+        if isinstance(x, (float, np.ndarray, np.generic)) or is_device_array(x):
             leaves.append(x)
             return TreeDef(LEAF)
         raise TypeError(

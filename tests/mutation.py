@@ -100,6 +100,11 @@ MODULES: dict[str, list[str]] = {
         "tests/test_extrema.py",
         "tests/test_compiled_primitives.py",
     ],
+    "codegen/elements.py": [
+        "tests/test_jit_features.py",
+        "tests/test_compiled_primitives.py",
+        "tests/test_special_points.py",
+    ],
     "codegen/pairwise.py": ["tests/test_jit_features.py", "-k", "sum"],
     "codegen/vecmath.py": ["tests/test_vecmath.py"],
     "codegen/cache.py": ["tests/test_cache.py"],

@@ -946,5 +946,6 @@ def _scipy_ufunc(ufunc: np.ufunc) -> Callable[..., Any] | None:
     return scipy_special.UFUNCS.get(ufunc)
 
 
-# shape and array-manipulation functions (diag, tile, pad, split, ...) register themselves
-from . import numpy_shapes  # noqa: E402, F401
+# shape and array-manipulation functions (diag, tile, pad, split, ...) and scans,
+# sorts and searches (cumsum, sort, argmax, searchsorted, gradient, ...) register themselves
+from . import numpy_scans, numpy_shapes  # noqa: E402, F401

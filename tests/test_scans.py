@@ -247,6 +247,27 @@ def test_vmap_of_each_matches_a_loop():
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_vmap_of_per_example_indices_after_slices():
+    # gathers and scatters whose index depends on the batch, after leading slices
+    xs = RNG.normal(size=(4, 3, 5))
+
+    def f(x):
+        order, i = np.argsort(x[0]), np.argmax(x[1])
+        y = np.zeros((3, 5))
+        y[:, order] = x
+        return x[:, order], x[1:, order][:, ::-1], x[::2, i], y
+
+    got = adjit.ir.interpret(adjit.vmap(f).ir(xs), xs)
+    for k, g in enumerate(got):
+        np.testing.assert_array_equal(g, np.stack([f(x)[k] for x in xs]), err_msg=str(k))
+
+    def split(x):  # the advanced indices split by a slice: NumPy moves their axes
+        return x[np.argsort(x[:, 0, 0]), :, np.argmax(x[0, 0])]
+
+    with pytest.raises(UnsupportedError, match="cannot batch gather: an index"):
+        adjit.vmap(split).ir(RNG.normal(size=(2, 3, 4, 5)))
+
+
 # ------------------------------------------------------------------ errors
 
 

@@ -8,9 +8,9 @@ function (or the cotangent function) batched over the basis directions, with
 the primal computation shared by all of them; the unit directions stay sparse
 while the ops allow it (banded.py). It is also `adjit.vmap`.
 
-Index operands (integers) and the bounds of `for` loops must not depend on the
-batched arguments. A `cond` whose predicate does runs both branches and
-selects per slice; a `while` whose condition does runs until every slice is
+Index operands may depend on the batched arguments (x[argsort(x)]): each slice
+then gathers with its own indices. The bounds of `for` loops must not. A `cond`
+whose predicate does runs both branches and selects per slice; a `while` whose condition does runs until every slice is
 done, each slice keeping its state once its own condition fails.
 """
 
@@ -197,17 +197,26 @@ def _per_slice_index(
     """Spec and index operands of an op whose index operands depend on the batch
     (x[argsort(x)], say): an iota over the batch joins the advanced indices in
     front, and each batched index is padded so that its batch axis lines up with
-    it. The result then keeps the batch axis in front when the unbatched spec
-    starts with an advanced index (NumPy puts the advanced block there)."""
+    it. Slices before the advanced block become index ranges of their own axes,
+    so that the block, and with it the batch axis, comes first (NumPy keeps an
+    unbroken block in place; a block split by slices is not supported)."""
     spec = op.attrs["index"]
-    if not spec or not isinstance(spec[0], (Dynamic, np.ndarray, int)):
-        raise _unsupported("an index (after a slice)", op)
+    advanced = [isinstance(e, (Dynamic, np.ndarray, int)) for e in spec]
+    first = advanced.index(True)
+    last = len(spec) - 1 - advanced[::-1].index(True)
+    if not all(advanced[first : last + 1]) or not all(isinstance(e, Slice) for e in spec[:first]):
+        raise _unsupported("an index (with slices or new axes between advanced indices)", op)
     cores = [v.type.shape[1:] if on else v.type.shape for v, on in zip(index, flags)]
-    arrays = [e.shape for e in spec if isinstance(e, np.ndarray)]
-    rank = len(np.broadcast_shapes(*cores, *arrays)) + 1
+    block = np.broadcast_shapes(*cores, *(e.shape for e in spec if isinstance(e, np.ndarray)))
+    shape = op.operands[0].type.shape
+    ranges = []
+    for d, e in enumerate(spec[:first]):
+        picked = np.arange(shape[d])[e.to_slice()]
+        ranges.append(picked.reshape((1,) * d + (-1,) + (1,) * (first - 1 - d + len(block))))
+    rank = 1 + first + len(block)
     padded = [_pad(v, rank) if on else v for v, on in zip(index, flags)]
     batch = ops.iota((n, *(1,) * (rank - 1)), 0)
-    return (Dynamic(len(index)), *spec), [*padded, batch]
+    return (Dynamic(len(index)), *ranges, *spec[first:]), [*padded, batch]
 
 
 def _gather(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:

@@ -381,7 +381,10 @@ def _linear_scan(
     # g[k] = ct[k] + a[k+1] g[k+1], and then ct_b = g, ct_a[k] = g[k] h[k-1]
     a, _ = xs
     axis, reverse = op.attrs["axis"], op.attrs["reverse"]
-    a_next = _shifted(a, axis, not reverse)
+    # a scan's first step reads no a: a uniform a (cumsum's ones) is its own shift
+    known = current().consts.get(a)
+    uniform = known is not None and (known.size == 0 or bool(np.all(known == known.flat[0])))
+    a_next = a if uniform else _shifted(a, axis, not reverse)
     g = ops.linear_scan(a_next, ct, axis, not reverse)
     ct_a = ops.elementwise("mul", g, _shifted(out, axis, reverse)) if need[0] else None
     return (ct_a, g)

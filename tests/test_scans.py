@@ -65,6 +65,9 @@ def scans(x, xi, negative=True):
         np.argmax(xi),
         np.cumsum(xi > 0),
         np.argmax(xi > 0, axis=-1),
+        np.cumulative_sum(x, axis=-1, include_initial=True),
+        np.cumulative_prod(xi, axis=0),
+        np.cumulative_prod(x.ravel(), include_initial=True),
     ]
     return tuple(outs)
 
@@ -296,3 +299,4 @@ def test_errors_name_the_problem_and_the_line():
     assert "out of bounds" in _message(lambda x: np.cumsum(x, axis=2), x)
     assert "must be 1-D" in _message(lambda x: np.searchsorted(x, 0.5), x)
     assert "traced kth" in _message(lambda x: np.partition(x, np.argmax(x)), x)
+    assert "axis is required" in _message(lambda x: np.cumulative_sum(x), x)

@@ -80,6 +80,33 @@ def cumprod(a: Any, axis: Any = None, dtype: Any = None) -> Any:
     return wrap(ops.linear_scan(x.value, start.value, ax))
 
 
+def _cumulative(scan: Any, identity: float, func: str) -> Any:
+    """NumPy 2's array-API cumulative_sum/cumulative_prod: axis needed above 1-D,
+    and include_initial puts the identity in front."""
+
+    def apply(x: Any, /, *, axis: Any = None, dtype: Any = None, include_initial: bool = False):
+        x = asarray(x)
+        if axis is None and x.ndim > 1:
+            raise located(
+                ShapeError(f"{func}: for arrays of more than one dimension axis is required")
+            )
+        out = scan(x, 0 if axis is None else axis, dtype)
+        if not include_initial:
+            return out
+        ax = _axis(0 if axis is None else axis, out.ndim, func)
+        shape = out.shape[:ax] + (1,) + out.shape[ax + 1 :]
+        first = wrap(ops.broadcast_to(ops.constant(np.asarray(identity, out.dtype)), shape))
+        return concatenate([first, out], ax)
+
+    apply.__name__ = func[3:]
+    return apply
+
+
+if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
+    implements(np.cumulative_sum)(_cumulative(cumsum, 0, "np.cumulative_sum"))
+    implements(np.cumulative_prod)(_cumulative(cumprod, 1, "np.cumulative_prod"))
+
+
 # sorting ------------------------------------------------------------------------
 
 

@@ -300,3 +300,17 @@ def test_errors_name_the_problem_and_the_line():
     assert "must be 1-D" in _message(lambda x: np.searchsorted(x, 0.5), x)
     assert "traced kth" in _message(lambda x: np.partition(x, np.argmax(x)), x)
     assert "axis is required" in _message(lambda x: np.cumulative_sum(x), x)
+
+
+@pytest.mark.parametrize(
+    "op, message",
+    [
+        ("%0 = linear_scan %x, %x {axis = 0} : f64[3]", "needs the attributes axis, reverse"),
+        ("%0 = linear_scan %x, %x {axis = 1, reverse = true} : f64[3]", "axis 1 out of range"),
+        ("%0 = argsort %x {axis = 0} : f64[3]", "expected i64"),
+    ],
+)
+def test_verifier_rejects_malformed_scans(op, message):
+    text = f"func @f(%x: f64[3]) -> f64[3] {{\n  {op}\n  return %0\n}}"
+    with pytest.raises(adjit.AdjitError, match=message):
+        adjit.ir.parse(text)

@@ -372,6 +372,9 @@ _structural("convert", 1, _convert_infer, lambda a, at: a[0].astype(DTYPES[at["d
 
 
 def _scan_axis(name: str, x: TensorType, attrs: Attrs) -> None:
+    needed = ("axis", "reverse") if name == "linear_scan" else ("axis",)
+    if any(k not in attrs for k in needed) or not isinstance(attrs["axis"], int):
+        raise VerificationError(f"{name}: needs the attributes {', '.join(needed)}")
     if not 0 <= attrs["axis"] < x.ndim:
         raise ShapeError(f"{name}: axis {attrs['axis']} out of range for {x}")
 

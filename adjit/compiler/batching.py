@@ -10,8 +10,9 @@ while the ops allow it (banded.py). It is also `adjit.vmap`.
 
 Index operands may depend on the batched arguments (x[argsort(x)]): each slice
 then gathers with its own indices. The bounds of `for` loops must not. A `cond`
-whose predicate does runs both branches and selects per slice; a `while` whose condition does runs until every slice is
-done, each slice keeping its state once its own condition fails.
+whose predicate does runs both branches and selects per slice; a `while` whose
+condition does runs until every slice is done, each slice keeping its state
+once its own condition fails.
 """
 
 from __future__ import annotations

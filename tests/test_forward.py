@@ -154,6 +154,12 @@ STRUCTURAL = {
         normal(2, 4, seed=15),
         np.array([2, 0, 2, 2]),
     ),
+    "linear_scan": (lambda a, b: ops.linear_scan(a, b, 1), X, normal(2, 3, seed=17)),
+    "linear_scan_reverse_zeros": (
+        lambda a, b: ops.linear_scan(a, b, 0, reverse=True),
+        np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.5, 0.0, -1.0]]),
+        normal(3, 3, seed=18),
+    ),
 }
 
 

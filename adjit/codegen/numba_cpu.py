@@ -26,7 +26,7 @@ import numpy as np
 from ..ir.core import Block, Function, Op, Value
 from ..ir.printer import print_function, value_names
 from ..ir.types import TensorType
-from . import pairwise, vecmath
+from . import kernels_scan, pairwise, vecmath
 from .buffers import BufferRoots, NameTable
 from .elements import CTOR as _CTOR
 from .elements import NUMPY_NAME as _NUMPY_NAME
@@ -581,6 +581,29 @@ class _Generator(ElementExpressions):
         self.bind(v, name)
         self.fresh.add(v)
 
+    def linear_scan(self, op: Op) -> None:
+        self.scan_kernel(op, "linear_scan", f", {op.attrs['reverse']}")
+
+    def argsort(self, op: Op) -> None:
+        self.scan_kernel(op, "argsort", "")
+
+    def scan_kernel(self, op: Op, kernel: str, extra: str) -> None:
+        """A helper of kernels_scan.py on (outer, n, inner) views of the operands."""
+        v = op.result
+        axis = op.attrs["axis"]
+        shape = v.type.shape
+        lines = (math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :]))
+        name = self.new_name()
+        self.allocate(v, name)
+        args = [f"{self.read(self.names[x])}.reshape({lines})" for x in op.operands]
+        self.stmt(
+            f"_{kernel}({', '.join(args)}, {name}.reshape({lines}){extra}){self.comment(v)}",
+            writes=[(name, None)],
+            opaque=True,
+        )
+        self.bind(v, name)
+        self.fresh.add(v)
+
     def scatter(self, op: Op, plan: BlockPlan, position: int) -> None:
         x, val, *index = op.operands
         v = op.result
@@ -759,6 +782,11 @@ class _Generator(ElementExpressions):
             *(
                 f"from {pairwise.__name__} import {helper} as _{helper}"
                 for helper in ("block_sum", "tree_sum")
+                if f"_{helper}(" in body
+            ),
+            *(
+                f"from {kernels_scan.__name__} import {helper} as _{helper}"
+                for helper in ("linear_scan", "argsort")
                 if f"_{helper}(" in body
             ),
             *(

@@ -8,19 +8,22 @@ function (or the cotangent function) batched over the basis directions, with
 the primal computation shared by all of them; the unit directions stay sparse
 while the ops allow it (banded.py). It is also `adjit.vmap`.
 
-Index operands (integers) and the bounds of `for` loops must not depend on the
-batched arguments. A `cond` whose predicate does runs both branches and
-selects per slice; a `while` whose condition does runs until every slice is
-done, each slice keeping its state once its own condition fails.
+Index operands may depend on the batched arguments (x[argsort(x)]): each slice
+then gathers with its own indices. The bounds of `for` loops must not. A `cond`
+whose predicate does runs both branches and selects per slice; a `while` whose
+condition does runs until every slice is done, each slice keeping its state
+once its own condition fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
-from ..ir.indexing import Slice, indexed_shape
+from ..ir.indexing import Dynamic, Slice, indexed_shape
 from ..ir.types import TensorType
 from . import ops
 from .banded import Banded, banded_rule
@@ -189,10 +192,40 @@ def _move_from_front(x: Value, axis: int) -> Value:
     return ops.transpose(x, perm)
 
 
+def _per_slice_index(
+    op: Op, index: Sequence[Value], flags: Sequence[bool], n: int
+) -> tuple[tuple, list[Value]]:
+    """Spec and index operands of an op whose index operands depend on the batch
+    (x[argsort(x)], say): an iota over the batch joins the advanced indices in
+    front, and each batched index is padded so that its batch axis lines up with
+    it. Slices before the advanced block become index ranges of their own axes,
+    so that the block, and with it the batch axis, comes first (NumPy keeps an
+    unbroken block in place; a block split by slices is not supported)."""
+    spec = op.attrs["index"]
+    advanced = [isinstance(e, (Dynamic, np.ndarray, int)) for e in spec]
+    first = advanced.index(True)
+    last = len(spec) - 1 - advanced[::-1].index(True)
+    if not all(advanced[first : last + 1]) or not all(isinstance(e, Slice) for e in spec[:first]):
+        raise _unsupported("an index (with slices or new axes between advanced indices)", op)
+    cores = [v.type.shape[1:] if on else v.type.shape for v, on in zip(index, flags)]
+    block = np.broadcast_shapes(*cores, *(e.shape for e in spec if isinstance(e, np.ndarray)))
+    shape = op.operands[0].type.shape
+    ranges = []
+    for d, e in enumerate(spec[:first]):
+        picked = np.arange(shape[d])[e.to_slice()]
+        ranges.append(picked.reshape((1,) * d + (-1,) + (1,) * (first - 1 - d + len(block))))
+    rank = 1 + first + len(block)
+    padded = [_pad(v, rank) if on else v for v, on in zip(index, flags)]
+    batch = ops.iota((n, *(1,) * (rank - 1)), 0)
+    return (Dynamic(len(index)), *ranges, *spec[first:]), [*padded, batch]
+
+
 def _gather(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
     x, *index = xs
     if any(flags[1:]):
-        raise _unsupported("an index", op)
+        spec, index = _per_slice_index(op, index, flags[1:], n)
+        x = materialize(x, flags[0], n)
+        return current().emit("gather", [x, *index], {"index": spec}, op.loc)
     spec, _, at = _batched_index(op, x.type.shape[1:], index, n)
     out = current().emit("gather", [x, *index], {"index": spec}, op.loc)
     return _move_to_front(out, at) if at else out
@@ -200,9 +233,12 @@ def _gather(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value
 
 def _scatter(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
     x, v, *index = xs
-    if any(flags[2:]):
-        raise _unsupported("an index", op)
     x = materialize(x, flags[0], n)
+    if any(flags[2:]):
+        spec, index = _per_slice_index(op, index, flags[2:], n)
+        rank = len(indexed_shape(x.type.shape, spec, [i.type.shape for i in index]))
+        v = _pad(v, rank) if flags[1] else v
+        return current().emit(op.name, [x, v, *index], {"index": spec}, op.loc)
     spec, target, at = _batched_index(op, x.type.shape[1:], index, n)
     if at:  # the values, batch axis in front, moved to where the index puts it
         core = target[:at] + target[at + 1 :]
@@ -211,6 +247,11 @@ def _scatter(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Valu
     elif flags[1]:
         v = _pad(v, len(target))
     return current().emit(op.name, [x, v, *index], {"index": spec}, op.loc)
+
+
+def _scan(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    values = [materialize(x, on, n) for x, on in zip(xs, flags)]
+    return _emit(op, values, axis=op.attrs["axis"] + 1)
 
 
 _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] = {
@@ -227,6 +268,8 @@ _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] =
     "gather": _gather,
     "scatter": _scatter,
     "scatter_add": _scatter,
+    "linear_scan": _scan,
+    "argsort": _scan,
 }
 
 

@@ -950,6 +950,7 @@ def _scipy_ufunc(ufunc: np.ufunc) -> Callable[..., Any] | None:
     return scipy_special.UFUNCS.get(ufunc)
 
 
-# shape and array-manipulation functions (diag, tile, pad, split, ...), einsum and
-# linspace/logspace/geomspace register themselves
-from . import numpy_einsum, numpy_ranges, numpy_shapes  # noqa: E402, F401
+# shape and array-manipulation functions (diag, tile, pad, split, ...), einsum,
+# linspace/logspace/geomspace and scans, sorts and searches (cumsum, sort, argmax,
+# searchsorted, gradient, ...) register themselves
+from . import numpy_einsum, numpy_ranges, numpy_scans, numpy_shapes  # noqa: E402, F401

@@ -184,3 +184,16 @@ def zeros(type: TensorType) -> Value:
 
 def ones(type: TensorType) -> Value:
     return broadcast_to(constant(np.ones((), type.np_dtype)), type.shape)
+
+
+def linear_scan(a: Value, b: Value, axis: int, reverse: bool = False) -> Value:
+    """h[k] = a[k] * h[k-1] + b[k] along `axis` (from the end if `reverse`), h[-1] = 0."""
+    dt = result_dtype(a, b)
+    a, b = as_value(a, dt), as_value(b, dt)
+    attrs = {"axis": int(axis), "reverse": bool(reverse)}
+    return current().emit("linear_scan", (broadcast_to(a, b.type.shape), b), attrs)
+
+
+def argsort(x: Value, axis: int) -> Value:
+    """The stable sorting permutation of `x` along `axis` (i64)."""
+    return current().emit("argsort", (x,), {"axis": int(axis)})

@@ -360,6 +360,47 @@ def _convert(
     return (ops.convert(ct, x.type.dtype) if x.type.is_float else None,)
 
 
+def _shifted(v: Value, axis: int, reverse: bool) -> Value:
+    """v[k - 1] along axis, 0 at k = 0 (reverse: v[k + 1], 0 at the end): the
+    neighbour a scan step reads."""
+    n = v.type.shape[axis]
+    zero_shape = v.type.shape[:axis] + (1,) + v.type.shape[axis + 1 :]
+    zero = ops.broadcast_to(_zero(v), zero_shape)
+    if n == 1:
+        return zero
+    full = [Slice(0, d, 1) for d in v.type.shape]
+    full[axis] = Slice(1, n, 1) if reverse else Slice(0, n - 1, 1)
+    kept = ops.gather(v, tuple(full))
+    return ops.concatenate([kept, zero] if reverse else [zero, kept], axis)
+
+
+def _linear_scan(
+    ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]
+) -> Cotangents:
+    # h[k] = a[k] h[k-1] + b[k]: the adjoint runs the other way,
+    # g[k] = ct[k] + a[k+1] g[k+1], and then ct_b = g, ct_a[k] = g[k] h[k-1]
+    a, _ = xs
+    axis, reverse = op.attrs["axis"], op.attrs["reverse"]
+    # a scan's first step reads no a: a uniform a (cumsum's ones) is its own shift
+    known = current().consts.get(a)
+    uniform = known is not None and (known.size == 0 or bool(np.all(known == known.flat[0])))
+    a_next = a if uniform else _shifted(a, axis, not reverse)
+    g = ops.linear_scan(a_next, ct, axis, not reverse)
+    ct_a = ops.elementwise("mul", g, _shifted(out, axis, reverse)) if need[0] else None
+    return (ct_a, g)
+
+
+def _linear_scan_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
+    # t_h[k] = a[k] t_h[k-1] + (t_a[k] h[k-1] + t_b[k])
+    (a, _), (ta, tb) = xs, ts
+    axis, reverse = op.attrs["axis"], op.attrs["reverse"]
+    drive = _sum(
+        [ops.elementwise("mul", ta, _shifted(out, axis, reverse)) if ta is not None else None, tb],
+        out.type.shape,
+    )
+    return None if drive is None else ops.linear_scan(a, drive, axis, reverse)
+
+
 def _source(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]) -> Cotangents:
     return ()
 
@@ -379,6 +420,7 @@ JVP_RULES: dict[str, JvpRule] = {
     "scatter": _linear_jvp,
     "scatter_add": _linear_jvp,
     "convert": _linear_jvp,
+    "linear_scan": _linear_scan_jvp,
 }
 
 VJP_RULES: dict[str, Rule] = {
@@ -397,10 +439,11 @@ VJP_RULES: dict[str, Rule] = {
     "scatter_add": _scatter_add,
     "convert": _convert,
     "constant": _source,
+    "linear_scan": _linear_scan,
 }
 
 # Results are bool or integer: no cotangent ever reaches them.
-NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota".split())
+NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota argsort".split())
 
 # Ops with regions: the forward pass extends each region with tangents
 # (forward.py); the reverse pass differentiates `cond` branch by branch and a

@@ -368,6 +368,63 @@ _structural("scatter", None, _scatter_infer, _scatter_eval)
 _structural("scatter_add", None, _scatter_infer, _scatter_add_eval)
 _structural("convert", 1, _convert_infer, lambda a, at: a[0].astype(DTYPES[at["dtype"]]))
 
+# ------------------------------------------------------- scans and order (issue 15)
+
+
+def _scan_axis(name: str, x: TensorType, attrs: Attrs) -> None:
+    needed = ("axis", "reverse") if name == "linear_scan" else ("axis",)
+    if any(k not in attrs for k in needed) or not isinstance(attrs["axis"], int):
+        raise VerificationError(f"{name}: needs the attributes {', '.join(needed)}")
+    if not 0 <= attrs["axis"] < x.ndim:
+        raise ShapeError(f"{name}: axis {attrs['axis']} out of range for {x}")
+
+
+def _linear_scan_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    a, b = types
+    if a != b:
+        raise VerificationError(f"linear_scan: operands must share one type, got {a} and {b}")
+    if b.dtype == "bool":
+        raise VerificationError("linear_scan: needs numeric operands, got bool")
+    _scan_axis("linear_scan", b, attrs)
+    return b
+
+
+def _linear_scan_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    # h[k] = a[k] * h[k - 1] + b[k] along axis, h[-1] = 0 (from the end if reverse)
+    a, b = (np.moveaxis(np.asarray(v), attrs["axis"], 0) for v in args)
+    order = range(len(b) - 1, -1, -1) if attrs["reverse"] else range(len(b))
+    out = np.empty_like(b)
+    h = None
+    for k in order:  # the first step is b's alone (inf * 0 would be NaN)
+        h = b[k] if h is None else a[k] * h + b[k]
+        out[k] = h
+    return np.moveaxis(out, 0, attrs["axis"])
+
+
+def _argsort_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (x,) = types
+    if x.dtype == "bool":
+        raise VerificationError("argsort: needs a numeric operand, got bool")
+    _scan_axis("argsort", x, attrs)
+    return x.with_dtype("i64")
+
+
+# linear_scan(a, b): the first-order linear recurrence h[k] = a[k] h[k-1] + b[k];
+# cumsum is a = 1, cumprod is b = x at the first position; its derivatives are
+# recurrences too, exact with zeros in a (no division)
+_register(Primitive("linear_scan", "structural", 2, _linear_scan_infer, _linear_scan_eval))
+# argsort(x): the stable sorting permutation along axis (ties keep their order)
+_register(
+    Primitive(
+        "argsort",
+        "structural",
+        1,
+        _argsort_infer,
+        lambda a, at: np.argsort(a[0], axis=at["axis"], kind="stable"),
+        differentiable=False,
+    )
+)
+
 # --------------------------------------------------------------------- sources
 
 

@@ -173,7 +173,7 @@ class _Rewriter:
         return ast.FunctionDef(name, args, body or [ast.Pass()], [], None)
 
     def guard(self, test: ast.expr, what: str) -> ast.expr:
-        return self.call("concrete", self.expr(test), ast.Constant(what))
+        return _at(self.call("concrete", self.expr(test), ast.Constant(what)), test)
 
     # -------------------------------------------------------- expressions
     def expr(self, node: ast.expr) -> ast.expr:
@@ -258,17 +258,17 @@ class _Rewriter:
             result = ast.Assign([self.names_tuple(names, ast.Store())], call)
         else:
             result = ast.Expr(call)
-        return [ast.copy_location(n, s) for n in (then, other, result)]
+        return [_at(n, s) for n in (then, other, result)]
 
     def _jumps(self, body: list[ast.stmt], brk: str | None, cont: str | None) -> list[ast.stmt]:
         """Lower break/continue of this loop to flags; guard what follows them."""
         out: list[ast.stmt] = []
         for i, s in enumerate(body):
             if isinstance(s, ast.Break):
-                out.append(ast.copy_location(_assign(brk, True), s))
+                out.append(_at(_assign(brk, True), s))
                 return out
             if isinstance(s, ast.Continue):
-                out.append(ast.copy_location(_assign(cont, True), s))
+                out.append(_at(_assign(cont, True), s))
                 return out
             if isinstance(s, ast.If) and _contains([s], (ast.Break, ast.Continue), loops=False):
                 s.body = self._jumps(s.body, brk, cont)
@@ -283,7 +283,7 @@ class _Rewriter:
                         if len(flags) > 1
                         else ast.Name(flags[0], ast.Load()),
                     )
-                    out.append(ast.copy_location(ast.If(test, rest, []), s))
+                    out.append(_at(ast.If(test, rest, []), s))
                 return out
             if isinstance(s, (ast.With, ast.Try)) and _contains(
                 [s], (ast.Break, ast.Continue), loops=False
@@ -339,7 +339,7 @@ class _Rewriter:
             self.strings(names),
         )
         result = ast.Assign([self.names_tuple(names, ast.Store())], call)
-        return [ast.copy_location(n, s) for n in (*pre, test_def, body_def, result)]
+        return [_at(n, s) for n in (*pre, test_def, body_def, result)]
 
     def for_(self, s: ast.For, why_not: str | None) -> list[ast.stmt]:
         is_range = (
@@ -386,10 +386,17 @@ class _Rewriter:
             ast.Constant(rollable),
         )
         result = ast.Assign([self.names_tuple(names, ast.Store())], call)
-        for n in (*pre, body_def, result):
-            ast.copy_location(n, s)
-            ast.fix_missing_locations(n)
-        return [*pre, body_def, result]
+        return [_at(n, s) for n in (*pre, body_def, result)]
+
+
+def _at(node: ast.AST, where: ast.AST) -> Any:
+    """Give the generated parts of `node` the first line of `where` (the user's
+    statement), so that errors raised in the runtime point at that line."""
+    line, col = where.lineno, where.col_offset
+    for n in ast.walk(node):
+        if "lineno" in n._attributes and getattr(n, "lineno", None) is None:
+            n.lineno, n.end_lineno, n.col_offset, n.end_col_offset = line, line, col, col
+    return node
 
 
 def _assign(name: str | None, value: bool) -> ast.Assign:
@@ -420,14 +427,14 @@ class _ExprRewriter(ast.NodeTransformer):
     @staticmethod
     def _thunk(e: ast.expr) -> ast.Lambda:
         args = ast.arguments([], [], None, [], [], None, [])
-        return ast.copy_location(ast.Lambda(args, e), e)
+        return _at(ast.Lambda(args, e), e)
 
     def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
         self.generic_visit(node)
         if self._plain(node):
             return node
         call = self.rw.call("ifexp", node.test, self._thunk(node.body), self._thunk(node.orelse))
-        return ast.copy_location(call, node)
+        return _at(call, node)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
         self.generic_visit(node)
@@ -435,13 +442,13 @@ class _ExprRewriter(ast.NodeTransformer):
             return node
         what = "and_" if isinstance(node.op, ast.And) else "or_"
         call = self.rw.call(what, node.values[0], *(self._thunk(v) for v in node.values[1:]))
-        return ast.copy_location(call, node)
+        return _at(call, node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         self.generic_visit(node)
         if not isinstance(node.op, ast.Not):
             return node
-        return ast.copy_location(self.rw.call("not_", node.operand), node)
+        return _at(self.rw.call("not_", node.operand), node)
 
 
 def _lower_returns(stmts: list[ast.stmt]) -> list[ast.stmt]:
@@ -519,7 +526,7 @@ def _rewrite(code: types.CodeType, f: types.FunctionType) -> types.CodeType | No
         [],
         None,
     )
-    ast.copy_location(factory, fdef)
+    _at(factory, fdef)
     module = ast.Module([factory], [])
     ast.fix_missing_locations(module)
     compiled = compile(module, code.co_filename, "exec", dont_inherit=True)

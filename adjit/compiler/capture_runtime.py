@@ -113,8 +113,9 @@ def _scalar_test(test: Any, what: str) -> Tracer:
     if test.shape != ():
         raise located(
             ControlFlowError(
-                f"the condition of {what} is a traced array of shape {test.shape}; "
-                "use a scalar (e.g. np.all(...) or np.any(...))"
+                f"the condition of {what} is a traced array of shape {test.shape}, not a "
+                "scalar: reduce it with np.all(...) or np.any(...), or choose element-wise "
+                "with np.where(cond, a, b)"
             )
         )
     return test

@@ -392,7 +392,9 @@ class _Rewriter:
 def _at(node: ast.AST, where: ast.AST) -> Any:
     """Give the generated parts of `node` the first line of `where` (the user's
     statement), so that errors raised in the runtime point at that line."""
-    line, col = where.lineno, where.col_offset
+    line, col = getattr(where, "lineno", None), getattr(where, "col_offset", 0)
+    if line is None:  # `where` is generated too: located with its statement
+        return node
     for n in ast.walk(node):
         if "lineno" in n._attributes and getattr(n, "lineno", None) is None:
             n.lineno, n.end_lineno, n.col_offset, n.end_col_offset = line, line, col, col
@@ -444,6 +446,15 @@ class _ExprRewriter(ast.NodeTransformer):
         call = self.rw.call(what, node.values[0], *(self._thunk(v) for v in node.values[1:]))
         return _at(call, node)
 
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        # obj.method(...): the method is viewed (and so rewritten) like functions
+        # reached through globals and closures
+        self.generic_visit(node)
+        if _is_method_call(node):
+            attr = node.func
+            node.func = _at(self.rw.call("method", attr.value, ast.Constant(attr.attr)), attr)
+        return node
+
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         self.generic_visit(node)
         if not isinstance(node.op, ast.Not):
@@ -469,11 +480,22 @@ def _copy(stmts: list[ast.stmt]) -> list[ast.stmt]:
 
 
 _CONTROL = (ast.If, ast.While, ast.For, ast.IfExp, ast.BoolOp)
+_MODULES = frozenset(("np", "numpy", "math", "scipy", "special", "adjit", "functools"))
+
+
+def _is_method_call(node: ast.Call) -> bool:
+    func = node.func
+    if not isinstance(func, ast.Attribute):
+        return False
+    return not (isinstance(func.value, ast.Name) and func.value.id in _MODULES)
 
 
 def _has_control_flow(fdef: ast.AST) -> bool:
+    """Whether there is anything to rewrite: control flow, or method calls."""
     for node in ast.walk(fdef):
         if isinstance(node, _CONTROL):
+            return True
+        if isinstance(node, ast.Call) and _is_method_call(node):
             return True
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return True

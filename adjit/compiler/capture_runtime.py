@@ -13,6 +13,7 @@ its carried values keep their types; otherwise it runs in Python (unrolled).
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from .. import tree
 from ..errors import AdjitError, ControlFlowError
 from ..ir.types import TensorType
-from . import control, numpy_api, ops
+from . import control, frontend, numpy_api, ops
 from .builder import building, is_tracing, located
 from .tracer import Tracer
 
@@ -135,6 +136,14 @@ def concrete(test: Any, what: str) -> Any:
 
 
 # ---------------------------------------------------------- expressions
+
+
+def method(obj: Any, name: str) -> Any:
+    """`obj.name`; a method defined in user code is viewed (its control flow captured)."""
+    value = getattr(obj, name)
+    if is_tracing() and isinstance(value, types.MethodType):
+        return frontend.user_view(value)
+    return value
 
 
 def ifexp(test: Any, then: Callable[[], Any], other: Callable[[], Any]) -> Any:

@@ -387,10 +387,10 @@ class Session:
         cells = tuple(
             types.CellType() if _needs_view(_contents(c)) else c for c in f.__closure__ or ()
         )
-        code = autograph.rewrite(f)
+        code, closure = autograph.rewrite(f), cells
         if code is not None:  # its if/while/for on traced values become IR ops
-            cells = autograph.closure(code, f.__code__, cells, capture_runtime)
-        new = types.FunctionType(code or f.__code__, g, f.__name__, None, cells or None)
+            closure = autograph.closure(code, f.__code__, cells, capture_runtime)
+        new = types.FunctionType(code or f.__code__, g, f.__name__, None, closure or None)
         self.memo[id(f)] = (f, new)
         self.memo[id(new)] = (new, new)  # a view is its own view
         for old, cell in zip(f.__closure__ or (), cells):

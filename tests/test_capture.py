@@ -68,6 +68,8 @@ def nested(np):
         for i in range(3):
             for j in range(4):
                 s = s + np.sin(x * i + j * s) * 0.1
+                if s > 1.0:
+                    s = s - 0.5 * x
         return s
 
     return f
@@ -181,7 +183,7 @@ CASES = {
     "newton": (newton, [2.0, 9.0, 0.3], False),
     "bisection": (bisection, [2.0, 0.5], False),
     "with_break": (with_break, [0.3, 0.05, 1.2], True),
-    "nested": (nested, [0.4, -0.7], True),
+    "nested": (nested, [0.4, -0.7, 1.2], True),
     "if_in_while_in_for": (if_in_while_in_for, [0.5, 1.5, 2.5], False),
     "returns": (returns, [2.0, 0.3, -0.8], True),
     "elif_chain": (elif_chain, [3.0, 1.0, -0.5, -2.0], True),
@@ -375,7 +377,7 @@ def test_variable_of_different_kinds_in_branches():
     def f(x):
         y = None
         if x > 0:  # <-
-            y = x * 2
+            y = x * 2  # noqa: F841
         return x
 
     _raises(f, r"variable 'y' is a traced f64\[\] in one branch and a NoneType", 1.0)

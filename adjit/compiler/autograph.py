@@ -307,8 +307,8 @@ class _Rewriter:
     def _flags(self, body: list[ast.stmt]) -> tuple[str | None, str | None]:
         has_break = _contains(body, (ast.Break,), loops=False)
         has_cont = _contains(body, (ast.Continue,), loops=False)
-        brk = f"{_FLAG}break{self.fresh('')[len(RT):]}" if has_break else None
-        cont = f"{_FLAG}continue{self.fresh('')[len(RT):]}" if has_cont else None
+        brk = f"{_FLAG}break{self.fresh('')[len(RT) :]}" if has_break else None
+        cont = f"{_FLAG}continue{self.fresh('')[len(RT) :]}" if has_cont else None
         return brk, cont
 
     def while_(self, s: ast.While, why_not: str | None) -> list[ast.stmt]:
@@ -366,7 +366,10 @@ class _Rewriter:
         if brk:
             body = [ast.If(ast.UnaryOp(ast.Not(), ast.Name(brk, ast.Load())), body, [])]
         index = self.fresh("i")
-        body = [ast.Assign([ast.Name(s.target.id, ast.Store())], ast.Name(index, ast.Load())), *body]
+        body = [
+            ast.Assign([ast.Name(s.target.id, ast.Store())], ast.Name(index, ast.Load())),
+            *body,
+        ]
         pre = [_assign(f, False) for f in (brk, cont) if f]
         names = assigned(body)
         rollable = _side_effect_free(s.body, self.declared)

@@ -150,7 +150,9 @@ def ifexp(test: Any, then: Callable[[], Any], other: Callable[[], Any]) -> Any:
     if not _traced(test):
         return then() if test else other()
     _scalar_test(test, "a conditional expression")
-    (out,) = _cond(test, lambda: (then(),), lambda: (other(),), (), ("the result",), "a if c else b")
+    (out,) = _cond(
+        test, lambda: (then(),), lambda: (other(),), (), ("the result",), "a if c else b"
+    )
     return out
 
 
@@ -270,9 +272,7 @@ def _cond(
     captured = control._unify_captures(branches)
     blocks = [control._block(r, captured, p) for r, p in zip(branches, picked)]
     pred = ops.convert(test.value, "bool")
-    operands = [
-        ops.as_value(numpy_api.unwrap(x), t.np_dtype) for x, t in zip(in_leaves, in_types)
-    ]
+    operands = [ops.as_value(numpy_api.unwrap(x), t.np_dtype) for x, t in zip(in_leaves, in_types)]
     values = control._emit("cond", [pred, *operands, *captured], blocks, types)
     tracers = [Tracer(v) for v in values]
     for k, t in zip(carried, trees):
@@ -345,7 +345,8 @@ def while_stmt(test: Callable, body: Callable, init: tuple, names: tuple[str, ..
             try:
                 return _loop(test, body, state, names, None)
             except _NotRollable as e:
-                raise located(ControlFlowError(f"{e} (in a while loop on a traced condition)"))
+                what = f"{e} (in a while loop on a traced condition)"
+                raise located(ControlFlowError(what)) from None
         if not t:
             return state
         state = tuple(body(*state))
@@ -386,7 +387,7 @@ def for_stmt(
     try:
         out = _loop(None, body, tuple(init), names, (lo, hi), exclude=target)
     except _NotRollable as e:
-        raise located(ControlFlowError(f"{e} (in a for loop with traced bounds)"))
+        raise located(ControlFlowError(f"{e} (in a for loop with traced bounds)")) from None
     k = names.index(target)
     last = numpy_api.apply_ufunc(np.subtract, "__call__", (hi, 1), {})
     return out[:k] + (last,) + out[k + 1 :]
@@ -505,9 +506,7 @@ def _try_loop(test, body, state, names, bounds, carried, widen, skip):  # noqa: 
     if widened != widen:
         return _Retry(carried, widened, state)
     if test is not None:
-        test_region = control._trace_region(
-            lambda *a: (test(*values(a)),), in_tree, types
-        )
+        test_region = control._trace_region(lambda *a: (test(*values(a)),), in_tree, types)
         (t_value,) = test_region.results
         if t_value.type.shape != ():
             raise _NotRollable("the loop condition must be a scalar")
@@ -537,5 +536,3 @@ def _try_loop(test, body, state, names, bounds, carried, widen, skip):  # noqa: 
 
 def _count(x: Any) -> int:
     return len(tree.flatten(x, control._is_state_leaf)[0])
-
-

@@ -332,6 +332,39 @@ def test_loop_that_changes_shape_is_unrolled():
         numpy.testing.assert_allclose(interpret(fn, x)[0], f(x))
 
 
+def test_python_numbers_carried_in_float32_stay_weak():
+    def f(x):
+        s, n = 0.0, 0
+        for i in range(4):
+            s = s + x[i]
+            n += 1
+            if s > 2.0:
+                s = s * 0.5
+        return s * n
+
+    x = numpy.arange(1.0, 5.0, dtype=numpy.float32)
+    fn = adjit.trace(f)(x)
+    assert "for" in _op_names(fn)
+    (got,) = interpret(fn, x)
+    assert got.dtype == numpy.float32 and got == f(x)
+
+
+def test_loop_needing_a_python_index_is_unrolled():
+    weights = [0.5, 2.0, 3.0]
+
+    def f(x):
+        for i in range(3):
+            x = x * weights[i]  # a list indexed by i: cannot roll
+            if x > 1.0:
+                x = x - 1.0
+        return x
+
+    fn = adjit.trace(f)(0.3)
+    assert "for" not in _op_names(fn) and _op_names(fn).count("cond") == 3
+    for x in (0.3, 2.0):
+        assert interpret(fn, x)[0] == pytest.approx(f(x))
+
+
 def test_array_state_rolled_with_index():
     def f(x):
         y = numpy.zeros(4)

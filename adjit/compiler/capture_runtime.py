@@ -23,7 +23,7 @@ from .. import tree
 from ..errors import AdjitError, ControlFlowError
 from ..ir.types import TensorType
 from . import control, frontend, numpy_api, ops
-from .builder import building, is_tracing, located
+from .builder import building, current, is_tracing, located
 from .tracer import Tracer
 
 # ----------------------------------------------------------- undefined names
@@ -457,6 +457,7 @@ def _try_loop(test, body, state, names, bounds, carried, widen, skip):  # noqa: 
 
     def run_body(*args: Any) -> Any:
         index, leaves_in = args[:prefix], args[prefix:]
+        _mark_weak(leaves, leaves_in)
         out = tuple(body(*index, *values(leaves_in)))
         outputs.append(out)
         return tuple(out[k] for k in carried)
@@ -498,7 +499,9 @@ def _try_loop(test, body, state, names, bounds, carried, widen, skip):  # noqa: 
                 "its shape must stay the same"
             )
         dtype = np.result_type(t.np_dtype, v.type.np_dtype)
-        if dtype != t.np_dtype:
+        if _is_weak(leaves[i]) and v.type != t:
+            widened[i] = v.type  # a Python number takes the type of what it is combined with
+        elif dtype != t.np_dtype:
             widened[i] = TensorType.of_array(np.zeros(t.shape, dtype))
         elif v.type != t:
             with building(loop_body.builder):
@@ -526,12 +529,24 @@ def _try_loop(test, body, state, names, bounds, carried, widen, skip):  # noqa: 
     else:
         bound_values = [ops.as_value(numpy_api.unwrap(b), np.int64) for b in bounds]
         values_out = control._emit("for", [*bound_values, *inits, *captured], blocks, all_types)
+    _mark_weak(leaves, [Tracer(v) for v in values_out[: len(types)]])
     tracers = iter(Tracer(v) for v in values_out[: len(types)])
     final = list(state)
     for k in carried:
         t = tree.flatten(state[k], control._is_state_leaf)[1]
         final[k] = tree.unflatten(t, [next(tracers) for _ in range(t.num_leaves)])
     return tuple(final)
+
+
+def _is_weak(x: Any) -> bool:
+    return type(x) in (int, float)
+
+
+def _mark_weak(inits: list, tracers: Any) -> None:
+    """Values standing for Python numbers promote like them (NEP 50): `f32 + s` stays f32."""
+    for x, t in zip(inits, tracers):
+        if _is_weak(x) and t.value.type.np_dtype in (np.float64, np.int64):
+            current().weak.add(t.value)
 
 
 def _count(x: Any) -> int:

@@ -177,6 +177,19 @@ def methods_and_closures(np):
     return f
 
 
+def while_break(np):
+    def f(x):
+        y = x
+        while y < 100.0:
+            y = y * 1.7 + np.sin(x)
+            if y > 10.0 * x:
+                break
+            last = y  # first assigned in the loop, read after it
+        return y + 0.5 * last
+
+    return f
+
+
 # program, points (covering its branches); forward and reverse mode checked where
 # their rules exist (reverse through `while` comes with the tape)
 CASES = {
@@ -189,6 +202,7 @@ CASES = {
     "elif_chain": (elif_chain, [3.0, 1.0, -0.5, -2.0], True),
     "expressions": (expressions, [1.0, 0.2, -1.5, -3.0, 2.0], True),
     "flag": (flag, [3.0, 0.7], False),
+    "while_break": (while_break, [0.6, 2.0], False),
     "continues": (continues, [0.9, 2.0], True),
     "methods_and_closures": (methods_and_closures, [0.5, -0.5, -3.0], True),
 }
@@ -281,6 +295,22 @@ def test_loop_carried_python_int_is_promoted():
     assert "while" in _op_names(fn)
     for x in (5.0, 0.5, 100.0):
         assert interpret(fn, x)[0] == pytest.approx(f(x))
+
+
+def test_for_loop_with_traced_bounds():
+    def f(x, n):
+        s = x
+        for i in range(n):
+            s = s * 0.9 + x * i
+        return s
+
+    fn = adjit.trace(f)(0.5, numpy.int64(3))
+    assert "for" in _op_names(fn)
+    for n in (0, 1, 4):
+        assert interpret(fn, 0.5, numpy.int64(n))[0] == pytest.approx(f(0.5, n))
+    tangent = adjit.jacfwd(f).ir(0.5, numpy.int64(4))
+    want = autograd.grad(f)(0.5, 4)
+    assert interpret(tangent, 0.5, numpy.int64(4))[0] == pytest.approx(want, rel=1e-12)
 
 
 def test_rolled_for_loop_does_not_grow():

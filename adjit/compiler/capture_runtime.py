@@ -35,8 +35,9 @@ class Undefined:
 
     __array_priority__ = 2000
 
-    def __init__(self, name: str, where: str) -> None:
+    def __init__(self, name: str, where: str, like: Any = None) -> None:
         self.name, self.where = name, where
+        self.like = like  # its value on the paths that assign it (for its type)
 
     def error(self) -> ControlFlowError:
         return located(
@@ -241,7 +242,8 @@ def _cond(
         if _same(a[k], b[k]):
             result[k] = a[k]
         elif isinstance(a[k], Undefined) or isinstance(b[k], Undefined):
-            result[k] = Undefined(name, f"it is assigned in only one branch of the {what}")
+            like = a[k] if _arrayish(a[k]) else b[k] if _arrayish(b[k]) else None
+            result[k] = Undefined(name, f"it is assigned in only one branch of the {what}", like)
         elif _arrayish(a[k]) and _arrayish(b[k]):
             carried.append(k)
         else:
@@ -464,13 +466,17 @@ def _try_loop(test, body, state, names, bounds, carried, widen, skip):  # noqa: 
 
     region_types = ([TensorType("i64", ())] if prefix else []) + types
     loop_body = control._trace_region(run_body, in_tree, region_types, prefix=prefix)
-    out = outputs[-1]
+    out = list(outputs[-1])
     # variables that change but are not carried yet: carry them, and trace again
     grown = False
     new_state = list(state)
     for k, name in enumerate(names):
         if k in carried or k == skip or _same(out[k], state[k]):
             continue
+        if isinstance(out[k], Undefined) and isinstance(state[k], Undefined):
+            if out[k].like is None:
+                continue
+            out[k] = out[k].like  # assigned on some paths of the body: carried
         if not _arrayish(out[k]):
             raise _NotRollable(f"variable '{name}' changes to {_describe(out[k])} in the loop")
         if isinstance(state[k], Undefined):

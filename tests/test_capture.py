@@ -75,6 +75,23 @@ def nested(np):
     return f
 
 
+def nested_jumps(np):
+    def f(x):
+        s = 0.0
+        for i in range(4):
+            for j in range(5):
+                if j > i:
+                    break
+                if np.sin(x * (i + j)) < 0.0:
+                    continue
+                s = s + np.sin(x * (i + j))
+            if s > 2.0:
+                break
+        return s * x
+
+    return f
+
+
 def if_in_while_in_for(np):
     def f(x):
         y = x
@@ -171,8 +188,18 @@ def methods_and_closures(np):
 
     low = functools.partial(clip, lo=-1.0)
 
+    def step(y):
+        if y > 1.0:
+            return 0.5 * y
+        return y * y + 0.1
+
+    steps = [step]  # reached through a list: viewed when called as an argument
+
+    def twice(fn, x):
+        return fn(fn(x))
+
     def f(x):
-        return scaler.apply(x) + low(x) * 2.0
+        return scaler.apply(x) + low(x) * 2.0 + twice(steps[0], x)
 
     return f
 
@@ -197,6 +224,7 @@ CASES = {
     "bisection": (bisection, [2.0, 0.5], False),
     "with_break": (with_break, [0.3, 0.05, 1.2], True),
     "nested": (nested, [0.4, -0.7, 1.2], True),
+    "nested_jumps": (nested_jumps, [0.5, 1.9, 3.0], True),
     "if_in_while_in_for": (if_in_while_in_for, [0.5, 1.5, 2.5], False),
     "returns": (returns, [2.0, 0.3, -0.8], True),
     "elif_chain": (elif_chain, [3.0, 1.0, -0.5, -2.0], True),
@@ -204,7 +232,7 @@ CASES = {
     "flag": (flag, [3.0, 0.7], False),
     "while_break": (while_break, [0.6, 2.0], False),
     "continues": (continues, [0.9, 2.0], True),
-    "methods_and_closures": (methods_and_closures, [0.5, -0.5, -3.0], True),
+    "methods_and_closures": (methods_and_closures, [0.5, -0.5, -3.0, 1.5], True),
 }
 
 

@@ -139,8 +139,9 @@ def _side_effect_free(stmts: list[ast.stmt], scope_names: set[str]) -> bool:
 
 
 class _Rewriter:
-    def __init__(self, declared: set[str], generator: bool) -> None:
+    def __init__(self, declared: set[str], generator: bool, params: set[str]) -> None:
         self.count = 0
+        self.params = params  # the function's parameters: calls of them are viewed
         self.declared = declared  # names declared global or nonlocal
         self.generator = generator
 
@@ -456,6 +457,8 @@ class _ExprRewriter(ast.NodeTransformer):
         if _is_method_call(node):
             attr = node.func
             node.func = _at(self.rw.call("method", attr.value, ast.Constant(attr.attr)), attr)
+        elif isinstance(node.func, ast.Name) and node.func.id in self.rw.params:
+            node.func = _at(self.rw.call("view", node.func), node.func)
         return node
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
@@ -493,13 +496,23 @@ def _is_method_call(node: ast.Call) -> bool:
     return not (isinstance(func.value, ast.Name) and func.value.id in _MODULES)
 
 
-def _has_control_flow(fdef: ast.AST) -> bool:
-    """Whether there is anything to rewrite: control flow, or method calls."""
+def _params(fdef: ast.FunctionDef) -> set[str]:
+    a = fdef.args
+    return {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if p}
+
+
+def _has_control_flow(fdef: ast.FunctionDef) -> bool:
+    """Whether there is anything to rewrite: control flow, calls of methods or of
+    the function's parameters (functions that may have control flow)."""
+    params = _params(fdef)
     for node in ast.walk(fdef):
         if isinstance(node, _CONTROL):
             return True
         if isinstance(node, ast.Call) and _is_method_call(node):
             return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in params:
+                return True
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return True
     return False
@@ -577,7 +590,7 @@ def _rewrite_def(fdef: ast.FunctionDef, outer: _Rewriter | None) -> ast.Function
     if not generator:
         body = body if _always_returns(body) else [*body, ast.Return(ast.Constant(None))]
         body = _lower_returns(body)
-    fdef.body = _Rewriter(declared, generator).block(body)
+    fdef.body = _Rewriter(declared, generator, _params(fdef)).block(body)
     return fdef
 
 

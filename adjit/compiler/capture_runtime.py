@@ -13,6 +13,7 @@ its carried values keep their types; otherwise it runs in Python (unrolled).
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable
 from typing import Any
@@ -139,12 +140,20 @@ def concrete(test: Any, what: str) -> Any:
 # ---------------------------------------------------------- expressions
 
 
+_VIEWED = (types.FunctionType, types.MethodType, functools.partial)
+
+
 def method(obj: Any, name: str) -> Any:
-    """`obj.name`; a method defined in user code is viewed (its control flow captured)."""
-    value = getattr(obj, name)
-    if is_tracing() and isinstance(value, types.MethodType):
-        return frontend.user_view(value)
-    return value
+    """`obj.name` about to be called: a function or method of user code is viewed
+    (rewritten, so its control flow is captured) like one reached through globals."""
+    return view(getattr(obj, name))
+
+
+def view(fn: Any) -> Any:
+    """A function about to be called (an argument: `def solve(f, x): ... f(x)`), viewed."""
+    if is_tracing() and isinstance(fn, _VIEWED):
+        return frontend.user_view(fn)
+    return fn
 
 
 def ifexp(test: Any, then: Callable[[], Any], other: Callable[[], Any]) -> Any:

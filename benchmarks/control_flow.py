@@ -98,6 +98,7 @@ def main() -> None:
     opts = parser.parse_args()
     sizes = [10, 10_000] if opts.quick else [10, 100, 10_000]
     x = np.linspace(0.1, 1.0, 8)
+    adjit.jit(adjit.grad(make(3)))(x)  # warm-up: Numba's first compilation of a process
     print(machine_line())
     print(table(HEADER, []), flush=True)  # rows follow as they are measured
     firsts = []

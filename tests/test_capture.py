@@ -463,6 +463,13 @@ def test_variable_assigned_in_one_branch():
     msg = _raises(f, r"variable 'y' is used but not assigned on every path", 1.0)
     assert "only one branch" in msg
 
+    def g(x):
+        if x > 0:
+            y = x * 2
+        return x, y  # <-
+
+    _raises(g, r"variable 'y' is used but not assigned on every path", 1.0)
+
 
 def test_variable_of_different_kinds_in_branches():
     def f(x):

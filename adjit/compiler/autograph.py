@@ -208,7 +208,17 @@ class _Rewriter:
         if isinstance(s, (ast.With, ast.AsyncFor, ast.AsyncWith)):
             s.body = self.block(s.body, why_not)
             return [s]
+        if isinstance(s, ast.Return) and s.value is not None:
+            s.value = self._defined(s.value)
         return [_ExprRewriter(self).visit(s)]
+
+    def _defined(self, value: ast.expr) -> ast.expr:
+        """`return y` of a variable left undefined by a captured statement: an error naming it."""
+        if isinstance(value, ast.Name):
+            return _at(self.call("defined", value), value)
+        if isinstance(value, ast.Tuple):
+            value.elts = [self._defined(e) for e in value.elts]
+        return value
 
     def _refusal(self, body: list[ast.stmt], kind: str, why_not: str | None) -> str | None:
         """Why this statement cannot be captured, as a phrase (None: it can)."""

@@ -70,6 +70,13 @@ for _dunder in (
 Undefined.__hash__ = object.__hash__  # type: ignore[method-assign]
 
 
+def defined(value: Any) -> Any:
+    """A returned variable, refused if it is undefined."""
+    if isinstance(value, Undefined):
+        raise value.error()
+    return value
+
+
 def load(scope: dict, names: tuple[str, ...]) -> tuple:
     """The values of `names` in `scope` (locals()), Undefined where unassigned."""
     where = "it is not assigned before the if or loop that assigns it"

@@ -529,6 +529,17 @@ def test_global_mutation_in_traced_loop():
     _raises(f, r"a while loop that assigns to the global or nonlocal variable 'COUNT'", 1.0)
 
 
+def test_raise_under_traced_condition():
+    def f(x):
+        if x.ndim != 0:  # concrete: stays Python
+            raise ValueError("a scalar, please")
+        if x < 0:  # <-
+            raise ValueError("negative")
+        return x
+
+    _raises(f, r"an if statement that raises an exception cannot be captured", 1.0)
+
+
 def test_return_inside_traced_loop():
     def f(x):
         while x < 3.0:  # <-

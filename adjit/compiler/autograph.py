@@ -72,17 +72,12 @@ def assigned(stmts: list[ast.stmt]) -> list[str]:
                 names[(alias.asname or alias.name).split(".")[0]] = None
         elif isinstance(node, ast.ExceptHandler) and node.name:
             names[node.name] = None
-        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
-            base = node.value
-            while isinstance(base, ast.Subscript):
-                base = base.value
-            if isinstance(base, ast.Name):
-                names[base.id] = None
+    names.update(dict.fromkeys(mutated(stmts)))
     return [n for n in names if not n.startswith(RT)]
 
 
 def mutated(stmts: list[ast.stmt]) -> list[str]:
-    """Names whose object is modified in place (`a[i] = v`)."""
+    """Names whose object is modified in place (`a[i] = v`, `a[i][j] += v`)."""
     out: dict[str, None] = {}
     for node in _stmts_nodes(stmts):
         if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
@@ -229,6 +224,8 @@ class _Rewriter:
         clash = [n for n in assigned(body) if n in self.declared]
         if clash:
             return f"that assigns to the global or nonlocal variable '{clash[0]}'"
+        if _contains(body, (ast.Raise,), loops=True):
+            return "that raises an exception"  # it would raise while tracing either path
         if kind != "if" and _contains(body, (ast.Return,), loops=True):
             return "that contains a return statement"
         if kind == "if" and _contains(body, (ast.Return,), loops=True):

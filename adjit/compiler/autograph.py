@@ -528,7 +528,6 @@ def _has_control_flow(fdef: ast.FunctionDef) -> bool:
 def _function_def(f: types.FunctionType) -> ast.FunctionDef | None:
     code = f.__code__
     try:
-        lines, first = inspect.findsource(code)
         source = inspect.getsource(code)
     except (OSError, TypeError, IndentationError):
         return None
@@ -541,8 +540,8 @@ def _function_def(f: types.FunctionType) -> ast.FunctionDef | None:
     fdef = module.body[0]
     if fdef.name != code.co_name:
         return None
+    # getsource starts at the first decorator, as co_firstlineno does
     ast.increment_lineno(module, code.co_firstlineno - 1)
-    # the def line is after its decorators: line numbers start at the first decorator
     return fdef
 
 

@@ -1,5 +1,8 @@
 """Deep programs: unrolled Python loops through every pass and the code generator.
 
+The loops iterate over a list, not range(): a `for` over range() would be rolled
+into one IR `for` op (README, "Python control flow").
+
 An unrolled loop of thousands of steps makes IR as deep as it is long; every walk
 over it must be iterative and every inlined expression bounded (issue 10, item 4).
 Numba's compile time grows faster than the function (about 13 s for the 30-step
@@ -27,7 +30,7 @@ X0 = RNG.normal(size=3)
 
 def tanh_loop(steps: int):
     def f(theta, x):
-        for _ in range(steps):
+        for _ in [None] * steps:  # not range(): unrolled, never rolled
             x = x + 0.01 * np.tanh(theta @ x)
         return np.sum(x * x)
 
@@ -36,7 +39,7 @@ def tanh_loop(steps: int):
 
 def sin_loop(steps: int):
     def f(x):
-        for _ in range(steps):
+        for _ in [None] * steps:  # not range(): unrolled, never rolled
             x = np.sin(x)
         return np.sum(x)
 
@@ -53,7 +56,7 @@ def rk4(steps: int):
             ay = a @ y
             return np.where(y > 0, ay, 0.5 * ay) - 0.1 * y**3
 
-        for _ in range(steps):
+        for _ in [None] * steps:  # not range(): unrolled, never rolled
             k1 = rhs(x)
             k2 = rhs(x + h / 2 * k1)
             k3 = rhs(x + h / 2 * k2)
@@ -140,7 +143,7 @@ def test_hundred_thousand_ops_through_passes_and_codegen() -> None:
     steps = 11_200
 
     def f(x, w):
-        for _ in range(steps):
+        for _ in [None] * steps:  # not range(): unrolled, never rolled
             x = np.sin(x) * w + x
         return np.sum(x)
 

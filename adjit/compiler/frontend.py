@@ -19,6 +19,9 @@ functions reached through globals, closure cells, defaults, bound methods and
 partials are replaced by their views, recursively and lazily (a global is
 viewed when the code first reads it), each object once per trace (`Session`).
 
+A rebuilt function whose `if`, `while` or `for ... in range()` may depend on
+traced values runs rewritten code (`autograph`) that captures them as IR ops.
+
 `import numpy` inside such a function gives the view too (through the
 function's builtins). Writes to globals (`global counter; counter += 1`) land in the view of the
 module's globals, which all rebuilt functions of that module share; they are
@@ -38,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedError
-from . import numpy_api, numpy_shapes
+from . import autograph, capture_runtime, numpy_api, numpy_shapes
 from .builder import is_tracing, is_user_code, located
 
 # ------------------------------------------------------------ the NumPy view
@@ -384,7 +387,10 @@ class Session:
         cells = tuple(
             types.CellType() if _needs_view(_contents(c)) else c for c in f.__closure__ or ()
         )
-        new = types.FunctionType(f.__code__, g, f.__name__, None, cells or None)
+        code, closure = autograph.rewrite(f), cells
+        if code is not None:  # its if/while/for on traced values become IR ops
+            closure = autograph.closure(code, f.__code__, cells, capture_runtime)
+        new = types.FunctionType(code or f.__code__, g, f.__name__, None, closure or None)
         self.memo[id(f)] = (f, new)
         self.memo[id(new)] = (new, new)  # a view is its own view
         for old, cell in zip(f.__closure__ or (), cells):

@@ -81,6 +81,16 @@ def _checked(i, n):
     if i < 0 or i >= n:
         raise IndexError("index out of bounds in a run-time (traced) index")
     return i
+
+
+@numba.njit(cache=CACHE)
+def _tape_reserve(tape, i):
+    # room for element i: the buffer doubles, so n writes cost O(n) in all
+    if i < tape.shape[0]:
+        return tape
+    grown = np.zeros((max(2 * tape.shape[0], i + 1),) + tape.shape[1:], dtype=tape.dtype)
+    grown[: tape.shape[0]] = tape
+    return grown
 """
 
 
@@ -779,6 +789,41 @@ class _Generator:
         self.roots[v] = root if reusable else v
         if reusable:
             self.fresh.add(root)
+
+    # ----------------------------------------------------------------- tapes
+    def tape_new(self, op: Op) -> None:
+        v = op.result
+        capacity = self.expr(op.operands[0], [])
+        shape = ", ".join([f"max({capacity}, 1)", *map(str, v.type.shape)])
+        text = f"np.zeros(({shape},), dtype={_CTOR[v.type.dtype]})"
+        self.stmt(f"{self.bind(v)} = {text}{self.comment(v)}", writes=[(self.names[v], None)])
+
+    def tape_write(self, op: Op) -> None:
+        """Written in place: a tape is loop state that nothing reads after the write."""
+        tape, i, val = op.operands
+        name, pos = self.bind(op.result), self.expr(i, [])
+        old = self.read(self.names[tape])
+        self.stmt(f"{name} = _tape_reserve({old}, {pos}){self.comment(op.result)}",
+                  writes=[(name, None)])
+        shape = val.type.shape
+        with self.loop_nest(shape, prefix="t") as idx:
+            value = self.expr(val, idx)
+            self.stmt(f"{name}[{', '.join([pos, *idx])}] = {value}", writes=[(name, None)])
+
+    def tape_read(self, op: Op) -> None:
+        tape, i = op.operands
+        v = op.result
+        name, pos = self.bind(v), self.expr(i, [])
+        src = self.read(self.names[tape])
+        if v.type.ndim == 0:
+            zero = literal(0, v.type)
+            text = f"{src}[{pos}] if {pos} < {src}.shape[0] else {zero}"
+            self.stmt(f"{name} = {text}{self.comment(v)}", scalar_writes={name})
+            return
+        zero = f"np.zeros({v.type.shape}, dtype={_CTOR[v.type.dtype]})"
+        text = f"{src}[{pos}].copy() if {pos} < {src}.shape[0] else {zero}"
+        self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
+        self.fresh.add(v)
 
     # --------------------------------------------------------- control flow
     def control(self, op: Op, plan: BlockPlan, position: int) -> None:

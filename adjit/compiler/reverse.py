@@ -10,8 +10,9 @@ output does not depend on get zeros. A `cond` is differentiated branch by branch
 (its adjoint is a `cond` of the branches' adjoints). A `for` loop with bounds
 known when tracing records the state each iteration starts from (a tape, one
 extra leading axis), and its adjoint is a `for` loop running backwards over
-the tape, recomputing each iteration's body for its adjoint. `while` loops
-(trip count unknown when tracing) are differentiated by forward mode only.
+the tape, recomputing each iteration's body for its adjoint. `while` loops and
+`for` loops with traced bounds do the same over a tape sized at run time, with
+optional checkpointing (loop_tape.py).
 User rules (custom.py) replace differentiation: a `custom_vjp` runs its fwd
 region forward and its bwd region backward; a `custom_jvp` is pulled back
 through the reverse pass of its jvp region, which is linear in the tangents.
@@ -29,7 +30,7 @@ from ..ir.indexing import Dynamic
 from ..ir.primitives import PRIMITIVES
 from ..ir.types import TensorType
 from ..ir.verifier import verify
-from . import custom, ops, rules
+from . import custom, loop_tape, ops, rules
 from .builder import Builder, building, current, describe_location
 from .inlining import inline_op
 
@@ -56,10 +57,11 @@ def emit_adjoint(
     """
     active = _active(fn, wrt)
     env: dict[Value, Value] = dict(zip(fn.params, args))
-    tapes: dict[Op, list[Value]] = {}
+    tapes: dict[Op, list[Value] | loop_tape.Record] = {}
     for op in fn.body.ops:
-        if op.name == "for" and any(v in active for v in op.operands):
-            tapes[op] = _taped_for(op, env)
+        if op.name in ("for", "while") and any(v in active for v in op.operands):
+            static = op.name == "for" and _static_bounds(op, env) and loop_tape.every(op) == 1
+            tapes[op] = _taped_for(op, env) if static else loop_tape.record(op, env)
         elif op.name == "custom_vjp" and any(v in active for v in op.operands):
             tapes[op] = custom.emit_fwd(op, env)
         else:
@@ -87,8 +89,12 @@ def emit_adjoint(
                 if c is not None:
                     accumulate(v, c)
             continue
-        if op.name == "for":
-            operand_cts = _for_adjoint(op, env, out_cts, tapes[op])
+        if op.name in ("for", "while"):
+            record = tapes[op]
+            if isinstance(record, loop_tape.Record):
+                operand_cts = loop_tape.adjoint(op, env, out_cts, record)
+            else:
+                operand_cts = _for_adjoint(op, env, out_cts, record)
             for v, c in zip(op.operands, operand_cts):
                 if c is not None:
                     accumulate(v, c)
@@ -105,9 +111,7 @@ def emit_adjoint(
             continue
         if op.regions:
             raise UnsupportedError(
-                f"reverse mode through {op.name} is not supported: the number of "
-                "iterations is not known when tracing; use adjit.fori_loop with fixed "
-                "bounds, or forward mode (adjit.jvp, adjit.jacfwd)" + describe_location(op.loc)
+                f"reverse mode through {op.name} is not supported" + describe_location(op.loc)
             )
         rule = rules.vjp_rule_for(op.name, prim.kind) if prim.differentiable else None
         if rule is None:
@@ -188,6 +192,11 @@ def _custom_jvp_adjoint(
     return operand_cts
 
 
+def _static_bounds(op: Op, env: dict[Value, Value]) -> bool:
+    consts = current().consts
+    return all(env[v] in consts for v in op.operands[:2])
+
+
 def _loop_bounds(op: Op, env: dict[Value, Value]) -> tuple[int, int]:
     consts = current().consts
     bounds = [consts.get(env[v]) for v in op.operands[:2]]
@@ -219,6 +228,7 @@ def _taped_for(op: Op, env: dict[Value, Value]) -> list[Value]:
         return []
     (body,) = op.regions
     state = [env[v] for v in op.operands[2:]]
+    loop_tape.check_state(op, state)
     varying = _varying(body)
     tape_types = [TensorType(state[k].type.dtype, (n, *state[k].type.shape)) for k in varying]
     builder = Builder(current())

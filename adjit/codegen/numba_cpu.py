@@ -803,8 +803,9 @@ class _Generator:
         tape, i, val = op.operands
         name, pos = self.bind(op.result), self.expr(i, [])
         old = self.read(self.names[tape])
-        self.stmt(f"{name} = _tape_reserve({old}, {pos}){self.comment(op.result)}",
-                  writes=[(name, None)])
+        self.stmt(
+            f"{name} = _tape_reserve({old}, {pos}){self.comment(op.result)}", writes=[(name, None)]
+        )
         shape = val.type.shape
         with self.loop_nest(shape, prefix="t") as idx:
             value = self.expr(val, idx)

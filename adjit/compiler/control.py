@@ -156,7 +156,11 @@ def _checkpoint_attrs(what: str, checkpoint: int | None) -> dict[str, object]:
     """The loop attribute asking reverse mode to keep every k-th state only."""
     if checkpoint is None:
         return {}
-    if isinstance(checkpoint, bool) or not isinstance(checkpoint, (int, np.integer)) or checkpoint < 1:
+    if (
+        isinstance(checkpoint, bool)
+        or not isinstance(checkpoint, (int, np.integer))
+        or checkpoint < 1
+    ):
         raise located(
             ControlFlowError(f"{what}: checkpoint must be a positive int, got {checkpoint!r}")
         )

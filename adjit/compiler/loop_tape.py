@@ -131,18 +131,18 @@ def check_state(op: Op, state: Sequence[Value]) -> None:
 def _keep(loop: _Loop, tapes: list[Value], step: Value, state: list[Value], k: int):
     """The tapes with the state starting `step` written (when step is a multiple of k)."""
     if k == 1:
-        return [ops.tape_write(t, step, state[j]) for t, j in zip(tapes, loop.varying)]
+        return [ops.tape_write(t, step, state[j], loop.op.loc) for t, j in zip(tapes, loop.varying)]
     slot = ops.elementwise("floordiv", step, k)
     first = ops.elementwise("eq", ops.elementwise("mod", step, k), 0)
     kept = []
     for t, j in zip(tapes, loop.varying):  # rewrite the slot's value unless it starts
-        value = ops.elementwise("select", first, state[j], ops.tape_read(t, slot))
-        kept.append(ops.tape_write(t, slot, value))
+        value = ops.elementwise("select", first, state[j], ops.tape_read(t, slot, loop.op.loc))
+        kept.append(ops.tape_write(t, slot, value, loop.op.loc))
     return kept
 
 
 def _new_tapes(loop: _Loop, state: list[Value], capacity: ops.Operand) -> list[Value]:
-    return [ops.tape_new(state[j].type, capacity) for j in loop.varying]
+    return [ops.tape_new(state[j].type, capacity, loop.op.loc) for j in loop.varying]
 
 
 def _record_counted(
@@ -207,7 +207,7 @@ def _replay(
         step = ops.elementwise("sub", ops.elementwise("sub", count, 1), j)
         values = list(state)  # the fixed positions: as they entered the loop
         for t, k in zip(tapes, loop.varying):
-            values[k] = ops.tape_read(t, step)
+            values[k] = ops.tape_read(t, step, loop.op.loc)
         seeds: list[Value | None] = [None] * len(state)
         for k, c in zip(floats, carried):
             seeds[k] = c
@@ -232,7 +232,7 @@ def _replay_segments(
         length = ops.elementwise("minimum", ops.elementwise("sub", rec.count, start), k)
         first = list(state)
         for t, p in zip(rec.tapes, loop.varying):
-            first[p] = ops.tape_read(t, s)
+            first[p] = ops.tape_read(t, s, loop.op.loc)
         base = ops.elementwise("add", rec.base, start) if loop.counted else None
         _, tapes = _record_counted(loop, first, base, length, 1)
         return _replay(loop, tapes, length, base, first, floats, carried)

@@ -178,19 +178,19 @@ def iota(shape: Sequence[int], axis: int, dtype: type = np.int64) -> Value:
     return current().emit("iota", (), attrs)
 
 
-def tape_new(element: TensorType, capacity: Operand = 16) -> Value:
+def tape_new(element: TensorType, capacity: Operand = 16, loc: str | None = None) -> Value:
     """An empty tape of `element`s; `capacity` is how many to allocate at first."""
     attrs = {"dtype": element.dtype, "shape": element.shape}
-    return current().emit("tape_new", (as_value(capacity, np.int64),), attrs)
+    return current().emit("tape_new", (as_value(capacity, np.int64),), attrs, loc)
 
 
-def tape_write(tape: Value, i: Operand, v: Operand) -> Value:
+def tape_write(tape: Value, i: Operand, v: Operand, loc: str | None = None) -> Value:
     v = as_value(v, tape.type.np_dtype)
-    return current().emit("tape_write", (tape, as_value(i, np.int64), v))
+    return current().emit("tape_write", (tape, as_value(i, np.int64), v), loc=loc)
 
 
-def tape_read(tape: Value, i: Operand) -> Value:
-    return current().emit("tape_read", (tape, as_value(i, np.int64)))
+def tape_read(tape: Value, i: Operand, loc: str | None = None) -> Value:
+    return current().emit("tape_read", (tape, as_value(i, np.int64)), loc=loc)
 
 
 def zeros(type: TensorType) -> Value:

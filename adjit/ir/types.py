@@ -73,10 +73,10 @@ class TensorType:
         return self.dtype in ("f64", "f32")
 
     def with_shape(self, shape: tuple[int, ...]) -> TensorType:
-        return TensorType(self.dtype, tuple(shape))
+        return type(self)(self.dtype, tuple(shape))  # a tape stays a tape
 
     def with_dtype(self, dtype: str) -> TensorType:
-        return TensorType(dtype, self.shape)
+        return type(self)(dtype, self.shape)
 
     def __str__(self) -> str:
         return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"

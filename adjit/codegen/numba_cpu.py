@@ -821,10 +821,11 @@ class _Generator:
             text = f"{src}[{pos}] if {pos} < {src}.shape[0] else {zero}"
             self.stmt(f"{name} = {text}{self.comment(v)}", scalar_writes={name})
             return
+        # a view: a tape's elements are not written again once read (not fresh:
+        # nothing may write into it in place)
         zero = f"np.zeros({v.type.shape}, dtype={_CTOR[v.type.dtype]})"
-        text = f"{src}[{pos}].copy() if {pos} < {src}.shape[0] else {zero}"
+        text = f"{src}[{pos}] if {pos} < {src}.shape[0] else {zero}"
         self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
-        self.fresh.add(v)
 
     # --------------------------------------------------------- control flow
     def control(self, op: Op, plan: BlockPlan, position: int) -> None:

@@ -91,6 +91,15 @@ def _tape_reserve(tape, i):
     grown = np.zeros((max(2 * tape.shape[0], i + 1),) + tape.shape[1:], dtype=tape.dtype)
     grown[: tape.shape[0]] = tape
     return grown
+
+
+@numba.njit(cache=CACHE)
+def _tape_add(a, b):
+    if a.shape[0] < b.shape[0]:
+        a, b = b, a
+    total = a.copy()
+    total[: b.shape[0]] += b
+    return total
 """
 
 
@@ -798,11 +807,14 @@ class _Generator:
         text = f"np.zeros(({shape},), dtype={_CTOR[v.type.dtype]})"
         self.stmt(f"{self.bind(v)} = {text}{self.comment(v)}", writes=[(self.names[v], None)])
 
-    def tape_write(self, op: Op) -> None:
-        """Written in place: a tape is loop state that nothing reads after the write."""
+    def tape_write(self, op: Op, plan: BlockPlan, position: int) -> None:
+        """Written in place (a tape is loop state that nothing reads after the
+        write), or into a copy where the old tape is still read later."""
         tape, i, val = op.operands
         name, pos = self.bind(op.result), self.expr(i, [])
         old = self.read(self.names[tape])
+        if plan.last_use.get(tape, -1) > position:
+            old = f"{old}.copy()"
         self.stmt(
             f"{name} = _tape_reserve({old}, {pos}){self.comment(op.result)}", writes=[(name, None)]
         )
@@ -810,6 +822,11 @@ class _Generator:
         with self.loop_nest(shape, prefix="t") as idx:
             value = self.expr(val, idx)
             self.stmt(f"{name}[{', '.join([pos, *idx])}] = {value}", writes=[(name, None)])
+
+    def tape_add(self, op: Op) -> None:
+        a, b = (self.read(self.names[v]) for v in op.operands)
+        name = self.bind(op.result)
+        self.stmt(f"{name} = _tape_add({a}, {b}){self.comment(op.result)}", writes=[(name, None)])
 
     def tape_read(self, op: Op) -> None:
         tape, i = op.operands
@@ -821,11 +838,11 @@ class _Generator:
             text = f"{src}[{pos}] if {pos} < {src}.shape[0] else {zero}"
             self.stmt(f"{name} = {text}{self.comment(v)}", scalar_writes={name})
             return
-        # a view: a tape's elements are not written again once read (not fresh:
-        # nothing may write into it in place)
+        # a copy: the tape may be written in place afterwards (a cotangent tape is)
         zero = f"np.zeros({v.type.shape}, dtype={_CTOR[v.type.dtype]})"
-        text = f"{src}[{pos}] if {pos} < {src}.shape[0] else {zero}"
+        text = f"{src}[{pos}].copy() if {pos} < {src}.shape[0] else {zero}"
         self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
+        self.fresh.add(v)
 
     # --------------------------------------------------------- control flow
     def control(self, op: Op, plan: BlockPlan, position: int) -> None:
@@ -930,6 +947,8 @@ class _Generator:
                 self.reduction(op)
             elif op.name in ("scatter", "scatter_add"):
                 self.scatter(op, plan, position)
+            elif op.name == "tape_write":
+                self.tape_write(op, plan, position)
             else:
                 getattr(self, op.name)(op)
         for r in block.results:  # results must be named variables

@@ -258,7 +258,12 @@ def _tape_read(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Va
     return ops.tape_read(*xs, loc=op.loc)
 
 
+def _tape_add(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    return ops.tape_add(*(materialize(x, on, n) for x, on in zip(xs, flags)), op.loc)
+
+
 _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] = {
+    "tape_add": _tape_add,
     "tape_write": _tape_write,
     "tape_read": _tape_read,
     "reduce_sum": _reduce,

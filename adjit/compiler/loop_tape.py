@@ -30,11 +30,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.types import TapeType, TensorType
 from . import ops
-from .builder import Builder, building, current, describe_location
+from .builder import Builder, building, current
 from .inlining import inline_op
 
 I64 = TensorType("i64", ())
@@ -61,9 +60,14 @@ class _Loop:
         self.skip = 1 if self.counted else 0  # body arguments before the state
         self.first = 2 if self.counted else 0  # operands before the state
         self.state = op.operands[self.first :]
-        self.varying = [
+        changed = [
             k for k, r in enumerate(self.body.results) if r is not self.body.args[self.skip + k]
         ]
+        # A tape in the state (the forward sweep of an inner gradient) is not
+        # recorded: it is only appended to, and the body never reads what it
+        # writes, so its final value stands in for it at every step.
+        self.varying = [k for k in changed if not isinstance(self.state[k].type, TapeType)]
+        self.appended = [k for k in changed if isinstance(self.state[k].type, TapeType)]
 
     def run_body(self, counter: Value | None, state: Sequence[Value]) -> list[Value]:
         inner = dict(zip(self.body.args, [counter][: self.skip] + list(state)))
@@ -84,7 +88,6 @@ def record(op: Op, env: dict[Value, Value]) -> Record:
     """Emit the forward sweep of loop `op`, mapping its results in env."""
     loop = _Loop(op)
     state = [env[v] for v in loop.state]
-    check_state(op, state)
     k = every(op)
     if loop.counted:
         lo, hi = (env[v] for v in op.operands[:2])
@@ -100,9 +103,14 @@ def record(op: Op, env: dict[Value, Value]) -> Record:
 def adjoint(
     op: Op, env: dict[Value, Value], out_cts: Sequence[Value | None], rec: Record
 ) -> list[Value | None]:
-    """The cotangents of loop `op`'s operands, from those of its results."""
+    """The cotangents of loop `op`'s operands, from those of its results.
+
+    `state` below is what enters the loop, except for tapes in it: their final
+    values (see _Loop)."""
     loop = _Loop(op)
     state = [env[v] for v in loop.state]
+    for k in loop.appended:
+        state[k] = env[op.results[k]]
     floats = [k for k, s in enumerate(state) if s.type.is_float]
     cts = [out_cts[k] if out_cts[k] is not None else ops.zeros(state[k].type) for k in floats]
     if rec.every == 1:
@@ -113,16 +121,6 @@ def adjoint(
     for k, ct in zip(floats, cts):
         operand_cts[loop.first + k] = ct
     return operand_cts
-
-
-def check_state(op: Op, state: Sequence[Value]) -> None:
-    if any(isinstance(s.type, TapeType) for s in state):
-        raise UnsupportedError(
-            f"reverse mode through the reverse sweep of a loop (reverse over reverse "
-            f"through a {op.name} loop) is not supported: take the outer derivative in "
-            "forward mode (adjit.jvp or adjit.jacfwd of the gradient, adjit.hessian)"
-            + describe_location(op.loc)
-        )
 
 
 # ------------------------------------------------------------ forward sweep
@@ -205,7 +203,7 @@ def _replay(
 
     def body(j: Value, carried: list[Value]) -> list[Value]:
         step = ops.elementwise("sub", ops.elementwise("sub", count, 1), j)
-        values = list(state)  # the fixed positions: as they entered the loop
+        values = list(state)  # the fixed positions: as they entered the loop, tapes final
         for t, k in zip(tapes, loop.varying):
             values[k] = ops.tape_read(t, step, loop.op.loc)
         seeds: list[Value | None] = [None] * len(state)

@@ -193,6 +193,10 @@ def tape_read(tape: Value, i: Operand, loc: str | None = None) -> Value:
     return current().emit("tape_read", (tape, as_value(i, np.int64)), loc=loc)
 
 
+def tape_add(a: Value, b: Value, loc: str | None = None) -> Value:
+    return current().emit("tape_add", (a, b), loc=loc)
+
+
 def zeros(type: TensorType) -> Value:
     if isinstance(type, TapeType):
         return tape_new(type.element)

@@ -28,7 +28,7 @@ from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic
 from ..ir.primitives import PRIMITIVES
-from ..ir.types import TensorType
+from ..ir.types import TapeType, TensorType
 from ..ir.verifier import verify
 from . import custom, loop_tape, ops, rules
 from .builder import Builder, building, current, describe_location
@@ -60,7 +60,12 @@ def emit_adjoint(
     tapes: dict[Op, list[Value] | loop_tape.Record] = {}
     for op in fn.body.ops:
         if op.name in ("for", "while") and any(v in active for v in op.operands):
-            static = op.name == "for" and _static_bounds(op, env) and loop_tape.every(op) == 1
+            static = (
+                op.name == "for"
+                and _static_bounds(op, env)
+                and loop_tape.every(op) == 1
+                and not any(isinstance(v.type, TapeType) for v in op.operands)
+            )
             tapes[op] = _taped_for(op, env) if static else loop_tape.record(op, env)
         elif op.name == "custom_vjp" and any(v in active for v in op.operands):
             tapes[op] = custom.emit_fwd(op, env)
@@ -72,7 +77,18 @@ def emit_adjoint(
         if v not in active:
             return
         ct = ops.convert(ct, v.type.dtype)
+        if isinstance(v.type, TapeType) and v in cts:
+            cts[v] = ops.tape_add(cts[v], ct)
+            return
         cts[v] = ops.elementwise("add", cts[v], ct) if v in cts else ct
+
+    def accumulate_at(tape: Value, i: Value, ct: Value) -> None:
+        """Add ct to element i of the tape's cotangent (a tape of cotangents)."""
+        if tape not in active:
+            return
+        acc = cts[tape] if tape in cts else ops.zeros(tape.type)
+        total = ops.elementwise("add", ops.tape_read(acc, i, op.loc), ct)
+        cts[tape] = ops.tape_write(acc, i, total, op.loc)
 
     for r, ct in zip(fn.results, cotangents):
         if ct is not None:
@@ -113,6 +129,21 @@ def emit_adjoint(
             raise UnsupportedError(
                 f"reverse mode through {op.name} is not supported" + describe_location(op.loc)
             )
+        if op.name in ("tape_read", "tape_write", "tape_add"):  # linear: reverse over reverse
+            (ct,) = out_cts
+            if op.name == "tape_add":  # each operand its own copy: tapes are written in place
+                accumulate(op.operands[0], ct)
+                accumulate(op.operands[1], ops.tape_add(ct, ops.zeros(ct.type)))
+                continue
+            tape, i = op.operands[:2]
+            if op.name == "tape_read":
+                accumulate_at(tape, env[i], ct)
+                continue
+            value = op.operands[2]
+            accumulate(value, ops.tape_read(ct, env[i], op.loc))
+            if tape in active:  # the element written over gets no cotangent
+                accumulate(tape, ops.tape_write(ct, env[i], ops.zeros(value.type), op.loc))
+            continue
         rule = rules.vjp_rule_for(op.name, prim.kind) if prim.differentiable else None
         if rule is None:
             raise UnsupportedError(
@@ -228,7 +259,6 @@ def _taped_for(op: Op, env: dict[Value, Value]) -> list[Value]:
         return []
     (body,) = op.regions
     state = [env[v] for v in op.operands[2:]]
-    loop_tape.check_state(op, state)
     varying = _varying(body)
     tape_types = [TensorType(state[k].type.dtype, (n, *state[k].type.shape)) for k in varying]
     builder = Builder(current())

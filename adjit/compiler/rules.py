@@ -367,6 +367,7 @@ def _source(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
 JVP_RULES: dict[str, JvpRule] = {
     "tape_write": _linear_jvp,  # the tangent of a tape is the tape of the tangents
     "tape_read": _linear_jvp,
+    "tape_add": _linear_jvp,
     "select": _select_jvp,
     "reduce_sum": _linear_jvp,
     "reduce_max": _reduce_extremum_jvp,

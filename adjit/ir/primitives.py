@@ -396,7 +396,8 @@ _register(Primitive("iota", "source", 0, _iota_infer, _iota_eval, differentiable
 # The record a loop keeps for its reverse sweep, sized at run time (reverse.py,
 # loop_tape.py): `tape_new` makes an empty tape (the operand is a capacity hint,
 # the trip count when known), `tape_write %t, %i, %v` is %t with element %i set
-# to %v, `tape_read %t, %i` is element %i (zeros if never written). Values, as
+# to %v, `tape_read %t, %i` is element %i (zeros if never written), `tape_add`
+# sums two tapes element by element (cotangents, in reverse over reverse). Values, as
 # everything in the IR; generated code grows one buffer by doubling and writes it
 # in place (a tape is only ever written once, as loop state).
 
@@ -417,6 +418,10 @@ class Tape:
         items += [None] * (i + 1 - len(items))
         items[i] = v
         return Tape(self.element, items, max(self.length, i + 1))
+
+    def add(self, other: Tape) -> Tape:
+        n = max(self.length, other.length)
+        return Tape(self.element, [self.read(i) + other.read(i) for i in range(n)], n)
 
     def read(self, i: int) -> np.ndarray:
         item = self.items[i] if 0 <= i < self.length else None
@@ -448,6 +453,12 @@ def _tape_read_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
     return _tape_operands("tape_read", types).element
 
 
+def _tape_add_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    if not isinstance(types[0], TapeType) or types[0] != types[1]:
+        raise VerificationError(f"tape_add: operands must be tapes of one type, got {types}")
+    return types[0]
+
+
 def _tape_new_eval(args: Sequence[np.ndarray], attrs: Attrs) -> Tape:
     return Tape(TensorType(attrs["dtype"], tuple(attrs["shape"])), [], 0)
 
@@ -456,6 +467,7 @@ _register(Primitive("tape_new", "tape", 1, _tape_new_infer, _tape_new_eval))
 _register(
     Primitive("tape_write", "tape", 3, _tape_write_infer, lambda a, at: a[0].write(int(a[1]), a[2]))
 )
+_register(Primitive("tape_add", "tape", 2, _tape_add_infer, lambda a, at: a[0].add(a[1])))
 _register(Primitive("tape_read", "tape", 2, _tape_read_infer, lambda a, at: a[0].read(int(a[1]))))
 
 # --------------------------------------------------------------------- control

@@ -43,6 +43,9 @@ def test_every_primitive_has_a_rule_or_is_marked(table):
     for name, prim in PRIMITIVES.items():
         if name in rules.REGION_OPS:
             assert prim.kind == "control", name
+        elif name in rules.TAPE_OPS:  # reverse rules in reverse.py
+            assert prim.kind == "tape", name
+            assert table == "VJP_RULES" or name == "tape_new" or name in rules.JVP_RULES
         elif name in rules.NOT_DIFFERENTIABLE:
             assert not prim.differentiable, name
         elif prim.kind == "elementwise" and name not in getattr(rules, table):

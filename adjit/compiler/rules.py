@@ -411,6 +411,12 @@ NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota".split())
 # `custom_jvp` carry the user's rules in their regions (custom.py).
 REGION_OPS = frozenset(("cond", "while", "for", "custom_vjp", "custom_jvp"))
 
+# The record a loop keeps for its reverse sweep (loop_tape.py). Linear in the
+# tapes: forward rules above (the tangent of a tape is a tape of tangents); the
+# reverse pass handles them itself (reverse.py), as a read's cotangent is added
+# into one element of the tape's cotangent, in place, not into a new tape.
+TAPE_OPS = frozenset(("tape_new", "tape_write", "tape_read", "tape_add"))
+
 
 def vjp_rule_for(name: str, kind: str) -> Rule | None:
     """The reverse rule of primitive `name` (None if it has none)."""

@@ -1,6 +1,6 @@
 """Reverse mode through a 10^5-step loop: adjit against hand-written Numba and JAX.
 
-    python benchmarks/loops.py [--steps 100000]
+    python benchmarks/loops.py [--steps 100000] [--memory]
 
 The loop is a small-vector recurrence s <- s + h * sin(w * s[::-1]) * x (4
 elements), run `n` times, n an argument (a traced bound for adjit, so its tape
@@ -10,7 +10,9 @@ through `while_loop` (a tape that grows by doubling), the same loop written by
 hand in Numba (forward sweep storing the states, manual reverse sweep), and
 JAX's `grad` through `lax.fori_loop` (jit). First call (trace and compile, with
 an empty adjit cache) and the median of later calls; all in this process. The machine may be shared:
-compare ratios, not absolute times.
+compare ratios, not absolute times. `--memory` adds the checkpointing trade-off:
+the peak memory of the gradient with a 64-element state, full tape against
+`checkpoint=k`, each measured in a new process (its peak resident set).
 """
 
 from __future__ import annotations
@@ -109,10 +111,55 @@ def measure(fn, x, n, repeats=5):
     return out, first, statistics.median(times)
 
 
+MEMORY_CHILD = """
+import resource, sys, numpy as np, adjit
+n, k, d = int(sys.argv[1]), int(sys.argv[2]) or None, int(sys.argv[3])
+w = np.linspace(0.5, 1.5, d)
+def f(x, n):
+    body = lambda i, s: s + 1e-4 * np.sin(w * s[::-1]) * x
+    return adjit.fori_loop(0, n, body, x, checkpoint=k).sum()
+g = adjit.grad(f)
+x = np.linspace(0.2, 1.0, d)
+g(x, np.int64(2))  # compiled, run on a short loop: the baseline
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+g(x, np.int64(n))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) / 1024)
+"""
+
+
+def memory(n: int, d: int) -> None:
+    """Peak memory of the gradient's run: growth of the process's maximum resident
+    set over that of a short run, full tape against checkpoints, each in a new
+    process that loads the code compiled by an earlier one (compiling takes more
+    memory than the run)."""
+    import subprocess
+    import sys
+
+    print(f"\npeak memory of grad through {n} steps of a {d}-element state")
+    print("| tape | states kept | MiB kept (n/k + k states) | measured peak growth MiB |")
+    print("|---|---|---|---|")
+    for k in (0, 100, int(np.sqrt(n)), 1000):
+        for _ in range(2):  # compile, then measure
+            out = subprocess.run(
+                [sys.executable, "-c", MEMORY_CHILD, str(n), str(k), str(d)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=os.environ,
+            )
+        kept = n if k == 0 else -(-n // k) + k
+        name = "full" if k == 0 else f"checkpoint={k}"
+        mib = kept * d * 8 / 2**20
+        print(f"| {name} | {kept} | {mib:.2f} | {float(out.stdout.split()[-1]):.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=100_000)
-    n = np.int64(parser.parse_args().steps)
+    parser.add_argument("--memory", action="store_true", help="also peak memory, 64-element state")
+    args = parser.parse_args()
+    n = np.int64(args.steps)
     x = np.linspace(0.2, 1.0, 4)
     rows = [
         ("adjit grad, fori_loop (tape of n states)", adjit_fori()),
@@ -133,6 +180,8 @@ def main() -> None:
         reference = out if reference is None else reference
         diff = float(np.max(np.abs(np.asarray(out) - reference)))
         print(f"| {name} | {first * 1e3:.0f} | {later * 1e3:.2f} | {diff:.1e} |")
+    if args.memory:
+        memory(int(n), 64)
 
 
 if __name__ == "__main__":

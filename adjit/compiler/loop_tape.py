@@ -44,7 +44,7 @@ WHILE_CAPACITY = 16  # a while loop's tape starts this long and doubles
 class Record:
     """What the forward sweep of a loop kept for its reverse sweep."""
 
-    tapes: list[Value]  # one per state position the body changes
+    tapes: list[Value]  # one per state position the body changes (tapes excepted)
     count: Value  # the trip count, i64[]
     base: Value | None  # a `for` loop's lower bound: its counter is base + step
     every: int  # states kept: one every `every` steps
@@ -63,9 +63,11 @@ class _Loop:
         changed = [
             k for k, r in enumerate(self.body.results) if r is not self.body.args[self.skip + k]
         ]
-        # A tape in the state (the forward sweep of an inner gradient) is not
-        # recorded: it is only appended to, and the body never reads what it
-        # writes, so its final value stands in for it at every step.
+        # A tape in the state (an inner gradient's record, or a record of
+        # cotangents) is not recorded in turn: the body writes each element at
+        # one step, and what it reads back (a checkpoint slot it rewrites, a
+        # cotangent it adds to) flows into linear ops only, on which no
+        # derivative depends; the tape's final value stands in at every step.
         self.varying = [k for k in changed if not isinstance(self.state[k].type, TapeType)]
         self.appended = [k for k in changed if isinstance(self.state[k].type, TapeType)]
 

@@ -44,7 +44,8 @@ WHILE_CAPACITY = 16  # a while loop's tape starts this long and doubles
 class Record:
     """What the forward sweep of a loop kept for its reverse sweep."""
 
-    tapes: list[Value]  # one per state position the body changes (tapes excepted)
+    tapes: list[Value]  # one per position in `positions`
+    positions: list[int]  # the state positions recorded
     count: Value  # the trip count, i64[]
     base: Value | None  # a `for` loop's lower bound: its counter is base + step
     every: int  # states kept: one every `every` steps
@@ -91,6 +92,8 @@ def record(op: Op, env: dict[Value, Value]) -> Record:
     loop = _Loop(op)
     state = [env[v] for v in loop.state]
     k = every(op)
+    if k == 1:  # a checkpoint restores the whole state; otherwise what the adjoint reads
+        loop.varying = _read_by_adjoint(loop)
     if loop.counted:
         lo, hi = (env[v] for v in op.operands[:2])
         count = ops.elementwise("maximum", ops.elementwise("sub", hi, lo), 0)
@@ -99,7 +102,7 @@ def record(op: Op, env: dict[Value, Value]) -> Record:
         final, tapes, count = _record_while(loop, state, k)
         lo = None
     env.update(zip(op.results, final))
-    return Record(tapes, count, lo, k)
+    return Record(tapes, loop.varying, count, lo, k)
 
 
 def adjoint(
@@ -110,6 +113,7 @@ def adjoint(
     `state` below is what enters the loop, except for tapes in it: their final
     values (see _Loop)."""
     loop = _Loop(op)
+    loop.varying = rec.positions
     state = [env[v] for v in loop.state]
     for k in loop.appended:
         state[k] = env[op.results[k]]
@@ -126,6 +130,24 @@ def adjoint(
 
 
 # ------------------------------------------------------------ forward sweep
+
+
+def _read_by_adjoint(loop: _Loop) -> list[int]:
+    """The changing state positions the body's adjoint reads: only those are taped
+    (Newton's previous iterate, an event's last state before it, are not)."""
+    from .reverse import emit_adjoint
+
+    floats = [k for k, v in enumerate(loop.state) if v.type.is_float]
+    builder = Builder(current())
+    with building(builder):  # a draft, thrown away
+        args = [builder.add_arg(a.type) for a in loop.body.args]
+        seeds = [builder.add_arg(v.type) if v.type.is_float else None for v in loop.state]
+        _, grads = emit_adjoint(loop.body_function(), args, seeds, [loop.skip + k for k in floats])
+    live = set(grads)
+    for op in reversed(builder.ops):
+        if any(r in live for r in op.results):
+            live.update(op.operands)
+    return [k for k in loop.varying if args[loop.skip + k] in live]
 
 
 def _keep(loop: _Loop, tapes: list[Value], step: Value, state: list[Value], k: int):

@@ -26,7 +26,7 @@ import numpy as np
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic, Slice
 from ..ir.printer import print_function, value_names
-from ..ir.types import TensorType
+from ..ir.types import TapeType, TensorType
 from . import pairwise, vecmath
 from .buffers import BufferRoots, NameTable
 from .fusion import BlockPlan, fusible, plan_block, reduces
@@ -806,6 +806,7 @@ class _Generator:
         shape = ", ".join([f"max({capacity}, 1)", *map(str, v.type.shape)])
         text = f"np.zeros(({shape},), dtype={_CTOR[v.type.dtype]})"
         self.stmt(f"{self.bind(v)} = {text}{self.comment(v)}", writes=[(self.names[v], None)])
+        self.fresh.add(v)  # ours: a loop may write into it in place (owned_state)
 
     def tape_write(self, op: Op, plan: BlockPlan, position: int) -> None:
         """Written in place (a tape is loop state that nothing reads after the
@@ -813,11 +814,17 @@ class _Generator:
         tape, i, val = op.operands
         name, pos = self.bind(op.result), self.expr(i, [])
         old = self.read(self.names[tape])
-        if plan.last_use.get(tape, -1) > position:
+        copied = plan.last_use.get(tape, -1) > position
+        if copied:
             old = f"{old}.copy()"
         self.stmt(
             f"{name} = _tape_reserve({old}, {pos}){self.comment(op.result)}", writes=[(name, None)]
         )
+        root = self.roots.get(tape, tape)
+        if copied or root in self.fresh:
+            self.fresh.add(op.result)
+        if not copied:
+            self.roots[op.result] = root
         shape = val.type.shape
         with self.loop_nest(shape, prefix="t") as idx:
             value = self.expr(val, idx)
@@ -827,6 +834,7 @@ class _Generator:
         a, b = (self.read(self.names[v]) for v in op.operands)
         name = self.bind(op.result)
         self.stmt(f"{name} = _tape_add({a}, {b}){self.comment(op.result)}", writes=[(name, None)])
+        self.fresh.add(op.result)
 
     def tape_read(self, op: Op) -> None:
         tape, i = op.operands
@@ -909,12 +917,11 @@ class _Generator:
         reverse mode is one): the loop owns that buffer, so an iteration writes into
         it instead of copying it. The initial value's buffer is taken over when it
         is ours and dead after the loop; otherwise it is copied once, on entry."""
-        targets = {
-            o.operands[0] for o in op.regions[-1].ops if o.name in ("scatter", "scatter_add")
-        }
+        written = ("scatter", "scatter_add", "tape_write")
+        targets = {o.operands[0] for o in op.regions[-1].ops if o.name in written}
         copies = []
         for arg, init, name in zip(state, inits, names):
-            if arg not in targets or arg.type.ndim == 0:
+            if arg not in targets or (arg.type.ndim == 0 and not isinstance(arg.type, TapeType)):
                 continue
             root = self.roots.get(init, init)
             ours = (

@@ -82,13 +82,26 @@ def emit_adjoint(
             return
         cts[v] = ops.elementwise("add", cts[v], ct) if v in cts else ct
 
-    def accumulate_at(tape: Value, i: Value, ct: Value) -> None:
-        """Add ct to element i of the tape's cotangent (a tape of cotangents)."""
-        if tape not in active:
+    def tape_adjoint(op: Op, ct: Value) -> None:
+        """Tape ops are linear (reverse over reverse): a read's cotangent is added
+        into one element of the tape's cotangent, in place; a write passes the
+        element's cotangent to the value written, none to the element it replaces."""
+        tape, *rest = op.operands
+        if op.name == "tape_add":  # each operand its own copy: tapes are written in place
+            accumulate(tape, ct)
+            accumulate(rest[0], ops.tape_add(ct, ops.zeros(ct.type)))
             return
-        acc = cts[tape] if tape in cts else ops.zeros(tape.type)
-        total = ops.elementwise("add", ops.tape_read(acc, i, op.loc), ct)
-        cts[tape] = ops.tape_write(acc, i, total, op.loc)
+        i = env[rest[0]]
+        if op.name == "tape_read":
+            if tape in active:
+                acc = cts[tape] if tape in cts else ops.zeros(tape.type)
+                total = ops.elementwise("add", ops.tape_read(acc, i, op.loc), ct)
+                cts[tape] = ops.tape_write(acc, i, total, op.loc)
+            return
+        value = rest[1]
+        accumulate(value, ops.tape_read(ct, i, op.loc))
+        if tape in active:
+            accumulate(tape, ops.tape_write(ct, i, ops.zeros(value.type), op.loc))
 
     for r, ct in zip(fn.results, cotangents):
         if ct is not None:
@@ -129,20 +142,8 @@ def emit_adjoint(
             raise UnsupportedError(
                 f"reverse mode through {op.name} is not supported" + describe_location(op.loc)
             )
-        if op.name in ("tape_read", "tape_write", "tape_add"):  # linear: reverse over reverse
-            (ct,) = out_cts
-            if op.name == "tape_add":  # each operand its own copy: tapes are written in place
-                accumulate(op.operands[0], ct)
-                accumulate(op.operands[1], ops.tape_add(ct, ops.zeros(ct.type)))
-                continue
-            tape, i = op.operands[:2]
-            if op.name == "tape_read":
-                accumulate_at(tape, env[i], ct)
-                continue
-            value = op.operands[2]
-            accumulate(value, ops.tape_read(ct, env[i], op.loc))
-            if tape in active:  # the element written over gets no cotangent
-                accumulate(tape, ops.tape_write(ct, env[i], ops.zeros(value.type), op.loc))
+        if op.name in rules.TAPE_OPS:
+            tape_adjoint(op, out_cts[0])
             continue
         rule = rules.vjp_rule_for(op.name, prim.kind) if prim.differentiable else None
         if rule is None:

@@ -836,7 +836,7 @@ class _Generator:
         self.stmt(f"{name} = _tape_add({a}, {b}){self.comment(op.result)}", writes=[(name, None)])
         self.fresh.add(op.result)
 
-    def tape_read(self, op: Op) -> None:
+    def tape_read(self, op: Op, block: Block) -> None:
         tape, i = op.operands
         v = op.result
         name, pos = self.bind(v), self.expr(i, [])
@@ -846,11 +846,16 @@ class _Generator:
             text = f"{src}[{pos}] if {pos} < {src}.shape[0] else {zero}"
             self.stmt(f"{name} = {text}{self.comment(v)}", scalar_writes={name})
             return
-        # a copy: the tape may be written in place afterwards (a cotangent tape is)
+        # A view where this block only reads the tape (the reverse sweep); a copy
+        # where it may write it in place (a cotangent tape, a checkpoint slot).
         zero = f"np.zeros({v.type.shape}, dtype={_CTOR[v.type.dtype]})"
-        text = f"{src}[{pos}].copy() if {pos} < {src}.shape[0] else {zero}"
+        view = v not in block.results and all(
+            o.name == "tape_read" for o in block.ops if tape in o.operands
+        )
+        text = f"{src}[{pos}]{'' if view else '.copy()'} if {pos} < {src}.shape[0] else {zero}"
         self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
-        self.fresh.add(v)
+        if not view:
+            self.fresh.add(v)
 
     # --------------------------------------------------------- control flow
     def control(self, op: Op, plan: BlockPlan, position: int) -> None:
@@ -956,6 +961,8 @@ class _Generator:
                 self.scatter(op, plan, position)
             elif op.name == "tape_write":
                 self.tape_write(op, plan, position)
+            elif op.name == "tape_read":
+                self.tape_read(op, block)
             else:
                 getattr(self, op.name)(op)
         for r in block.results:  # results must be named variables

@@ -21,10 +21,6 @@ import adjit
 from adjit.errors import ControlFlowError
 from adjit.ir import interpret
 
-REVERSE_WHILE = pytest.mark.xfail(
-    strict=True, reason="reverse through while: issue 12 tape, other branch"
-)
-
 
 def newton(np):
     def f(a):
@@ -260,6 +256,12 @@ def test_forward_mode(name):
         assert got == pytest.approx(want, rel=1e-9, abs=1e-12), f"{name} at {x}"
 
 
+# Programs whose result is piecewise smooth on pieces narrower than a finite
+# difference's step: their algorithmic derivative (autograd's, adjit's) is the
+# derivative of the piece, which central differences do not see.
+FD_BLIND = {"bisection"}
+
+
 def _reverse(name):
     build, points, _ = CASES[name]
     fn = adjit.grad(build(numpy)).ir(points[0])
@@ -267,7 +269,8 @@ def _reverse(name):
         (got,) = interpret(fn, x)
         want = autograd.grad(build(anp))(x)
         assert got == pytest.approx(want, rel=1e-9, abs=1e-12), f"{name} at {x}"
-        assert got == pytest.approx(fd(build(numpy), x), rel=1e-5, abs=1e-7)
+        if name not in FD_BLIND:
+            assert got == pytest.approx(fd(build(numpy), x), rel=1e-5, abs=1e-7)
 
 
 @pytest.mark.parametrize("name", [n for n, c in CASES.items() if c[2]])
@@ -275,7 +278,6 @@ def test_reverse_mode(name):
     _reverse(name)
 
 
-@REVERSE_WHILE
 @pytest.mark.parametrize("name", [n for n, c in CASES.items() if not c[2]])
 def test_reverse_mode_through_while(name):
     _reverse(name)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..ir.core import Block, Function, Op, Value
 from ..ir.printer import print_function, value_names
-from ..ir.types import TensorType
+from ..ir.types import TapeType, TensorType
 from . import kernels_scan, pairwise, vecmath
 from .buffers import BufferRoots, NameTable
 from .elements import CTOR as _CTOR
@@ -60,6 +60,25 @@ def _checked(i, n):
     if i < 0 or i >= n:
         raise IndexError("index out of bounds in a run-time (traced) index")
     return i
+
+
+@numba.njit(cache=CACHE)
+def _tape_reserve(tape, i):
+    # room for element i: the buffer doubles, so n writes cost O(n) in all
+    if i < tape.shape[0]:
+        return tape
+    grown = np.zeros((max(2 * tape.shape[0], i + 1),) + tape.shape[1:], dtype=tape.dtype)
+    grown[: tape.shape[0]] = tape
+    return grown
+
+
+@numba.njit(cache=CACHE)
+def _tape_add(a, b):
+    if a.shape[0] < b.shape[0]:
+        a, b = b, a
+    total = a.copy()
+    total[: b.shape[0]] += b
+    return total
 """
 
 
@@ -642,6 +661,64 @@ class _Generator(ElementExpressions):
         if reusable:
             self.fresh.add(root)
 
+    # ----------------------------------------------------------------- tapes
+    def tape_new(self, op: Op) -> None:
+        v = op.result
+        capacity = self.expr(op.operands[0], [])
+        shape = ", ".join([f"max({capacity}, 1)", *map(str, v.type.shape)])
+        text = f"np.zeros(({shape},), dtype={_CTOR[v.type.dtype]})"
+        self.stmt(f"{self.bind(v)} = {text}{self.comment(v)}", writes=[(self.names[v], None)])
+        self.fresh.add(v)  # ours: a loop may write into it in place (owned_state)
+
+    def tape_write(self, op: Op, plan: BlockPlan, position: int) -> None:
+        """Written in place (a tape is loop state that nothing reads after the
+        write), or into a copy where the old tape is still read later."""
+        tape, i, val = op.operands
+        name, pos = self.bind(op.result), self.expr(i, [])
+        old = self.read(self.names[tape])
+        copied = plan.last_use.get(tape, -1) > position
+        if copied:
+            old = f"{old}.copy()"
+        self.stmt(
+            f"{name} = _tape_reserve({old}, {pos}){self.comment(op.result)}", writes=[(name, None)]
+        )
+        root = self.roots.get(tape, tape)
+        if copied or root in self.fresh:
+            self.fresh.add(op.result)
+        if not copied:
+            self.roots[op.result] = root
+        shape = val.type.shape
+        with self.loop_nest(shape, prefix="t") as idx:
+            value = self.expr(val, idx)
+            self.stmt(f"{name}[{', '.join([pos, *idx])}] = {value}", writes=[(name, None)])
+
+    def tape_add(self, op: Op) -> None:
+        a, b = (self.read(self.names[v]) for v in op.operands)
+        name = self.bind(op.result)
+        self.stmt(f"{name} = _tape_add({a}, {b}){self.comment(op.result)}", writes=[(name, None)])
+        self.fresh.add(op.result)
+
+    def tape_read(self, op: Op, block: Block) -> None:
+        tape, i = op.operands
+        v = op.result
+        name, pos = self.bind(v), self.expr(i, [])
+        src = self.read(self.names[tape])
+        if v.type.ndim == 0:
+            zero = literal(0, v.type)
+            text = f"{src}[{pos}] if {pos} < {src}.shape[0] else {zero}"
+            self.stmt(f"{name} = {text}{self.comment(v)}", scalar_writes={name})
+            return
+        # A view where this block only reads the tape (the reverse sweep); a copy
+        # where it may write it in place (a cotangent tape, a checkpoint slot).
+        zero = f"np.zeros({v.type.shape}, dtype={_CTOR[v.type.dtype]})"
+        view = v not in block.results and all(
+            o.name == "tape_read" for o in block.ops if tape in o.operands
+        )
+        text = f"{src}[{pos}]{'' if view else '.copy()'} if {pos} < {src}.shape[0] else {zero}"
+        self.stmt(f"{name} = {text}{self.comment(v)}", writes=[(name, None)])
+        if not view:
+            self.fresh.add(v)
+
     # --------------------------------------------------------- control flow
     def control(self, op: Op, plan: BlockPlan, position: int) -> None:
         operands = [self.names[v] for v in op.operands]
@@ -707,12 +784,11 @@ class _Generator(ElementExpressions):
         reverse mode is one): the loop owns that buffer, so an iteration writes into
         it instead of copying it. The initial value's buffer is taken over when it
         is ours and dead after the loop; otherwise it is copied once, on entry."""
-        targets = {
-            o.operands[0] for o in op.regions[-1].ops if o.name in ("scatter", "scatter_add")
-        }
+        written = ("scatter", "scatter_add", "tape_write")
+        targets = {o.operands[0] for o in op.regions[-1].ops if o.name in written}
         copies = []
         for arg, init, name in zip(state, inits, names):
-            if arg not in targets or arg.type.ndim == 0:
+            if arg not in targets or (arg.type.ndim == 0 and not isinstance(arg.type, TapeType)):
                 continue
             root = self.roots.get(init, init)
             ours = (
@@ -745,6 +821,10 @@ class _Generator(ElementExpressions):
                 self.reduction(op)
             elif op.name in ("scatter", "scatter_add"):
                 self.scatter(op, plan, position)
+            elif op.name == "tape_write":
+                self.tape_write(op, plan, position)
+            elif op.name == "tape_read":
+                self.tape_read(op, block)
             else:
                 getattr(self, op.name)(op)
         for r in block.results:  # results must be named variables

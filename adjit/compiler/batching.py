@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic, Slice, indexed_shape
-from ..ir.types import TensorType
+from ..ir.types import TapeType, TensorType
 from . import ops
 from .banded import Banded, banded_rule
 from .builder import Builder, building, current, describe_location
@@ -93,7 +93,30 @@ def _pad(x: Value, rank: int) -> Value:
 
 def materialize(x: Value, batched: bool, n: int) -> Value:
     """x with the batch axis: an unbatched x repeated n times."""
-    return x if batched else ops.broadcast_to(x, (n, *x.type.shape))
+    if batched:
+        return x
+    if isinstance(x.type, TapeType):
+        return _batched_tape(x, n)
+    return ops.broadcast_to(x, (n, *x.type.shape))
+
+
+def _batched_tape(x: Value, n: int) -> Value:
+    """An empty tape (a loop's record, made before the loop) as one of batched elements.
+
+    A tape that is a region's argument is a loop's state: the loop's fixed point
+    of batched state batches it, and its initial value, an empty tape, is made
+    batched here at the loop; within the region a fresh tape stands for it while
+    the fixed point is sought."""
+    b = current()
+    made = next((op for op in reversed(b.ops) if x in op.results), None)
+    if made is None and x in b.args:
+        return ops.tape_new(_batched_type(x.type, n).element, 0)
+    if made is None or made.name != "tape_new":
+        raise UnsupportedError(
+            "cannot batch a loop's record of states written before the batched values "
+            "reached it" + describe_location(made.loc if made else None)
+        )
+    return ops.tape_new(_batched_type(x.type, n).element, made.operands[0], made.loc)
 
 
 # ------------------------------------------------------------------ rules
@@ -254,7 +277,36 @@ def _scan(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
     return _emit(op, values, axis=op.attrs["axis"] + 1)
 
 
+def _tape_position(op: Op, flags: Sequence[bool]) -> None:
+    if flags[1]:
+        raise UnsupportedError(
+            f"cannot batch {op.name}: the position in the record of a loop's states "
+            "differs across the batch (reverse mode through a while loop whose trip "
+            "count differs across the batch); differentiate inside the map instead: "
+            "adjit.grad(lambda a: adjit.vmap(f)(a).sum())" + describe_location(op.loc)
+        )
+
+
+def _tape_write(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    _tape_position(op, flags)
+    tape, i, v = xs
+    v = materialize(v, flags[2], n)
+    return ops.tape_write(materialize(tape, flags[0], n), i, v, op.loc)
+
+
+def _tape_read(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    _tape_position(op, flags)
+    return ops.tape_read(*xs, loc=op.loc)
+
+
+def _tape_add(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    return ops.tape_add(*(materialize(x, on, n) for x, on in zip(xs, flags)), op.loc)
+
+
 _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] = {
+    "tape_add": _tape_add,
+    "tape_write": _tape_write,
+    "tape_read": _tape_read,
     "reduce_sum": _reduce,
     "reduce_prod": _reduce,
     "reduce_max": _reduce,

@@ -79,12 +79,17 @@ def _block(region: _Region, captured: list[Value], results: list[Value]) -> Bloc
 
 
 def _emit(
-    name: str, operands: list[Value], regions: list[Block], types: list[TensorType]
+    name: str,
+    operands: list[Value],
+    regions: list[Block],
+    types: list[TensorType],
+    attrs: dict[str, object] | None = None,
 ) -> list[Value]:
     builder = current()
     operands = [builder.local(v) for v in operands]
     results = tuple(Value(t) for t in types)
-    builder.append(Op(name, tuple(operands), results, {}, tuple(regions), user_location()))
+    op = Op(name, tuple(operands), results, attrs or {}, tuple(regions), user_location())
+    builder.append(op)
     return list(results)
 
 
@@ -147,8 +152,31 @@ def _check_body(what: str, body: _Region, in_tree: tree.TreeDef, types: list[Ten
         )
 
 
-def while_loop(cond_fn: Callable, body_fn: Callable, init: Any) -> Any:
-    """Repeat `state = body_fn(state)` while `cond_fn(state)`; one IR `while` op."""
+def _checkpoint_attrs(what: str, checkpoint: int | None) -> dict[str, object]:
+    """The loop attribute asking reverse mode to keep every k-th state only."""
+    if checkpoint is None:
+        return {}
+    if (
+        isinstance(checkpoint, bool)
+        or not isinstance(checkpoint, (int, np.integer))
+        or checkpoint < 1
+    ):
+        raise located(
+            ControlFlowError(f"{what}: checkpoint must be a positive int, got {checkpoint!r}")
+        )
+    return {"checkpoint": int(checkpoint)} if checkpoint > 1 else {}
+
+
+def while_loop(
+    cond_fn: Callable, body_fn: Callable, init: Any, *, checkpoint: int | None = None
+) -> Any:
+    """Repeat `state = body_fn(state)` while `cond_fn(state)`; one IR `while` op.
+
+    Reverse mode records the state each iteration starts from; `checkpoint=k`
+    keeps every k-th one only and recomputes the others in the reverse sweep
+    (memory n/k + k states instead of n, for one more forward sweep).
+    """
+    attrs = _checkpoint_attrs("adjit.while_loop", checkpoint)
     if not is_tracing():
         state = init
         while bool(cond_fn(state)):
@@ -170,12 +198,18 @@ def while_loop(cond_fn: Callable, body_fn: Callable, init: Any) -> Any:
     ]
     values = [ops.as_value(numpy_api.unwrap(x), t.np_dtype) for x, t in zip(leaves, types)]
     all_types = types + [v.type for v in captured]
-    results = _emit("while", [*values, *captured], regions, all_types)
+    results = _emit("while", [*values, *captured], regions, all_types, attrs)
     return tree.unflatten(in_tree, [Tracer(v) for v in results[: len(types)]])
 
 
-def fori_loop(lower: Any, upper: Any, body_fn: Callable, init: Any) -> Any:
-    """`state = body_fn(i, state)` for i in range(lower, upper); one IR `for` op."""
+def fori_loop(
+    lower: Any, upper: Any, body_fn: Callable, init: Any, *, checkpoint: int | None = None
+) -> Any:
+    """`state = body_fn(i, state)` for i in range(lower, upper); one IR `for` op.
+
+    `checkpoint=k`: as for while_loop.
+    """
+    attrs = _checkpoint_attrs("adjit.fori_loop", checkpoint)
     if not is_tracing():
         state = init
         for i in range(int(lower), int(upper)):
@@ -195,5 +229,5 @@ def fori_loop(lower: Any, upper: Any, body_fn: Callable, init: Any) -> Any:
     bounds = [ops.as_value(numpy_api.unwrap(b), np.int64) for b in (lower, upper)]
     values = [ops.as_value(numpy_api.unwrap(x), t.np_dtype) for x, t in zip(leaves, types)]
     all_types = types + [v.type for v in captured]
-    results = _emit("for", [*bounds, *values, *captured], [region], all_types)
+    results = _emit("for", [*bounds, *values, *captured], [region], all_types, attrs)
     return tree.unflatten(in_tree, [Tracer(v) for v in results[: len(types)]])

@@ -7,8 +7,8 @@ from the SymPy partials, as in reverse mode. Values without a tangent
 (constants, integers, values that do not depend on the differentiated inputs)
 cost nothing. Control flow carries tangents along: a `cond` yields its
 branches' tangents, and a `while` or `for` loop carries the tangents of its
-loop state as extra state, so forward mode goes through loops (reverse mode
-does not yet). A `custom_jvp` runs the user's jvp region instead.
+loop state as extra state, so forward mode goes through loops. A `custom_jvp`
+runs the user's jvp region instead.
 """
 
 from __future__ import annotations

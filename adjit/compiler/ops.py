@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ir.core import Value
 from ..ir.indexing import IndexSpec
-from ..ir.types import TensorType, dtype_name
+from ..ir.types import TapeType, TensorType, dtype_name
 from .builder import current, located
 
 Operand = Union[Value, int, float, bool, np.ndarray, np.generic]
@@ -178,7 +178,28 @@ def iota(shape: Sequence[int], axis: int, dtype: type = np.int64) -> Value:
     return current().emit("iota", (), attrs)
 
 
+def tape_new(element: TensorType, capacity: Operand = 16, loc: str | None = None) -> Value:
+    """An empty tape of `element`s; `capacity` is how many to allocate at first."""
+    attrs = {"dtype": element.dtype, "shape": element.shape}
+    return current().emit("tape_new", (as_value(capacity, np.int64),), attrs, loc)
+
+
+def tape_write(tape: Value, i: Operand, v: Operand, loc: str | None = None) -> Value:
+    v = as_value(v, tape.type.np_dtype)
+    return current().emit("tape_write", (tape, as_value(i, np.int64), v), loc=loc)
+
+
+def tape_read(tape: Value, i: Operand, loc: str | None = None) -> Value:
+    return current().emit("tape_read", (tape, as_value(i, np.int64)), loc=loc)
+
+
+def tape_add(a: Value, b: Value, loc: str | None = None) -> Value:
+    return current().emit("tape_add", (a, b), loc=loc)
+
+
 def zeros(type: TensorType) -> Value:
+    if isinstance(type, TapeType):
+        return tape_new(type.element)
     return broadcast_to(constant(np.zeros((), type.np_dtype)), type.shape)
 
 

@@ -10,8 +10,9 @@ output does not depend on get zeros. A `cond` is differentiated branch by branch
 (its adjoint is a `cond` of the branches' adjoints). A `for` loop with bounds
 known when tracing records the state each iteration starts from (a tape, one
 extra leading axis), and its adjoint is a `for` loop running backwards over
-the tape, recomputing each iteration's body for its adjoint. `while` loops
-(trip count unknown when tracing) are differentiated by forward mode only.
+the tape, recomputing each iteration's body for its adjoint. `while` loops and
+`for` loops with traced bounds do the same over a tape sized at run time, with
+optional checkpointing (loop_tape.py).
 User rules (custom.py) replace differentiation: a `custom_vjp` runs its fwd
 region forward and its bwd region backward; a `custom_jvp` is pulled back
 through the reverse pass of its jvp region, which is linear in the tangents.
@@ -27,9 +28,9 @@ from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic
 from ..ir.primitives import PRIMITIVES
-from ..ir.types import TensorType
+from ..ir.types import TapeType, TensorType
 from ..ir.verifier import verify
-from . import custom, ops, rules
+from . import custom, loop_tape, ops, rules
 from .builder import Builder, building, current, describe_location
 from .inlining import inline_op
 
@@ -56,10 +57,16 @@ def emit_adjoint(
     """
     active = _active(fn, wrt)
     env: dict[Value, Value] = dict(zip(fn.params, args))
-    tapes: dict[Op, list[Value]] = {}
+    tapes: dict[Op, list[Value] | loop_tape.Record] = {}
     for op in fn.body.ops:
-        if op.name == "for" and any(v in active for v in op.operands):
-            tapes[op] = _taped_for(op, env)
+        if op.name in ("for", "while") and any(v in active for v in op.operands):
+            static = (
+                op.name == "for"
+                and _static_bounds(op, env)
+                and loop_tape.every(op) == 1
+                and not any(isinstance(v.type, TapeType) for v in op.operands)
+            )
+            tapes[op] = _taped_for(op, env) if static else loop_tape.record(op, env)
         elif op.name == "custom_vjp" and any(v in active for v in op.operands):
             tapes[op] = custom.emit_fwd(op, env)
         else:
@@ -70,7 +77,31 @@ def emit_adjoint(
         if v not in active:
             return
         ct = ops.convert(ct, v.type.dtype)
+        if isinstance(v.type, TapeType) and v in cts:
+            cts[v] = ops.tape_add(cts[v], ct)
+            return
         cts[v] = ops.elementwise("add", cts[v], ct) if v in cts else ct
+
+    def tape_adjoint(op: Op, ct: Value) -> None:
+        """Tape ops are linear (reverse over reverse): a read's cotangent is added
+        into one element of the tape's cotangent, in place; a write passes the
+        element's cotangent to the value written, none to the element it replaces."""
+        tape, *rest = op.operands
+        if op.name == "tape_add":  # each operand its own copy: tapes are written in place
+            accumulate(tape, ct)
+            accumulate(rest[0], ops.tape_add(ct, ops.zeros(ct.type)))
+            return
+        i = env[rest[0]]
+        if op.name == "tape_read":
+            if tape in active:
+                acc = cts[tape] if tape in cts else ops.zeros(tape.type)
+                total = ops.elementwise("add", ops.tape_read(acc, i, op.loc), ct)
+                cts[tape] = ops.tape_write(acc, i, total, op.loc)
+            return
+        value = rest[1]
+        accumulate(value, ops.tape_read(ct, i, op.loc))
+        if tape in active:
+            accumulate(tape, ops.tape_write(ct, i, ops.zeros(value.type), op.loc))
 
     for r, ct in zip(fn.results, cotangents):
         if ct is not None:
@@ -87,8 +118,12 @@ def emit_adjoint(
                 if c is not None:
                     accumulate(v, c)
             continue
-        if op.name == "for":
-            operand_cts = _for_adjoint(op, env, out_cts, tapes[op])
+        if op.name in ("for", "while"):
+            record = tapes[op]
+            if isinstance(record, loop_tape.Record):
+                operand_cts = loop_tape.adjoint(op, env, out_cts, record)
+            else:
+                operand_cts = _for_adjoint(op, env, out_cts, record)
             for v, c in zip(op.operands, operand_cts):
                 if c is not None:
                     accumulate(v, c)
@@ -105,10 +140,11 @@ def emit_adjoint(
             continue
         if op.regions:
             raise UnsupportedError(
-                f"reverse mode through {op.name} is not supported: the number of "
-                "iterations is not known when tracing; use adjit.fori_loop with fixed "
-                "bounds, or forward mode (adjit.jvp, adjit.jacfwd)" + describe_location(op.loc)
+                f"reverse mode through {op.name} is not supported" + describe_location(op.loc)
             )
+        if op.name in rules.TAPE_OPS:
+            tape_adjoint(op, out_cts[0])
+            continue
         rule = rules.vjp_rule_for(op.name, prim.kind) if prim.differentiable else None
         if rule is None:
             raise UnsupportedError(
@@ -161,7 +197,9 @@ def _cond_adjoint(
         assert not builder.captures, "cond regions are isolated"
         regions.append(region)
     results = tuple(Value(values[i].type) for i in wrt)
-    current().append(Op("cond", (pred, *values, *cts), results, {}, tuple(regions), op.loc))
+    b = current()  # operands from outside a region the adjoint is emitted into are captured
+    operands = tuple(b.local(v) for v in (pred, *values, *cts))
+    b.append(Op("cond", operands, results, {}, tuple(regions), op.loc))
     operand_cts: list[Value | None] = [None] * len(op.operands)
     for i, g in zip(wrt, results):
         operand_cts[1 + i] = g
@@ -186,6 +224,11 @@ def _custom_jvp_adjoint(
     for i, g in zip(wrt, grads):
         operand_cts[i - n] = g
     return operand_cts
+
+
+def _static_bounds(op: Op, env: dict[Value, Value]) -> bool:
+    consts = current().consts
+    return all(env[v] in consts for v in op.operands[:2])
 
 
 def _loop_bounds(op: Op, env: dict[Value, Value]) -> tuple[int, int]:

@@ -406,6 +406,9 @@ def _source(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
 
 
 JVP_RULES: dict[str, JvpRule] = {
+    "tape_write": _linear_jvp,  # the tangent of a tape is the tape of the tangents
+    "tape_read": _linear_jvp,
+    "tape_add": _linear_jvp,
     "select": _select_jvp,
     "reduce_sum": _linear_jvp,
     "reduce_max": _reduce_extremum_jvp,
@@ -450,6 +453,12 @@ NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota argsort".split
 # `for` loop backwards over a record of its states (reverse.py). `custom_vjp` and
 # `custom_jvp` carry the user's rules in their regions (custom.py).
 REGION_OPS = frozenset(("cond", "while", "for", "custom_vjp", "custom_jvp"))
+
+# The record a loop keeps for its reverse sweep (loop_tape.py). Linear in the
+# tapes: forward rules above (the tangent of a tape is a tape of tangents); the
+# reverse pass handles them itself (reverse.py), as a read's cotangent is added
+# into one element of the tape's cotangent, in place, not into a new tape.
+TAPE_OPS = frozenset(("tape_new", "tape_write", "tape_read", "tape_add"))
 
 
 def vjp_rule_for(name: str, kind: str) -> Rule | None:

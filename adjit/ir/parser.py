@@ -10,7 +10,7 @@ from ..errors import ParseError
 from .core import Block, Function, Op, Value
 from .indexing import Dynamic, Slice
 from .primitives import REGION_NAMES
-from .types import TensorType
+from .types import TapeType, TensorType
 
 _TOKEN = re.compile(
     r"""
@@ -102,6 +102,9 @@ class _Parser:
     # -- types and attributes
     def type(self) -> TensorType:
         dtype = self.t.take("ident")
+        if dtype == "tape":
+            element = self.type()
+            return TapeType(element.dtype, element.shape)
         self.t.expect("[")
         dims = []
         while not self.t.accept("]"):

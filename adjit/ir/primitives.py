@@ -1,7 +1,7 @@
 """The catalogue of IR primitives: one entry per op with its type rule and NumPy meaning.
 
 This is the single source of truth for the set of ops. Each `Primitive` states:
-  - its group (`kind`): elementwise, reduction, structural, source or control,
+  - its group (`kind`): elementwise, reduction, structural, source, tape or control,
   - `infer`: operand types + attributes -> result type (raises on bad input),
   - `evaluate`: the reference NumPy semantics used by the interpreter and by
     constant folding,
@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ShapeError, VerificationError
 from .indexing import indexed_shape, num_dynamic, to_numpy_index
-from .types import DTYPES, TensorType
+from .types import DTYPES, TapeType, TensorType
 
 Attrs = Mapping[str, object]
 InferFn = Callable[[Sequence[TensorType], Attrs], TensorType]
@@ -449,6 +449,84 @@ def _iota_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
 _register(Primitive("constant", "source", 0, _constant_infer, lambda a, at: at["value"]))
 _register(Primitive("iota", "source", 0, _iota_infer, _iota_eval, differentiable=False))
 
+# ----------------------------------------------------------------------- tapes
+# The record a loop keeps for its reverse sweep, sized at run time (reverse.py,
+# loop_tape.py): `tape_new` makes an empty tape (the operand is a capacity hint,
+# the trip count when known), `tape_write %t, %i, %v` is %t with element %i set
+# to %v, `tape_read %t, %i` is element %i (zeros if never written), `tape_add`
+# sums two tapes element by element (cotangents, in reverse over reverse). Values, as
+# everything in the IR; generated code grows one buffer by doubling and writes it
+# in place (a tape is only ever written once, as loop state).
+
+
+class Tape:
+    """A tape's value in the interpreter: persistent, so that a write never changes
+    an older value, yet appending at the end (the common case) costs O(1)."""
+
+    def __init__(self, element: TensorType, items: list, length: int) -> None:
+        self.element, self.items, self.length = element, items, length
+
+    def write(self, i: int, v: np.ndarray) -> Tape:
+        v = np.array(v, dtype=self.element.np_dtype)
+        if i == self.length and len(self.items) == i:  # append: share the list
+            self.items.append(v)
+            return Tape(self.element, self.items, i + 1)
+        items = list(self.items[: self.length])
+        items += [None] * (i + 1 - len(items))
+        items[i] = v
+        return Tape(self.element, items, max(self.length, i + 1))
+
+    def add(self, other: Tape) -> Tape:
+        n = max(self.length, other.length)
+        return Tape(self.element, [self.read(i) + other.read(i) for i in range(n)], n)
+
+    def read(self, i: int) -> np.ndarray:
+        item = self.items[i] if 0 <= i < self.length else None
+        return np.zeros(self.element.shape, self.element.np_dtype) if item is None else item
+
+
+def _tape_new_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    if types[0] != TensorType("i64", ()):
+        raise VerificationError(f"tape_new: the capacity must be i64[], got {types[0]}")
+    return TapeType(attrs["dtype"], tuple(attrs["shape"]))
+
+
+def _tape_operands(name: str, types: Sequence[TensorType]) -> TapeType:
+    if not isinstance(types[0], TapeType):
+        raise VerificationError(f"{name}: the first operand must be a tape, got {types[0]}")
+    if types[1] != TensorType("i64", ()):
+        raise VerificationError(f"{name}: the position must be i64[], got {types[1]}")
+    return types[0]
+
+
+def _tape_write_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    tape = _tape_operands("tape_write", types)
+    if types[2] != tape.element:
+        raise VerificationError(f"tape_write: {types[2]} written to a {tape}")
+    return tape
+
+
+def _tape_read_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    return _tape_operands("tape_read", types).element
+
+
+def _tape_add_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    if not isinstance(types[0], TapeType) or types[0] != types[1]:
+        raise VerificationError(f"tape_add: operands must be tapes of one type, got {types}")
+    return types[0]
+
+
+def _tape_new_eval(args: Sequence[np.ndarray], attrs: Attrs) -> Tape:
+    return Tape(TensorType(attrs["dtype"], tuple(attrs["shape"])), [], 0)
+
+
+_register(Primitive("tape_new", "tape", 1, _tape_new_infer, _tape_new_eval))
+_register(
+    Primitive("tape_write", "tape", 3, _tape_write_infer, lambda a, at: a[0].write(int(a[1]), a[2]))
+)
+_register(Primitive("tape_add", "tape", 2, _tape_add_infer, lambda a, at: a[0].add(a[1])))
+_register(Primitive("tape_read", "tape", 2, _tape_read_infer, lambda a, at: a[0].read(int(a[1]))))
+
 # --------------------------------------------------------------------- control
 # Typed by their regions (see verifier) and run by the interpreter.
 for _name in ("cond", "while", "for", "custom_vjp", "custom_jvp"):
@@ -478,4 +556,6 @@ def evaluate(name: str, args: Sequence[np.ndarray], attrs: Attrs, result: Tensor
     """NumPy value of a non-control op, cast to its result type."""
     with np.errstate(all="ignore"):  # NaN/inf propagate as in NumPy, silently
         out = get(name).evaluate(args, attrs)
+    if isinstance(result, TapeType):
+        return out
     return np.asarray(out).astype(result.np_dtype, copy=False)

@@ -1,4 +1,9 @@
-"""IR types: a dtype and a static shape, written `f64[3,4]`, `f32[]`, `bool[2]`."""
+"""IR types: a dtype and a static shape, written `f64[3,4]`, `f32[]`, `bool[2]`.
+
+A `tape f64[3]` is the record a loop's reverse mode keeps: an unbounded sequence
+of `f64[3]` elements whose length is known only at run time (tape ops in
+primitives.py).
+"""
 
 from __future__ import annotations
 
@@ -68,21 +73,43 @@ class TensorType:
         return self.dtype in ("f64", "f32")
 
     def with_shape(self, shape: tuple[int, ...]) -> TensorType:
-        return TensorType(self.dtype, tuple(shape))
+        return type(self)(self.dtype, tuple(shape))  # a tape stays a tape
 
     def with_dtype(self, dtype: str) -> TensorType:
-        return TensorType(dtype, self.shape)
+        return type(self)(dtype, self.shape)
 
     def __str__(self) -> str:
         return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
+
+
+@dataclass(frozen=True)
+class TapeType(TensorType):
+    """A tape of elements of type TensorType(dtype, shape): `tape f64[3]`.
+
+    Conceptually an array of unbounded length whose unwritten elements are zero;
+    it is written and read at run-time positions only by the tape ops, never
+    broadcast or computed with. `dtype` and `shape` are those of one element, so
+    a tape of floats is differentiable (its tangent is a tape of the same type).
+    """
+
+    @property
+    def element(self) -> TensorType:
+        return TensorType(self.dtype, self.shape)
+
+    def __str__(self) -> str:
+        return f"tape {self.element}"
 
 
 _TYPE_RE = re.compile(r"^(f64|f32|i64|i32|bool)\[([0-9,\s]*)\]$")
 
 
 def parse_type(text: str) -> TensorType:
-    """Parse `f64[3,4]` into a TensorType."""
-    m = _TYPE_RE.match(text.strip())
+    """Parse `f64[3,4]` (or `tape f64[3]`) into a TensorType."""
+    text = text.strip()
+    if text.startswith("tape "):
+        element = parse_type(text[5:])
+        return TapeType(element.dtype, element.shape)
+    m = _TYPE_RE.match(text)
     if not m:
         raise ValueError(f"not an IR type: {text!r}")
     dims = [d for d in m.group(2).replace(" ", "").split(",") if d]

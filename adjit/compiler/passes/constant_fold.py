@@ -13,6 +13,7 @@ import numpy as np
 
 from ...ir.core import Function, Op, Value
 from ...ir.primitives import evaluate
+from ...ir.types import TapeType
 from .rewrite import OpRewriter, rewrite_function
 
 FOLD_LIMIT = 256
@@ -34,7 +35,7 @@ def _fold_rewriter() -> OpRewriter:
             return [op]  # known, but too large to store as a literal
         # broadcast and iota values are NumPy views: cheap to keep even when large
         known[result] = evaluate(op.name, [known[v] for v in op.operands], op.attrs, result.type)
-        if op.name in _NEVER_FOLDED:
+        if op.name in _NEVER_FOLDED or isinstance(result.type, TapeType):  # no literal form
             return [op]
         return [Op("constant", (), (result,), {"value": np.array(known[result])}, (), op.loc)]
 

@@ -1,0 +1,65 @@
+"""Helpers the examples share: fast mode, where pictures go, timing.
+
+Fast mode (`--fast` or ADJIT_EXAMPLES_FAST=1) runs each example on less data
+and fewer steps, and skips the comparisons with other libraries: the test
+suite uses it. Pictures go to the folder given by `--out DIR` or
+ADJIT_EXAMPLES_OUT, by default the current directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+FAST = "--fast" in sys.argv or os.environ.get("ADJIT_EXAMPLES_FAST", "") not in ("", "0")
+
+
+def output_path(name: str) -> Path:
+    """Where an example writes the file `name` (the folder is created)."""
+    folder = os.environ.get("ADJIT_EXAMPLES_OUT", ".")
+    if "--out" in sys.argv:
+        folder = sys.argv[sys.argv.index("--out") + 1]
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path / name
+
+
+def seconds_per_call(fn: Callable[[], object], repeat: int = 5, min_time: float = 0.05) -> float:
+    """The best over `repeat` rounds of the mean time of one call (each round at
+    least `min_time` seconds long); the first call (compiling) is not counted."""
+    fn()
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if time.perf_counter() - start >= min_time or calls >= 1 << 20:
+            break
+        calls *= 2
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
+def format_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def optional(module: str):
+    """The module if it is installed, else None."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None

@@ -3,7 +3,8 @@
 Fast mode (`--fast` or ADJIT_EXAMPLES_FAST=1) runs each example on less data
 and fewer steps, and skips the comparisons with other libraries: the test
 suite uses it. Pictures go to the folder given by `--out DIR` or
-ADJIT_EXAMPLES_OUT, by default the current directory.
+ADJIT_EXAMPLES_OUT, by default the current directory. Importing this module
+puts the checkout's adjit first on sys.path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# Run from a checkout without `pip install -e .`: this checkout's adjit first.
+REPO = Path(__file__).resolve().parent.parent
+if (REPO / "adjit" / "__init__.py").exists() and str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
 FAST = "--fast" in sys.argv or os.environ.get("ADJIT_EXAMPLES_FAST", "") not in ("", "0")
+
+
+def one_blas_thread() -> None:
+    """Run BLAS on one thread: the examples' matrix products are small, and several
+    BLAS threads on a busy machine made a 64x128 by 128x128 product 100x slower."""
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def output_path(name: str) -> Path:

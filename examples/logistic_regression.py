@@ -15,12 +15,14 @@ Run: python examples/logistic_regression.py [--fast]
 """
 
 import numpy as np
-from _common import FAST, format_time, optional, seconds_per_call
+from _common import FAST, format_time, one_blas_thread, optional, seconds_per_call
 from scipy.special import expit
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
 import adjit
+
+one_blas_thread()
 
 
 def loss(params, X, s, alpha, l1_ratio):

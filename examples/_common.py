@@ -27,6 +27,7 @@ FAST = "--fast" in sys.argv or os.environ.get("ADJIT_EXAMPLES_FAST", "") not in 
 def one_blas_thread() -> None:
     """Run BLAS on one thread: the examples' matrix products are small, and several
     BLAS threads on a busy machine made a 64x128 by 128x128 product 100x slower."""
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, which Numba's np.dot calls)
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     threadpool_limits(limits=1, user_api="blas")

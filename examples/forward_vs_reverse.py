@@ -1,12 +1,18 @@
 """Which direction is cheaper to multiply? Jacobians by forward and by reverse mode, measured.
 
-F(x) = W2 @ tanh(W1 @ x) maps R^n to R^m through a hidden layer of k = 64.
-Its m x n Jacobian J = W2 diag(1 - tanh^2) W1 can be built column by column
-(forward mode, `adjit.jacfwd`: one tangent per input, n of them) or row by
-row (reverse mode, `adjit.jacrev`: one cotangent per output, m of them);
-adjit batches the directions into one compiled function either way. The
-chain rule is the same product of matrices; only the order of multiplying it
-differs: forward costs about k*n*(n + m), reverse k*m*(m + n).
+F(x) = W3 @ tanh(W2 @ tanh(W1 @ x)) maps R^n to R^m through two hidden
+layers of k = 64. By the chain rule its m x n Jacobian is a product of
+matrices,
+
+    J = W3 D2 W2 D1 W1      (m x k)(k x k)(k x n), D1, D2 diagonal (1 - tanh^2),
+
+and the two modes differ only in the order they multiply it. Forward mode
+(`adjit.jacfwd`) pushes the n input directions through, multiplying from the
+right: W2 D1 W1 costs k*k*n, then W3 times that k*m*n. Reverse mode
+(`adjit.jacrev`) pulls the m output directions back, from the left: W3 D2 W2
+costs m*k*k, then times D1 W1 m*k*n. So forward is cheaper when n < m, reverse
+when m < n. (adjit folds away the identity matrices that seed both modes, so
+for a single layer, J = W2 D1 W1, both orders would cost the same.)
 
 Shows: both Jacobians checked against the closed form, their times as n grows
 with m fixed and as m grows with n fixed, and a plot (forward_vs_reverse.png
@@ -31,12 +37,14 @@ one_blas_thread()
 HIDDEN = 64
 
 
-def F(x, W1, W2):
-    return W2 @ np.tanh(W1 @ x)
+def F(x, W1, W2, W3):
+    return W3 @ np.tanh(W2 @ np.tanh(W1 @ x))
 
 
-def jacobian_by_hand(x, W1, W2):
-    return W2 @ ((1 - np.tanh(W1 @ x) ** 2)[:, None] * W1)
+def jacobian_by_hand(x, W1, W2, W3):
+    h1 = np.tanh(W1 @ x)
+    d1, d2 = 1 - h1**2, 1 - np.tanh(W2 @ h1) ** 2
+    return W3 @ (d2[:, None] * (W2 @ (d1[:, None] * W1)))
 
 
 jac_forward = adjit.jacfwd(F)
@@ -48,20 +56,22 @@ few, sizes = (4, [256]) if FAST else (4, [4, 32, 256, 1024])
 def measure(n: int, m: int) -> tuple[float, float]:
     x = rng.normal(size=n)
     W1 = rng.normal(size=(HIDDEN, n)) / np.sqrt(n)
-    W2 = rng.normal(size=(m, HIDDEN)) / np.sqrt(HIDDEN)
-    want = jacobian_by_hand(x, W1, W2)
+    W2 = rng.normal(size=(HIDDEN, HIDDEN)) / np.sqrt(HIDDEN)
+    W3 = rng.normal(size=(m, HIDDEN)) / np.sqrt(HIDDEN)
+    args = (x, W1, W2, W3)
+    want = jacobian_by_hand(*args)
     for jac in (jac_forward, jac_reverse):
-        got = jac(x, W1, W2)
+        got = jac(*args)
         error = np.max(np.abs(got - want)) / np.max(np.abs(want))
         if not (got.shape == (m, n) and error < 1e-12):
             raise SystemExit(f"Jacobian check FAILED for n={n}, m={m}: relative error {error:.1e}")
     min_time = 0.01 if FAST else 0.05
-    forward = seconds_per_call(lambda: jac_forward(x, W1, W2), repeat=3, min_time=min_time)
-    reverse = seconds_per_call(lambda: jac_reverse(x, W1, W2), repeat=3, min_time=min_time)
+    forward = seconds_per_call(lambda: jac_forward(*args), repeat=3, min_time=min_time)
+    reverse = seconds_per_call(lambda: jac_reverse(*args), repeat=3, min_time=min_time)
     return forward, reverse
 
 
-print(f"F(x) = W2 @ tanh(W1 @ x): R^n -> R^m, hidden layer {HIDDEN}")
+print(f"F(x) = W3 @ tanh(W2 @ tanh(W1 @ x)): R^n -> R^m, hidden layers of {HIDDEN}")
 print("Time per Jacobian (one compiled call each; shared machine, expect noise):")
 print(f"{'n':>6s} {'m':>6s} {'jacfwd':>10s} {'jacrev':>10s}  cheaper")
 results = {}

@@ -16,6 +16,7 @@ Run: python examples/cluster.py [--fast]
 import logging
 import os
 import time
+import warnings
 
 import numpy as np
 from _common import FAST, REPO, format_time, one_blas_thread
@@ -74,6 +75,9 @@ def main() -> None:
     logging.getLogger("distributed").setLevel(logging.ERROR)  # no chatter when workers stop
     with cluster, distributed.Client(cluster) as client:
         print(f"cluster: {len(client.scheduler_info()['workers'])} workers")
+        # The data goes to the workers once (persist) and stays there; Dask warns
+        # about the size of that one transfer, which is the point here.
+        warnings.filterwarnings("ignore", message="Sending large graph")
         X = da.from_array(X_np, chunks=(chunk, 16)).persist()
         y = da.from_array(y_np, chunks=chunk).persist()
         vg = adjit.dask.value_and_grad(loss, reduce="mean")

@@ -37,7 +37,10 @@ def output_path(name: str) -> Path:
     """Where an example writes the file `name` (the folder is created)."""
     folder = os.environ.get("ADJIT_EXAMPLES_OUT", ".")
     if "--out" in sys.argv:
-        folder = sys.argv[sys.argv.index("--out") + 1]
+        at = sys.argv.index("--out") + 1
+        if at == len(sys.argv):
+            raise SystemExit("--out needs a folder: --out DIR")
+        folder = sys.argv[at]
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     return path / name

@@ -49,9 +49,10 @@ def split_body(
     spans[0] = (0, spans[0][1])  # leading comments stay with the first statement
     for i in range(1, len(spans)):
         spans[i] = (spans[i - 1][1], spans[i][1])  # comment lines go with the next one
-    loops = {n.target.id for n in ast.walk(ast.Module(stmts, [])) if _loop_var(n)}
-    uses = [_names(s, ast.Load) - loops for s in stmts]
-    defs = [_names(s, ast.Store) - loops for s in stmts]
+    names = [_names(s) for s in stmts]  # (loaded, stored, loop variables)
+    loops = set().union(*(n[2] for n in names))
+    uses = [loaded - loops for loaded, _, _ in names]
+    defs = [stored - loops for _, stored, _ in names]
     last_use: dict[str, int] = {}
     for i, names in enumerate(uses):
         for name in names:
@@ -152,12 +153,15 @@ def _groups(spans: list[tuple[int, int]], lo: int, hi: int, limit: int) -> list[
     return groups
 
 
-def _loop_var(node: ast.AST) -> bool:
-    return isinstance(node, ast.For) and isinstance(node.target, ast.Name)
-
-
-def _names(stmt: ast.stmt, ctx: type) -> set[str]:
-    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+def _names(stmt: ast.stmt) -> tuple[set[str], set[str], set[str]]:
+    """The names `stmt` loads, stores, and uses as loop variables."""
+    loaded, stored, loops = set(), set(), set()
+    for n in ast.walk(stmt):
+        if isinstance(n, ast.Name):
+            (loaded if isinstance(n.ctx, ast.Load) else stored).add(n.id)
+        elif isinstance(n, ast.For) and isinstance(n.target, ast.Name):
+            loops.add(n.target.id)
+    return loaded, stored, loops
 
 
 def _canonical(

@@ -36,11 +36,12 @@ class Piece:
 
 
 def split_body(
-    body: list[str], params: list[str], limit: int
+    body: list[str], params: list[str], limit: int, level: int = 0
 ) -> tuple[list[Piece], list[str]] | None:
     """Pieces computing `body` (the lines of a function of `params`, indented by 4
     and ending in its one ``return``) and the lines of the entry calling them, or
-    None when the body is short enough to stay one function."""
+    None when the body is short enough to stay one function. An entry that is
+    itself long is split again: its repeated calls become a piece calling a piece."""
     body = "\n".join(body).split("\n")  # a control-flow statement comes as one string
     if len(body) <= limit:
         return None
@@ -78,7 +79,7 @@ def split_body(
         key = f"({', '.join(args)})\n{key}"
         piece = by_text.get(key)
         if piece is None:
-            name = f"_piece{len(pieces)}"
+            name = f"_piece{len(pieces)}" if level == 0 else f"_group{level}_{len(pieces)}"
             piece = Piece(name, [f"def {name}({', '.join(args)}):", *lines], "prange(" in key)
             pieces.append(piece)
             by_text[key] = piece
@@ -90,6 +91,10 @@ def split_body(
         else:
             entry.append(f"    {call}")
         defined |= stored
+    if limit < len(entry) < len(body):
+        outer = split_body(entry, params, limit, level + 1)
+        if outer is not None:
+            return pieces + outer[0], outer[1]
     return pieces, entry
 
 

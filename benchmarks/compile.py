@@ -3,6 +3,7 @@
     python benchmarks/compile.py            # steps 10, 50, 200; about 5 minutes on a loaded machine
     python benchmarks/compile.py --full     # adds 1000 steps
     python benchmarks/compile.py --only rk4 # rows whose name contains "rk4"
+    python benchmarks/compile.py --calls    # per-call time, one function against pieces
 
 Every row runs in a new process with an empty on-disk cache (a fresh temporary
 ``ADJIT_CACHE_DIR``) and times the first call: trace, passes, code generation and
@@ -141,6 +142,35 @@ def _child_warm() -> dict[str, float]:
     return {"import": t1 - t0, "first": t3 - t2, "sympy": "sympy" in sys.modules}
 
 
+def calls(steps: int = 40) -> None:
+    """Per-call time of explicit Euler compiled as one function and split into
+    pieces, in this process: splitting must not slow the call down."""
+    import numpy
+
+    import adjit
+    from adjit.codegen.cache import load_module
+    from adjit.codegen.numba_cpu import generate_source
+    from adjit.compiler.passes import simplify
+
+    args = _stepper_inputs("euler")
+    fn = simplify(adjit.trace(euler(steps, numpy))(*args))
+    print(f"explicit Euler, {steps} steps, 10 x 10: per call (best of 5 x 2000)")
+    print()
+    print("| compiled as | functions | per call |")
+    print("|---|---|---|")
+    for label, limit in (("one function", 10**9), ("pieces", 60)):
+        source = generate_source(fn, split_lines=limit)
+        entry = load_module(source, f"calls_{limit}").entry
+        entry(*args)
+        best = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(2000):
+                entry(*args)
+            best.append((time.perf_counter() - t0) / 2000)
+        print(f"| {label} | {source.count(chr(10) + 'def ')} | {1e6 * min(best):.1f} µs |")
+
+
 def _run(args: list[str], env: dict[str, str], timeout: float) -> dict | None:
     try:
         proc = subprocess.run(
@@ -190,6 +220,7 @@ def main() -> None:
     parser.add_argument("--only", help="rows whose name contains this")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per row")
     parser.add_argument("--no-jax", action="store_true")
+    parser.add_argument("--calls", action="store_true", help="per-call time only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--lib", default="adjit", help=argparse.SUPPRESS)
     opts = parser.parse_args()
@@ -198,6 +229,9 @@ def main() -> None:
         return
     if opts.child:
         print(json.dumps({"seconds": _child(opts.child, opts.lib)}))
+        return
+    if opts.calls:
+        calls()
         return
 
     steps = [10, 50, 200] + ([1000] if opts.full else [])
@@ -223,7 +257,9 @@ def main() -> None:
             ours = _run(["--child", row], _env(cache, jax_off=True), opts.timeout)
         theirs = "—"
         if with_jax:
-            theirs = _fmt(_run(["--child", row, "--lib", "jax"], _env(""), opts.timeout), opts.timeout)
+            theirs = _fmt(
+                _run(["--child", row, "--lib", "jax"], _env(""), opts.timeout), opts.timeout
+            )
         print(f"| {row} | {target} | {_fmt(ours, opts.timeout)} | {theirs} |", flush=True)
 
     if opts.only and opts.only not in "warm gmm_d10_K25":

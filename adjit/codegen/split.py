@@ -22,6 +22,7 @@ import numpy as np
 __all__ = ["Piece", "split_body"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_INTERFACE = 32
 _MAX_PERIOD = 400  # statements: longer repeated steps are split like other code
 
 
@@ -61,6 +62,11 @@ def split_body(
     local = set(params) | loops | set().union(*defs)
     signatures = [_canonical(body[a:b], [], [], local)[0] for a, b in spans]
     groups = _plan(signatures, spans, 0, len(stmts), limit)
+    first_def = {name: -1 for name in params}
+    for i, stored in enumerate(defs):
+        for name in stored:
+            first_def.setdefault(name, i)
+    groups = _cap_interface(groups, uses, defs, first_def, last_use)
     entry: list[str] = []
     pieces: list[Piece] = []
     by_text: dict[str, Piece] = {}
@@ -121,6 +127,32 @@ def _plan(
         else:
             groups += [(a - start + base, b - start + base) for a, b in inner]
     return groups + _plan(signatures, spans, end, hi, limit)
+
+
+def _cap_interface(
+    groups: list[tuple[int, int]],
+    uses: list[set[str]],
+    defs: list[set[str]],
+    first_def: dict[str, int],
+    last_use: dict[str, int],
+) -> list[tuple[int, int]]:
+    """`groups` with those taking or returning more than _MAX_INTERFACE values
+    halved: Numba's cost for a function passed, returning (and a caller unpacking)
+    a long tuple of arrays grows faster than its length (the tape of many
+    reverse-mode steps is one)."""
+    out: list[tuple[int, int]] = []
+    todo = list(reversed(groups))
+    while todo:
+        lo, hi = todo.pop()
+        stored = set().union(*defs[lo:hi])
+        n_out = sum(last_use.get(n, -1) >= hi for n in stored)
+        n_in = sum(first_def.get(n, hi) < lo for n in set().union(*uses[lo:hi]) | stored)
+        if hi - lo > 1 and max(n_in, n_out) > _MAX_INTERFACE:
+            mid = (lo + hi) // 2
+            todo += [(mid, hi), (lo, mid)]
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _periodic_run(signatures: list[str]) -> tuple[int, int, int] | None:

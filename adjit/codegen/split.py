@@ -8,7 +8,9 @@ variables it reads that earlier statements defined and returns those that later
 ones read; arrays are passed by reference, so writes into a buffer an earlier
 piece allocated stay visible. Pieces whose text is the same once their local
 variables are renamed in order of appearance (the steps of an unrolled loop) are
-one function, compiled once and called many times.
+one function, compiled once and called many times. A group that would take or
+return more than _MAX_INTERFACE values is halved: long tuples of arrays cost
+Numba more than their length (the tape a reverse sweep reads is one).
 """
 
 from __future__ import annotations

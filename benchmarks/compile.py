@@ -1,6 +1,6 @@
 """Compile latency (issue 11): first-call time against program size, adjit beside JAX.
 
-    python benchmarks/compile.py            # steps 10, 50, 200; about 5 minutes on a loaded machine
+    python benchmarks/compile.py            # steps 10, 50, 200; each row a new process, at most --timeout s
     python benchmarks/compile.py --full     # adds 1000 steps
     python benchmarks/compile.py --only rk4 # rows whose name contains "rk4"
     python benchmarks/compile.py --calls    # per-call time, one function against pieces

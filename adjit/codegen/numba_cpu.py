@@ -44,10 +44,13 @@ from .loops import (
     render,
     serial_if_small,
 )
+from .split import split_body
 
 # Shorter sums are added sequentially: a block buffer and its loops cost compile
 # time (Numba compiles each loop) for little speed on a few elements.
 PAIRWISE_MIN = 64
+# Longer function bodies are split into pieces of about this many lines (split.py).
+SPLIT_LINES = 60
 
 PRELUDE = """\
 import numpy as np
@@ -83,9 +86,10 @@ def _tape_add(a, b):
 
 
 class _Generator(ElementExpressions):
-    def __init__(self, fn: Function, parallel: bool) -> None:
+    def __init__(self, fn: Function, parallel: bool, split_lines: int) -> None:
         self.fn = fn
         self.parallel = parallel
+        self.split_lines = split_lines
         self.names: dict[Value, str] = NameTable()
         self.ir_names: dict[Value, str] = {}
         self.producer: dict[Value, Op] = {}
@@ -876,14 +880,25 @@ class _Generator(ElementExpressions):
             ),
             *([_INT_MATMUL] if "_int_matmul(" in body else []),
             *(f"{name} = {text}" for text, name in self.constants.items()),
+        ]
+        split = split_body(lines, params, self.split_lines)
+        if split is not None:  # bounded pieces: Numba's cost per function is super-linear
+            pieces, lines = split
+            for piece in pieces:
+                flag = ", parallel=True" if piece.parallel else ""
+                header += ["", "", _DECORATOR.format(parallel=flag), *piece.lines]
+            parallel = ""
+        header += [
             "",
             "",
-            f"@numba.njit(cache=CACHE, error_model='numpy', nogil=True{parallel})",
+            _DECORATOR.format(parallel=parallel),
             f"def entry({', '.join(params)}):",
             f"    # {_signature(self.fn)}",
         ]
         return "\n".join(header + lines) + "\n"
 
+
+_DECORATOR = "@numba.njit(cache=CACHE, error_model='numpy', nogil=True{parallel})"
 
 _INT_MATMUL = """
 
@@ -918,6 +933,7 @@ def _signature(fn: Function) -> str:
     return print_function(fn).split("\n", 1)[0].rstrip(" {")
 
 
-def generate_source(fn: Function, parallel: bool = False) -> str:
-    """The Python source of a module whose `entry(*flat_args)` computes fn."""
-    return _Generator(fn, parallel).generate()
+def generate_source(fn: Function, parallel: bool = False, split_lines: int = SPLIT_LINES) -> str:
+    """The Python source of a module whose `entry(*flat_args)` computes fn; a body
+    longer than `split_lines` lines is split into pieces (split.py)."""
+    return _Generator(fn, parallel, split_lines).generate()

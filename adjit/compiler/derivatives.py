@@ -364,12 +364,87 @@ def partial(name: str, index: int, xs: Sequence[Value], result: Value) -> Value 
     """
     if name in _TIE_TO_SECOND:
         return _max_min_partial(name, index, xs)
-    expr = partials(name)[index]
-    if expr == 0:
-        return None
-    if expr == 1 or expr == -1:
-        return int(expr)
+    r = recipes(name)[index]
+    if r is None or isinstance(r, int):
+        return r
     env = {s: v for s, v in zip(_SYMBOLS, xs)}
     env[RESULT] = result
-    with SYMPY_LOCK:
-        return _Lowering(env, xs[index].type.np_dtype)(expr)
+    return _build(r, env, xs[index].type.np_dtype)
+
+
+# A recipe is a partial derivative as IR to build, without SymPy: ("sym", "x"),
+# ("const", 0.5), or (primitive, *operand recipes); None for 0, the ints 1 and -1.
+Recipe = tuple
+
+
+def recipes(name: str) -> tuple[Recipe | int | None, ...]:
+    """The recipe of each partial of element-wise primitive `name`: from the table
+    generated ahead (partials_table.py, so a gradient needs no SymPy), otherwise
+    derived now."""
+    from .partials_table import PARTIALS
+
+    found = PARTIALS.get(name)
+    return found if found is not None else derive_recipes(name)
+
+
+@functools.cache
+def derive_recipes(name: str) -> tuple[Recipe | int | None, ...]:
+    """The recipes of `name`'s partials, derived by SymPy."""
+    out: list[Recipe | int | None] = []
+    for expr in partials(name):
+        if expr == 0:
+            out.append(None)
+        elif expr == 1 or expr == -1:
+            out.append(int(expr))
+        else:
+            with SYMPY_LOCK:
+                out.append(_RecipeLowering()(expr))
+    return tuple(out)
+
+
+class _RecipeLowering(_Lowering):
+    """The lowering of a SymPy expression, recorded as a recipe instead of built."""
+
+    def __init__(self) -> None:
+        super().__init__({s: ("sym", s) for s in (*_SYMBOLS, RESULT)}, np.dtype(np.float64))
+
+    def const(self, v: object) -> Recipe:
+        return ("const", float(v))
+
+    def ew(self, name: str, *xs: Recipe) -> Recipe:
+        return (name, *xs)
+
+
+def _build(r: Recipe, env: dict[str, Value], dtype: np.dtype) -> Value:
+    if r[0] == "sym":
+        return env[r[1]]
+    if r[0] == "const":
+        return ops.constant(np.asarray(r[1], dtype))
+    return ops.elementwise(r[0], *(_build(x, env, dtype) for x in r[1:]))
+
+
+def table_source() -> str:
+    """The text of partials_table.py: the recipes of every differentiable
+    element-wise primitive, derived now."""
+    lines = [
+        '"""Partial derivatives of the element-wise primitives, generated ahead by',
+        "``python -m adjit.compiler.derivatives`` from their SymPy derivations (a test",
+        'checks each entry against a fresh one). Do not edit."""',
+        "",
+        "PARTIALS = {",
+    ]
+    for name, prim in PRIMITIVES.items():
+        if prim.kind != "elementwise" or prim.scalar is None or name in _TIE_TO_SECOND:
+            continue
+        try:
+            entry = derive_recipes(name)
+        except UnsupportedError:
+            continue  # not lowerable: raises when used, as before
+        lines.append(f"    {name!r}: {entry!r},")
+    return "\n".join([*lines, "}", ""])
+
+
+if __name__ == "__main__":
+    import pathlib
+
+    pathlib.Path(__file__).with_name("partials_table.py").write_text(table_source())

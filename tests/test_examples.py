@@ -118,6 +118,47 @@ def test_newton_example_converges(tmp_path):
     assert residual < 1e-9
 
 
+def test_physics(tmp_path):
+    out = run_example("physics.py", tmp_path)
+    (target,) = floats_after("target", out)
+    (speed,) = floats_after("launch speed", out)
+    (gravity,) = floats_after("g =", out)
+    (drag,) = floats_after("drag k =", out)
+    rows = re.findall(r"^\s*(\d+)\s+([-0-9.]+)\s+([-0-9.]+)\s+([-+0-9.e]+)$", out, re.MULTILINE)
+    assert len(rows) > 5 and int(rows[-1][0]) == len(rows) - 1, out
+    (miss,) = floats_after("final miss distance:", out)
+    (tolerance,) = floats_after("(tolerance", out)
+    assert "): hit" in out and tolerance <= 1e-3 and miss < tolerance, out
+    angle, landed = float(rows[-1][1]), float(rows[-1][2])
+    assert abs(landed - target) == pytest.approx(miss, rel=1e-2)
+    # The final angle lands on the target in the exact physics too: the ODE
+    # integrated by SciPy to 1e-12, up to the example's discretisation error.
+    assert abs(landing_by_scipy(np.radians(angle), speed, gravity, drag) - target) < 0.01
+    (worst,) = floats_after("max relative difference", out)
+    assert "central differences: max relative difference" in out and ": passed" in out, out
+    assert worst < 1e-6 and len(re.findall(r"adjit (\S+), central differences (\S+)\n", out)) == 3
+    assert_png(tmp_path / "physics.png")
+
+
+def landing_by_scipy(angle: float, speed: float, gravity: float, drag: float) -> float:
+    """Where dv/dt = -g e_y - k |v| v from the origin at `angle` and `speed` returns to y = 0."""
+    from scipy.integrate import solve_ivp
+
+    def rates(t, state):
+        _, _, vx, vy = state
+        k = drag * np.hypot(vx, vy)
+        return [vx, vy, -k * vx, -gravity - k * vy]
+
+    def ground(t, state):
+        return state[1]
+
+    ground.terminal, ground.direction = True, -1
+    start = [0.0, 0.0, speed * np.cos(angle), speed * np.sin(angle)]
+    done = solve_ivp(rates, (0.0, 60.0), start, events=ground, rtol=1e-12, atol=1e-12)
+    (landed,) = done.y_events[0]
+    return landed[0]
+
+
 def test_every_example_is_tested():
     tested = {
         "quickstart.py",
@@ -127,6 +168,7 @@ def test_every_example_is_tested():
         "ship_a_model.py",
         "cluster.py",
         "newton.py",
+        "physics.py",
     }
     scripts = {p.name for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("_")}
     assert scripts == tested

@@ -378,6 +378,43 @@ def test_concrete_control_flow_stays_python():
         assert interpret(fn, x)[0] == pytest.approx(f(x))
 
 
+def _flatten(tree):
+    """Module-level and recursive, with a statement that is rewritten."""
+    if isinstance(tree, (list, tuple)):
+        return [leaf for sub in tree for leaf in _flatten(sub)]
+    return [tree]
+
+
+def test_recursive_module_function_is_rewritten_and_still_recursive():
+    def f(x):
+        leaves = _flatten([x, (x * 2.0, [x + 1.0])])
+        total = leaves[0]
+        for leaf in leaves[1:]:
+            total = total + leaf
+        if total > 3.0:
+            total = total * 2.0
+        return total
+
+    fn = adjit.trace(f)(0.5)
+    for x in (0.5, 2.0):
+        assert interpret(fn, x)[0] == pytest.approx(f(x))
+    assert adjit.jit(f)(2.0) == pytest.approx(f(2.0))
+
+
+def test_recursive_closure_is_rewritten_and_still_recursive():
+    def f(x):
+        def power(y, n):
+            if n == 0:
+                return 1.0
+            return y * power(y, n - 1)
+
+        return power(x, 3) if x > 0.0 else -x
+
+    fn = adjit.trace(f)(1.5)
+    for x in (1.5, -2.0):
+        assert interpret(fn, x)[0] == pytest.approx(f(x))
+
+
 def test_loop_that_changes_shape_is_unrolled():
     def f(x):
         for _ in range(3):

@@ -562,6 +562,10 @@ def _rewrite(code: types.CodeType, f: types.FunctionType) -> types.CodeType | No
         return None
     fdef.decorator_list = []
     fdef = _rewrite_def(fdef, None)
+    # Defined in the factory under its own name, the function would bind that name
+    # there, and a recursive call of a module-level function would become a free
+    # variable instead of the global it is.
+    name, fdef.name = fdef.name, f"{RT}function"
     factory_args = [RT, *code.co_freevars]
     factory = ast.FunctionDef(
         f"{RT}factory",
@@ -580,6 +584,10 @@ def _rewrite(code: types.CodeType, f: types.FunctionType) -> types.CodeType | No
         for c in factory_code.co_consts
         if isinstance(c, types.CodeType) and c.co_name == fdef.name
     )
+    names = {"co_name": name}
+    if hasattr(code, "co_qualname"):  # Python 3.11+
+        names["co_qualname"] = code.co_qualname
+    new = new.replace(**names)
     _register(new)
     return new
 

@@ -177,11 +177,23 @@ def njit_cached(**options: object) -> Callable[[Callable], Dispatcher]:
         try:
             return guard(numba.njit(cache=True, **options)(py_func))
         except RuntimeError as exc:  # "cannot cache function ...: no locator available"
-            warn_once(
-                "unusable",
-                f"adjit cannot cache compiled code on disk ({exc}); compiling in memory "
-                "(set ADJIT_CACHE_DIR to a writable directory or 'off')",
-            )
-            return numba.njit(cache=False, **options)(py_func)
+            return _warning_on_first_compile(numba.njit(cache=False, **options)(py_func), exc)
 
     return decorate
+
+
+def _warning_on_first_compile(dispatcher: Dispatcher, exc: Exception) -> Dispatcher:
+    """Report the unusable cache when the helper is first compiled, not when it is
+    decorated: a helper the user's programs never call costs nothing to leave out."""
+    compile_ = dispatcher.compile
+
+    def compile(sig):  # Numba compiles through this for Python and njit callers alike
+        warn_once(
+            "unusable",
+            f"adjit cannot cache compiled code on disk ({exc}); compiling in memory "
+            "(set ADJIT_CACHE_DIR to a writable directory or 'off')",
+        )
+        return compile_(sig)
+
+    dispatcher.compile = compile
+    return dispatcher

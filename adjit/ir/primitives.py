@@ -422,3 +422,7 @@ def evaluate(name: str, args: Sequence[np.ndarray], attrs: Attrs, result: Tensor
     with np.errstate(all="ignore"):  # NaN/inf propagate as in NumPy, silently
         out = get(name).evaluate(args, attrs)
     return np.asarray(out).astype(result.np_dtype, copy=False)
+
+
+# linear algebra (solve, cholesky, eigh, ...) registers itself
+from . import primitives_linalg  # noqa: E402, F401

@@ -97,7 +97,7 @@ def svd_u(a):
     k = min(a.shape[1], a.shape[2])
     out = np.empty((a.shape[0], a.shape[1], k), a.dtype)
     for i in range(a.shape[0]):
-        out[i] = np.linalg.svd(a[i], full_matrices=False)[0]
+        out[i] = np.linalg.svd(a[i], False)[0]
     return out
 
 
@@ -106,7 +106,7 @@ def svd_s(a):
     k = min(a.shape[1], a.shape[2])
     out = np.empty((a.shape[0], k), a.dtype)
     for i in range(a.shape[0]):
-        out[i] = np.linalg.svd(a[i], compute_uv=False)
+        out[i] = np.linalg.svd(a[i], False)[1]
     return out
 
 
@@ -115,7 +115,7 @@ def svd_vt(a):
     k = min(a.shape[1], a.shape[2])
     out = np.empty((a.shape[0], k, a.shape[2]), a.dtype)
     for i in range(a.shape[0]):
-        out[i] = np.linalg.svd(a[i], full_matrices=False)[2]
+        out[i] = np.linalg.svd(a[i], False)[2]
     return out
 
 

@@ -13,6 +13,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 import pytest
+from linalg_samples import LINALG_STRUCTURAL
 from samples import (
     BINARY_INPUTS,
     ELEMENTWISE,
@@ -156,6 +157,7 @@ STRUCTURAL = {
     ),
 }
 
+STRUCTURAL.update(LINALG_STRUCTURAL)  # solve, cholesky, eigh, ...
 
 @pytest.mark.parametrize("name", sorted(STRUCTURAL))
 def test_structural_jvp_matches_finite_differences(name):

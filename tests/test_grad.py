@@ -14,6 +14,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from adbench import data_path, gmm_objective, gmm_reference_gradient_test, read_gmm, rho
+from linalg_samples import LINALG_STRUCTURAL
 from samples import (
     BINARY_INPUTS,
     ELEMENTWISE,
@@ -149,6 +150,7 @@ STRUCTURAL = {
     "convert": (lambda x: ops.convert(ops.convert(x, "f32"), "f64"), X),
 }
 
+STRUCTURAL.update(LINALG_STRUCTURAL)  # solve, cholesky, eigh, ...
 
 @pytest.mark.parametrize("name", sorted(STRUCTURAL))
 def test_structural_gradient_matches_finite_differences(name):

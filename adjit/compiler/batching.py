@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Slice, indexed_shape
+from ..ir.primitives_linalg import LINALG
 from ..ir.types import TensorType
 from . import ops
 from .banded import Banded, banded_rule
@@ -213,6 +214,11 @@ def _scatter(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Valu
     return current().emit(op.name, [x, v, *index], {"index": spec}, op.loc)
 
 
+def _linalg(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    # the linear-algebra primitives map over leading axes that all operands share
+    return _emit(op, [materialize(x, on, n) for x, on in zip(xs, flags)])
+
+
 _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] = {
     "reduce_sum": _reduce,
     "reduce_prod": _reduce,
@@ -227,6 +233,7 @@ _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] =
     "gather": _gather,
     "scatter": _scatter,
     "scatter_add": _scatter,
+    **dict.fromkeys(LINALG, _linalg),
 }
 
 

@@ -72,16 +72,6 @@ def values(a, ab, s, sb, b, bb, v, r):
 VALUE_ARGS = (A, AB, S, SB, B, BB, V, R)
 
 
-def test_values_match_numpy_and_scipy_interpreted_and_compiled():
-    check_traced(values, *VALUE_ARGS, rtol=1e-10, atol=1e-12)
-    got = adjit.jit(values)(*VALUE_ARGS)
-    want = values(*VALUE_ARGS)
-    assert len(got) == len(want)
-    for i, (g, w) in enumerate(zip(got, want)):
-        assert np.shape(g) == np.shape(w), i
-        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=f"result {i}")
-
-
 VECTOR_ORDS = [None, 2, 1, -1, np.inf, -np.inf, 0, 3, 4, -2, 0.5]
 MATRIX_ORDS = [None, "fro", "nuc", np.inf, -np.inf, 1, -1, 2, -2]
 
@@ -96,13 +86,19 @@ def norms(x3, v):
     return tuple(out)
 
 
-def test_norm_every_ord_and_axis_matches_numpy():
+def all_values(*args):
+    return values(*args[:-2]) + norms(*args[-2:])
+
+
+def test_values_and_every_norm_match_numpy_and_scipy_interpreted_and_compiled():
     v = np.array([0.5, -2.0, 0.0, 1.5])  # a zero: ord=0 counts, negative ords give 0
-    check_traced(norms, X3, v, rtol=1e-12, atol=1e-14)
-    got, want = adjit.jit(norms)(X3, v), norms(X3, v)
+    args = (*VALUE_ARGS, X3, v)
+    check_traced(all_values, *args, rtol=1e-10, atol=1e-12)
+    got, want = adjit.jit(all_values)(*args), all_values(*args)
+    assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert np.shape(g) == np.shape(w), i
-        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14, err_msg=f"result {i}")
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=f"result {i}")
 
 
 # ------------------------------------------------------------- derivatives
@@ -138,6 +134,8 @@ def objectives(a, s, b, r, v):
             np.linalg.norm(r, "fro"),
             np.linalg.norm(v, 3),
             np.linalg.norm(v, 1),
+            np.sum(np.linalg.solve(np.stack([a, a.T]), np.stack([b, 2 * b])) * W),  # batched
+            np.sum(np.linalg.eigvalsh(np.stack([s, 2 * s])) * v),
         ]
     )
 
@@ -172,6 +170,8 @@ def objectives_jax(a, s, b, r, v):
             jnp.linalg.norm(r, "fro"),
             jnp.linalg.norm(v, 3),
             jnp.linalg.norm(v, 1),
+            jnp.sum(jnp.linalg.solve(jnp.stack([a, a.T]), jnp.stack([b, 2 * b])) * W),
+            jnp.sum(jnp.linalg.eigvalsh(jnp.stack([_sym(s), 2 * _sym(s)])) * v),
         ]
     )
 
@@ -194,37 +194,60 @@ def _finite_differences(f, args, h=1e-6):
     return jac
 
 
-@pytest.fixture(scope="module")
-def jacobian_oracles():
-    want_jax = jax.jacrev(objectives_jax, argnums=ARGNUMS)(*OBJECTIVE_ARGS)
-    want_fd = _finite_differences(objectives, OBJECTIVE_ARGS)
-    return [np.asarray(j) for j in want_jax], want_fd
+DIRECTIONS = [normal(*x.shape, seed=40 + k) for k, x in enumerate(OBJECTIVE_ARGS)]
+WEIGHTS = normal(22, seed=50)
 
 
-@pytest.mark.parametrize("mode", ["jacrev", "jacfwd"])
-def test_jacobians_match_jax_and_finite_differences(mode, jacobian_oracles):
-    got = getattr(adjit, mode)(objectives, argnums=ARGNUMS)(*OBJECTIVE_ARGS)
-    want_jax, want_fd = jacobian_oracles
-    np.testing.assert_allclose(
-        adjit.jit(objectives)(*OBJECTIVE_ARGS), objectives_jax(*OBJECTIVE_ARGS), rtol=1e-10
+def test_grad_matches_jax_and_finite_differences():
+    # the gradient of a weighted sum of the objectives (forward mode: the next test)
+    fd = _finite_differences(objectives, OBJECTIVE_ARGS)
+    value, grads = adjit.value_and_grad(
+        lambda *xs: np.sum(objectives(*xs) * WEIGHTS), argnums=ARGNUMS
+    )(*OBJECTIVE_ARGS)
+    np.testing.assert_allclose(value, np.sum(objectives(*OBJECTIVE_ARGS) * WEIGHTS), rtol=1e-10)
+    want = jax.grad(lambda *xs: jnp.sum(objectives_jax(*xs) * WEIGHTS), argnums=ARGNUMS)(
+        *OBJECTIVE_ARGS
     )
-    for k, (g, wj, wf) in enumerate(zip(got, want_jax, want_fd)):
-        np.testing.assert_allclose(g, wj, rtol=1e-8, atol=1e-10, err_msg=f"{mode}, argument {k}")
-        np.testing.assert_allclose(
-            g, wf, rtol=1e-5, atol=1e-7, err_msg=f"{mode} vs FD, argument {k}"
-        )
+    for k, (g, w, j) in enumerate(zip(grads, want, fd)):
+        np.testing.assert_allclose(g, w, rtol=1e-8, atol=1e-10, err_msg=f"grad, argument {k}")
+        from_fd = np.tensordot(WEIGHTS, j, 1)
+        np.testing.assert_allclose(g, from_fd, rtol=1e-5, atol=1e-7, err_msg=f"grad vs FD, {k}")
 
 
-def test_grad_of_a_grad_through_solve_matches_jax():
-    # second order: the rules are IR, differentiated again
-    def f(a):
-        return np.linalg.slogdet(a)[1] + np.sum(np.linalg.solve(a, B) * W)
+def small_objectives(a, s):
+    return np.stack(
+        [np.sum(np.linalg.solve(a, s)), np.linalg.slogdet(a)[1], np.sum(np.linalg.cholesky(s))]
+    )
 
-    def f_jax(a):
-        return jnp.linalg.slogdet(a)[1] + jnp.sum(jnp.linalg.solve(a, B) * W)
 
-    got = adjit.hessian(f)(A)
-    np.testing.assert_allclose(got, jax.hessian(f_jax)(A), rtol=1e-8, atol=1e-10)
+@pytest.mark.slow
+def test_jacfwd_equals_jacrev_and_jax(size):
+    # full: every objective, their tangents against JAX's, and a Hessian through
+    # solve; small: three objectives
+    f, args = (objectives, OBJECTIVE_ARGS) if size == "full" else (small_objectives, (A, S))
+    argnums = tuple(range(len(args)))
+    rev = adjit.jacrev(f, argnums=argnums)(*args)
+    fwd = adjit.jacfwd(f, argnums=argnums)(*args)
+    fd = _finite_differences(f, args)
+    for k, (r, w, j) in enumerate(zip(rev, fwd, fd)):
+        np.testing.assert_allclose(r, w, rtol=1e-10, atol=1e-12, err_msg=f"argument {k}")
+        np.testing.assert_allclose(r, j, rtol=1e-5, atol=1e-7, err_msg=f"vs FD, argument {k}")
+    if size == "full":
+        want = jax.jacrev(objectives_jax, argnums=argnums)(*args)
+        for k, (r, w) in enumerate(zip(rev, want)):
+            np.testing.assert_allclose(r, w, rtol=1e-8, atol=1e-10, err_msg=f"argument {k}")
+        _, tangent = adjit.jvp(objectives, args, tuple(DIRECTIONS))
+        _, want = jax.jvp(objectives_jax, args, tuple(DIRECTIONS))
+        np.testing.assert_allclose(tangent, want, rtol=1e-8, atol=1e-10)
+
+        def g(a):  # second order: the rules are IR, differentiated again
+            return np.linalg.slogdet(a)[1] + np.sum(np.linalg.solve(a, B) * W)
+
+        def g_jax(a):
+            return jnp.linalg.slogdet(a)[1] + jnp.sum(jnp.linalg.solve(a, B) * W)
+
+        got = adjit.hessian(g)(A)
+        np.testing.assert_allclose(got, jax.hessian(g_jax)(A), rtol=1e-8, atol=1e-10)
 
 
 # ----------------------------------------------------- batching, jvp, vmap
@@ -255,13 +278,8 @@ def batched_jax(ab, sb, bb):
     )
 
 
-def test_jvp_of_batched_inputs_and_vmap_match_jax():
+def test_vmap_of_batched_inputs_matches_jax():
     args = (AB, SB, BB)
-    tangents = (normal(2, 3, 3, seed=12), normal(2, 3, 3, seed=13), normal(2, 3, 2, seed=14))
-    out, tout = adjit.jvp(batched, args, tangents)
-    want_out, want_tout = jax.jvp(batched_jax, args, tangents)
-    for g, w in zip(out + tout, want_out + want_tout):
-        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-11)
     # vmap over a leading axis of the batch (mapped on axis 1, so not just the front)
     mapped = adjit.vmap(batched, in_axes=(1, 1, 1))
     stacked = [np.stack([x, x[::-1]], axis=1) for x in args]

@@ -50,13 +50,20 @@ import numpy as np  # noqa: E402
 N, K = 200, 10
 
 
-def objectives(np, sl):
-    """The objectives, written once for NumPy/SciPy (`np`, `sl`) and for JAX."""
+def objectives(np, sl, lower=lambda a: a):
+    """The objectives, written once for NumPy/SciPy (`np`, `sl`) and for JAX.
+
+    `lower`: the symmetric matrix cholesky reads. NumPy's reads the lower
+    triangle, JAX's symmetrizes (a + a^T) / 2: the same value, not the same
+    gradient, so JAX is given the matrix built from the lower triangle.
+    """
     return {
         "solve": lambda a, b, c: np.sum(np.linalg.solve(a, b) * c),
-        "cholesky": lambda a, b, c: np.sum(np.linalg.cholesky(a) * c),
+        "cholesky": lambda a, b, c: np.sum(np.linalg.cholesky(lower(a)) * c),
         "slogdet": lambda a, b, c: np.linalg.slogdet(a)[1],
-        "cho_solve": lambda a, b, c: np.sum(sl.cho_solve((np.linalg.cholesky(a), True), b) * c),
+        "cho_solve": lambda a, b, c: np.sum(
+            sl.cho_solve((np.linalg.cholesky(lower(a)), True), b) * c
+        ),
     }
 
 
@@ -87,7 +94,8 @@ def measure(target: float) -> None:
     m = rng.normal(size=(N, N)) / np.sqrt(N)
     a = m @ m.T + np.eye(N)  # SPD, condition number about 5
     b, c = rng.normal(size=(N, K)), rng.normal(size=(N, N))
-    ours, theirs = objectives(np, scipy.linalg), objectives(jnp, jsl)
+    ours = objectives(np, scipy.linalg)
+    theirs = objectives(jnp, jsl, lambda x: jnp.tril(x) + jnp.tril(x, -1).T)
     rows = []
     for name in ours:
         cc = c[:, :K] if name in ("solve", "cho_solve") else c

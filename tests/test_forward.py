@@ -159,6 +159,7 @@ STRUCTURAL = {
 
 STRUCTURAL.update(LINALG_STRUCTURAL)  # solve, cholesky, eigh, ...
 
+
 @pytest.mark.parametrize("name", sorted(STRUCTURAL))
 def test_structural_jvp_matches_finite_differences(name):
     body, *inputs = STRUCTURAL[name]

@@ -26,21 +26,26 @@ def solve(a, b):
 
 @njit_cached()
 def solve_triangular(a, b, lower, unit_diagonal):
-    # forward (lower) or back (upper) substitution, all right-hand sides at once
+    # forward (lower) or back (upper) substitution, all right-hand sides at once;
+    # scalar loops: no temporary per step, the innermost over contiguous columns
     out = np.empty_like(b)
-    n = a.shape[1]
+    n, k = b.shape[1], b.shape[2]
     for i in range(a.shape[0]):
         for step in range(n):
             r = step if lower else n - 1 - step
-            row = b[i, r].copy()
+            for j in range(k):
+                out[i, r, j] = b[i, r, j]
             lo, hi = (0, r) if lower else (r + 1, n)
             for c in range(lo, hi):
-                row -= a[i, r, c] * out[i, c]
+                arc = a[i, r, c]
+                for j in range(k):
+                    out[i, r, j] -= arc * out[i, c, j]
             if not unit_diagonal:
-                if a[i, r, r] == 0:
+                d = a[i, r, r]
+                if d == 0:
                     raise np.linalg.LinAlgError("singular matrix: a zero on the diagonal")
-                row /= a[i, r, r]
-            out[i, r] = row
+                for j in range(k):
+                    out[i, r, j] /= d
     return out
 
 

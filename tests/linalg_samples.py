@@ -33,9 +33,12 @@ SPD = spd(2, 3, 3, seed=32)
 RHS = normal(2, 3, 2, seed=33)
 
 
-def _squared_vectors(a):
-    v = la.eigh(la.symmetric_from_lower(a), "vectors")
+def _squared(v):
     return ops.elementwise("mul", v, v)
+
+
+def _squared_vectors(a):
+    return _squared(la.eigh(la.symmetric_from_lower(a), "vectors"))
 
 
 LINALG_STRUCTURAL = {
@@ -52,4 +55,10 @@ LINALG_STRUCTURAL = {
     "eigh[values]": (lambda a: la.eigh(la.symmetric_from_lower(a), "values"), SPD),
     "eigh[vectors squared]": (_squared_vectors, SPD),
     "svd[s]": (lambda a: la.svd(a, "s"), normal(2, 4, 3, seed=34)),
+    "svd[u squared, tall]": (lambda a: _squared(la.svd(a, "u")), normal(2, 4, 3, seed=37)),
+    "svd[vt squared, tall]": (lambda a: _squared(la.svd(a, "vt")), normal(4, 3, seed=38)),
+    "svd[u squared, wide]": (lambda a: _squared(la.svd(a, "u")), normal(3, 5, seed=39)),
+    "svd[vt squared, wide]": (lambda a: _squared(la.svd(a, "vt")), normal(2, 3, 5, seed=40)),
+    "qr[q]": (lambda a: la.qr(a, "q"), normal(2, 4, 3, seed=35)),
+    "qr[r]": (lambda a: la.qr(a, "r"), normal(4, 4, seed=36)),
 }

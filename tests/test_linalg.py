@@ -66,6 +66,13 @@ def values(a, ab, s, sb, b, bb, v, r):
         scipy.linalg.cho_solve((lower, True), b),
         scipy.linalg.cho_solve((lower.T, False), v),
         scipy.linalg.cholesky(s),
+        *np.linalg.qr(r),
+        np.linalg.qr(ab, mode="r"),
+        np.linalg.svd(r, full_matrices=False)[0] ** 2,  # squared: signs are LAPACK's choice
+        np.linalg.svd(r.T, full_matrices=False)[2] ** 2,
+        np.linalg.pinv(r),
+        np.linalg.pinv(ab),
+        np.linalg.pinv(np.outer(v, v)),  # rank 1: the cutoff drops two singular values
     )
 
 
@@ -136,6 +143,11 @@ def objectives(a, s, b, r, v):
             np.linalg.norm(v, 1),
             np.sum(np.linalg.solve(np.stack([a, a.T]), np.stack([b, 2 * b])) * W),  # batched
             np.sum(np.linalg.eigvalsh(np.stack([s, 2 * s])) * v),
+            np.sum(np.linalg.qr(r)[0] * R),
+            np.sum(np.linalg.qr(r)[1] * C),
+            np.sum(np.linalg.svd(r, full_matrices=False)[0] ** 2 * R),
+            np.sum(np.linalg.svd(r.T, full_matrices=False)[2] ** 2 * R.T),
+            np.sum(np.linalg.pinv(r) * R.T),
         ]
     )
 
@@ -172,6 +184,11 @@ def objectives_jax(a, s, b, r, v):
             jnp.linalg.norm(v, 1),
             jnp.sum(jnp.linalg.solve(jnp.stack([a, a.T]), jnp.stack([b, 2 * b])) * W),
             jnp.sum(jnp.linalg.eigvalsh(jnp.stack([_sym(s), 2 * _sym(s)])) * v),
+            jnp.sum(jnp.linalg.qr(r)[0] * R),
+            jnp.sum(jnp.linalg.qr(r)[1] * C),
+            jnp.sum(jnp.linalg.svd(r, full_matrices=False)[0] ** 2 * R),
+            jnp.sum(jnp.linalg.svd(r.T, full_matrices=False)[2] ** 2 * R.T),
+            jnp.sum(jnp.linalg.pinv(r) * R.T),
         ]
     )
 
@@ -195,7 +212,7 @@ def _finite_differences(f, args, h=1e-6):
 
 
 DIRECTIONS = [normal(*x.shape, seed=40 + k) for k, x in enumerate(OBJECTIVE_ARGS)]
-WEIGHTS = normal(22, seed=50)
+WEIGHTS = normal(27, seed=50)
 
 
 def test_grad_matches_jax_and_finite_differences():
@@ -377,5 +394,7 @@ def test_unsupported_arguments_and_shapes_name_the_line():
         _trace(lambda r: np.linalg.inv(r), R)
     with pytest.raises(UnsupportedError, match="UPLO"):
         _trace(lambda s: np.linalg.eigh(s, UPLO="X"), S)
-    with pytest.raises(UnsupportedError, match="singular vectors is not implemented"):
-        adjit.grad(lambda a: np.sum(np.linalg.svd(a)[0]))(A)
+    with pytest.raises(UnsupportedError, match=r"qr of a wide matrix \(3x5\)(.|\n)*test_linalg"):
+        adjit.grad(lambda a: np.sum(np.linalg.qr(a)[0]))(normal(3, 5, seed=1))
+    with pytest.raises(UnsupportedError, match="mode='raw'"):
+        _trace(lambda r: np.linalg.qr(r, mode="raw"), R)

@@ -124,6 +124,24 @@ def svd_vt(a):
     return out
 
 
+@njit_cached()
+def qr_q(a):
+    k = min(a.shape[1], a.shape[2])
+    out = np.empty((a.shape[0], a.shape[1], k), a.dtype)
+    for i in range(a.shape[0]):
+        out[i] = np.linalg.qr(a[i])[0]
+    return out
+
+
+@njit_cached()
+def qr_r(a):
+    k = min(a.shape[1], a.shape[2])
+    out = np.empty((a.shape[0], k, a.shape[2]), a.dtype)
+    for i in range(a.shape[0]):
+        out[i] = np.linalg.qr(a[i])[1]
+    return out
+
+
 def kernel(name: str, attrs: dict) -> str:
     """The name of the callee here of primitive `name` with `attrs`."""
     part = attrs.get("part")

@@ -1,9 +1,10 @@
-"""np.linalg on traced arrays: solve, inv, det, slogdet, cholesky, eigh, svd, norm.
+"""np.linalg on traced arrays: solve, inv, det, slogdet, cholesky, eigh, svd, qr, pinv, norm.
 
 Each function checks and broadcasts its arguments as NumPy does, then builds IR
 from the linear-algebra primitives (ops_linalg.py), whose derivative rules are
-in rules_linalg.py; inv is a solve against the identity, norm a composition of
-reductions (and singular values for ord 2, -2 and 'nuc'). Leading axes are a
+in rules_linalg.py; inv is a solve against the identity, pinv a composition of
+the SVD's factors, norm a composition of reductions (and singular values for
+ord 2, -2 and 'nuc'). Leading axes are a
 batch, as in NumPy. Integer inputs become float64. cholesky and eigh read the
 lower triangle (eigh's UPLO='U': the upper), so they are applied to the
 symmetric matrix built from it, and derivatives are those of that function.
@@ -38,6 +39,7 @@ from .numpy_api import (
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
+QRResult = namedtuple("QRResult", ["Q", "R"])
 
 
 def float_matrix(a: Any, func: str, square: bool = True) -> Any:
@@ -164,6 +166,36 @@ if hasattr(np.linalg, "svdvals"):
     @implements(np.linalg.svdvals)
     def _svdvals(x: Any, /) -> Any:
         return wrap(la.svd(float_matrix(x, "np.linalg.svdvals", square=False).value, "s"))
+
+
+@implements(np.linalg.pinv)
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
+    # NumPy's: V diag(1/s) U^T over the singular values above rcond * max(s)
+    # (hermitian=True changes only how NumPy factors; the SVD serves as well)
+    x = float_matrix(a, "np.linalg.pinv", square=False)
+    if rcond is None:
+        rcond = rtol if rtol is not None else max(x.shape[-2:]) * np.finfo(x.dtype).eps
+    u, sv, vt = (wrap(la.svd(x.value, part)) for part in ("u", "s", "vt"))
+    cutoff = _max(sv, axis=-1, keepdims=True) * asarray(rcond)[..., None]
+    large = sv > cutoff
+    s_inv = np.where(large, 1.0 / np.where(large, sv, 1.0), 0.0)
+    return wrap(ops.matmul(la.mT(vt.value), (s_inv[..., None] * wrap(la.mT(u.value))).value))
+
+
+@implements(np.linalg.qr)
+def qr(a: Any, mode: str = "reduced") -> Any:
+    x = float_matrix(a, "np.linalg.qr", square=False)
+    m, n = x.shape[-2:]
+    if mode == "r":
+        return wrap(la.qr(x.value, "r"))
+    if mode not in ("reduced", "complete") or (mode == "complete" and m > n):
+        raise located(
+            UnsupportedError(
+                f"np.linalg.qr with mode={mode!r} is not supported here: use mode='reduced' "
+                "(or 'r'; 'complete' only where rows <= columns)"
+            )
+        )
+    return QRResult(wrap(la.qr(x.value, "q")), wrap(la.qr(x.value, "r")))
 
 
 # ---------------------------------------------------------------------- norm

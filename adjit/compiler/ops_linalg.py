@@ -44,6 +44,10 @@ def svd(a: Value, part: str) -> Value:
     return current().emit("svd", (a,), {"part": part})
 
 
+def qr(a: Value, part: str) -> Value:
+    return current().emit("qr", (a,), {"part": part})
+
+
 def mT(x: Value) -> Value:
     """x with its last two axes swapped."""
     n = x.type.ndim

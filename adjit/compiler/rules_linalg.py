@@ -11,7 +11,10 @@ cholesky and eigh take a symmetric matrix (numpy_linalg.py builds it from the
 lower triangle, as LAPACK reads it): their tangents are symmetric and their
 cotangents are symmetrized. eigh's eigenvector rules divide by differences of
 eigenvalues: repeated eigenvalues give inf/NaN there (the derivative does not
-exist), as in JAX. svd's singular values have rules; its vectors do not yet.
+exist), as in JAX; likewise svd's singular vectors with repeated singular values
+(and, on the thin side, with a zero one).
+qr's rules (JAX's forward rule and its transpose) need rows >= columns and a
+nonsingular r.
 """
 
 from __future__ import annotations
@@ -184,28 +187,122 @@ def _eigh(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[boo
 # ------------------------------------------------------------------- svd
 
 
-def _svd_vectors(op: Op) -> UnsupportedError:
-    return UnsupportedError(
-        "the derivative of np.linalg.svd's singular vectors is not implemented: "
-        "differentiate the singular values (compute_uv=False) or use eigh"
-        + describe_location(op.loc)
-    )
+def _svd_factors(a: Value) -> tuple[Value, Value, Value, Value]:
+    """u, s, v (not v^T) of the thin SVD, and F[i, j] = 1 / (s_j^2 - s_i^2), 0 on
+    the diagonal (inf/NaN where singular values repeat: no derivative there)."""
+    u, s, v = la.svd(a, "u"), la.svd(a, "s"), la.mT(la.svd(a, "vt"))
+    return u, s, v, _gaps(_mul(s, s))
+
+
+def _col(v: Value) -> Value:
+    """(..., n) as (..., n, 1): scales the rows of a matrix."""
+    return ops.reshape(v, (*v.type.shape, 1))
 
 
 def _svd_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
-    if op.attrs["part"] != "s":
-        raise _svd_vectors(op)
-    a = xs[0]
-    u, vt = la.svd(a, "u"), la.svd(a, "vt")  # ds_k = u_k^T da v_k
-    return ops.reduce("reduce_sum", _mul(u, ops.matmul(ts[0], la.mT(vt))), [a.type.ndim - 2])
+    # JAX's rule: dS = U^T da V; dU = U (F o (dS S + S dS^T)) + (I - U U^T) da V S^-1;
+    # dV = V (F o (S dS + dS^T S)) + (I - V V^T) da^T U S^-1 (the last terms: thin sides)
+    a, ta = xs[0], ts[0]
+    part = op.attrs["part"]
+    m, n = a.type.shape[-2:]
+    if part == "s":  # ds_k = u_k^T da v_k
+        u, v = la.svd(a, "u"), la.mT(la.svd(a, "vt"))
+        return ops.reduce("reduce_sum", _mul(u, ops.matmul(ta, v)), [a.type.ndim - 2])
+    u, s, v, f = _svd_factors(a)
+    ds = ops.matmul(la.mT(u), ops.matmul(ta, v))
+    if part == "u":
+        ds_s = _mul(ds, _row(s))
+        du = ops.matmul(u, _mul(f, ops.elementwise("add", ds_s, la.mT(ds_s))))
+        if m > n:
+            dav = ops.matmul(ta, v)
+            rest = ops.elementwise("sub", dav, ops.matmul(u, ops.matmul(la.mT(u), dav)))
+            du = ops.elementwise("add", du, ops.elementwise("div", rest, _row(s)))
+        return du
+    s_ds = _mul(_col(s), ds)
+    dv = ops.matmul(v, _mul(f, ops.elementwise("add", s_ds, la.mT(s_ds))))
+    if n > m:
+        dau = ops.matmul(la.mT(ta), u)
+        rest = ops.elementwise("sub", dau, ops.matmul(v, ops.matmul(la.mT(v), dau)))
+        dv = ops.elementwise("add", dv, ops.elementwise("div", rest, _row(s)))
+    return la.mT(dv)
 
 
 def _svd(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]) -> Cotangents:
-    if op.attrs["part"] != "s":
-        raise _svd_vectors(op)
+    # the transpose of the forward rule: with G = F o (U^T ct_u), H = F o (V^T ct_v),
+    # ct_a = U ((G + G^T) S + S (H + H^T)) V^T + (I - U U^T) ct_u S^-1 V^T
+    #        + U S^-1 ((I - V V^T) ct_v)^T
     a = xs[0]
-    u, vt = la.svd(a, "u"), la.svd(a, "vt")  # ct_a = U diag(ct) V^T
-    return (ops.matmul(_mul(u, _row(ct)), vt),)
+    part = op.attrs["part"]
+    m, n = a.type.shape[-2:]
+    if part == "s":  # ct_a = U diag(ct) V^T
+        u, vt = la.svd(a, "u"), la.svd(a, "vt")
+        return (ops.matmul(_mul(u, _row(ct)), vt),)
+    u, s, v, f = _svd_factors(a)
+    if part == "u":
+        g = _mul(f, ops.matmul(la.mT(u), ct))
+        inner = _mul(ops.elementwise("add", g, la.mT(g)), _row(s))
+        ct_a = ops.matmul(u, ops.matmul(inner, la.mT(v)))
+        if m > n:
+            rest = ops.elementwise("sub", ct, ops.matmul(u, ops.matmul(la.mT(u), ct)))
+            scaled = ops.elementwise("div", rest, _row(s))
+            ct_a = ops.elementwise("add", ct_a, ops.matmul(scaled, la.mT(v)))
+        return (ct_a,)
+    ct_v = la.mT(ct)
+    h = _mul(f, ops.matmul(la.mT(v), ct_v))
+    inner = _mul(_col(s), ops.elementwise("add", h, la.mT(h)))
+    ct_a = ops.matmul(u, ops.matmul(inner, la.mT(v)))
+    if n > m:
+        rest = ops.elementwise("sub", ct_v, ops.matmul(v, ops.matmul(la.mT(v), ct_v)))
+        scaled = ops.elementwise("div", rest, _row(s))
+        ct_a = ops.elementwise("add", ct_a, ops.matmul(u, la.mT(scaled)))
+    return (ct_a,)
+
+
+# -------------------------------------------------------------------- qr
+
+
+def _qr_parts(op: Op, a: Value) -> tuple[Value, Value]:
+    m, n = a.type.shape[-2:]
+    if m < n:
+        raise UnsupportedError(
+            f"the derivative of np.linalg.qr of a wide matrix ({m}x{n}) is not implemented: "
+            "it needs rows >= columns" + describe_location(op.loc)
+        )
+    return la.qr(a, "q"), la.qr(a, "r")
+
+
+def _times_r_inverse(x: Value, r: Value) -> Value:
+    """x r^-1, by a triangular solve: r^T (x r^-1)^T = x^T."""
+    return la.mT(la.solve_triangular(la.mT(r), la.mT(x), lower=True))
+
+
+def _qr_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:
+    # C = q^T da r^-1, w = strict-lower(C) - its transpose (skew):
+    # dq = q (w - C) + da r^-1, dr = (C - w) r
+    q, r = _qr_parts(op, xs[0])
+    da_rinv = _times_r_inverse(ts[0], r)
+    c = ops.matmul(la.mT(q), da_rinv)
+    lower = la.triangle(c, True, strict=True)
+    w = ops.elementwise("sub", lower, la.mT(lower))
+    if op.attrs["part"] == "q":
+        return ops.elementwise("add", ops.matmul(q, ops.elementwise("sub", w, c)), da_rinv)
+    return ops.matmul(ops.elementwise("sub", c, w), r)
+
+
+def _qr(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[bool]) -> Cotangents:
+    # the transpose of the forward rule: with M = q^T ct_q - ct_r r^T and
+    # N = strict-lower(M - M^T) - M, ct_a = (ct_q + q N) r^-T
+    q, r = _qr_parts(op, xs[0])
+    if op.attrs["part"] == "q":
+        m, y = ops.matmul(la.mT(q), ct), ct
+    else:
+        m, y = ops.elementwise("neg", ops.matmul(ct, la.mT(r))), None
+    n = ops.elementwise(
+        "sub", la.triangle(ops.elementwise("sub", m, la.mT(m)), True, strict=True), m
+    )
+    qn = ops.matmul(q, n)
+    y = qn if y is None else ops.elementwise("add", y, qn)
+    return (la.mT(la.solve_triangular(r, la.mT(y), lower=False)),)
 
 
 JVP_RULES = {
@@ -216,6 +313,7 @@ JVP_RULES = {
     "slogdet": _slogdet_jvp,
     "eigh": _eigh_jvp,
     "svd": _svd_jvp,
+    "qr": _qr_jvp,
 }
 
 VJP_RULES = {
@@ -226,4 +324,5 @@ VJP_RULES = {
     "slogdet": _slogdet,
     "eigh": _eigh,
     "svd": _svd,
+    "qr": _qr,
 }

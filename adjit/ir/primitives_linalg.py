@@ -16,6 +16,7 @@ result, so each op still has one result.
   slogdet(a) {part}                 "sign" or "logabs": det = sign * exp(logabs)
   eigh(a) {part}                    "values" (ascending) or "vectors" (columns), lower triangle read
   svd(a) {part}                     "u", "s" or "vt" of the thin SVD, s descending
+  qr(a) {part}                      "q" or "r" of the reduced QR (NumPy's mode='reduced')
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from ..errors import ShapeError, VerificationError
 from .primitives import Attrs, Primitive, _register
 from .types import TensorType
 
-PARTS = {"slogdet": ("sign", "logabs"), "eigh": ("values", "vectors"), "svd": ("u", "s", "vt")}
+PARTS = {
+    "slogdet": ("sign", "logabs"),
+    "eigh": ("values", "vectors"),
+    "svd": ("u", "s", "vt"),
+    "qr": ("q", "r"),
+}
 
 
 def _float_matrix(name: str, x: TensorType, square: bool = True) -> None:
@@ -90,6 +96,15 @@ def _svd_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
     return a.with_shape((*batch, *shape))
 
 
+def _qr_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (a,) = types
+    _float_matrix("qr", a, square=False)
+    *batch, m, n = a.shape
+    k = min(m, n)
+    shape = {"q": (m, k), "r": (k, n)}[_part("qr", attrs)]
+    return a.with_shape((*batch, *shape))
+
+
 def _batched(fn, *args: np.ndarray) -> np.ndarray:
     """fn applied to each matrix of the leading batch (SciPy's triangular solve is 2-D)."""
     batch = args[0].shape[:-2]
@@ -128,6 +143,11 @@ def _svd_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
     return {"u": u, "s": s, "vt": vt}[attrs["part"]]
 
 
+def _qr_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    q, r = np.linalg.qr(args[0])
+    return q if attrs["part"] == "q" else r
+
+
 def _linalg(name: str, arity: int, infer, evaluate) -> None:
     _register(Primitive(name, "structural", arity, infer, evaluate))
 
@@ -139,5 +159,6 @@ _linalg("det", 1, _square_infer("det"), lambda a, at: np.linalg.det(a[0]))
 _linalg("slogdet", 1, _square_infer("slogdet"), _slogdet_eval)
 _linalg("eigh", 1, _square_infer("eigh"), _eigh_eval)
 _linalg("svd", 1, _svd_infer, _svd_eval)
+_linalg("qr", 1, _qr_infer, _qr_eval)
 
-LINALG = frozenset(("solve", "solve_triangular", "cholesky", "det", "slogdet", "eigh", "svd"))
+LINALG = frozenset(("solve", "solve_triangular", "cholesky", "det", "slogdet", "eigh", "svd", "qr"))

@@ -63,7 +63,7 @@ def test_exception_family():
 @pytest.mark.parametrize(
     "name, call",
     [
-        ("np.linalg.qr", lambda x: np.linalg.qr(x)),
+        ("np.linalg.lstsq", lambda x: np.linalg.lstsq(x, x)),
         ("np.einsum", lambda x: np.einsum("ij->i", x)),
         ("np.cumsum", lambda x: np.cumsum(x)),
         ("np.sort", lambda x: np.sort(x, axis=0)),

@@ -135,12 +135,9 @@ def objectives(a, s, b, r, v):
             np.sum(np.linalg.svd(r, compute_uv=False) * v),
             np.linalg.norm(r, "nuc"),
             np.linalg.norm(r, 2),
-            np.linalg.norm(r, -2),
             np.linalg.norm(r, 1),
             np.linalg.norm(r, np.inf),
-            np.linalg.norm(r, "fro"),
             np.linalg.norm(v, 3),
-            np.linalg.norm(v, 1),
             np.sum(np.linalg.solve(np.stack([a, a.T]), np.stack([b, 2 * b])) * W),  # batched
             np.sum(np.linalg.eigvalsh(np.stack([s, 2 * s])) * v),
             np.sum(np.linalg.qr(r)[0] * R),
@@ -176,12 +173,9 @@ def objectives_jax(a, s, b, r, v):
             jnp.sum(jnp.linalg.svd(r, compute_uv=False) * v),
             jnp.linalg.norm(r, "nuc"),
             jnp.linalg.norm(r, 2),
-            jnp.linalg.norm(r, -2),
             jnp.linalg.norm(r, 1),
             jnp.linalg.norm(r, jnp.inf),
-            jnp.linalg.norm(r, "fro"),
             jnp.linalg.norm(v, 3),
-            jnp.linalg.norm(v, 1),
             jnp.sum(jnp.linalg.solve(jnp.stack([a, a.T]), jnp.stack([b, 2 * b])) * W),
             jnp.sum(jnp.linalg.eigvalsh(jnp.stack([_sym(s), 2 * _sym(s)])) * v),
             jnp.sum(jnp.linalg.qr(r)[0] * R),
@@ -212,7 +206,7 @@ def _finite_differences(f, args, h=1e-6):
 
 
 DIRECTIONS = [normal(*x.shape, seed=40 + k) for k, x in enumerate(OBJECTIVE_ARGS)]
-WEIGHTS = normal(27, seed=50)
+WEIGHTS = normal(24, seed=50)  # one per objective
 
 
 def test_grad_matches_jax_and_finite_differences():

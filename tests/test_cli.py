@@ -40,7 +40,7 @@ MODEL = textwrap.dedent(
         return np.sum(adjit.fori_loop(0, 3, lambda i, s: np.tanh(s @ W), x) ** 2)
 
     def unsupported(x):
-        return np.linalg.svd(x)[0].sum()
+        return np.linalg.eig(x)[0].sum()
 
     def broken(x):
         return x.no_such_attribute
@@ -194,7 +194,7 @@ def test_graph_svg(model, tmp_path):
         (("ir", "{model}:f", "--arg", "f64[3"), "malformed type 'f64[3'"),
         (("ir", "{model}:f", "--arg", "c128[3]"), "malformed type"),
         (("ir", "{model}:f", "--arg", "f64[3]"), "give one --arg per positional argument"),
-        (("ir", "{model}:unsupported", "--arg", "f64[3,3]"), "np.linalg.svd is not supported"),
+        (("ir", "{model}:unsupported", "--arg", "f64[3,3]"), "np.linalg.eig is not supported"),
         (("source", "{model}:broken", "--arg", "f64[3]"), "no_such_attribute"),
         (("ir", "{model}:f", *X3, "--grad", "x"), "ARGNUMS must be ints"),
         (("graph", "{model}:f", *X3, "-o", "{dir}/g.txt"), "cannot save a graph"),

@@ -233,4 +233,4 @@ def test_every_differentiable_primitive_is_compiled_and_checked():
         if p.differentiable and p.kind not in ("control", "source", "tape") and n not in covered
     }
     # convert: through f32 a finite difference is meaningless (test_forward, test_grad)
-    assert missing == {"convert"}
+    assert missing <= {"convert"}  # the linear-algebra masks convert bool to float

@@ -13,6 +13,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 import pytest
+from linalg_samples import LINALG_STRUCTURAL
 from samples import (
     BINARY_INPUTS,
     ELEMENTWISE,
@@ -161,6 +162,8 @@ STRUCTURAL = {
         normal(3, 3, seed=18),
     ),
 }
+
+STRUCTURAL.update(LINALG_STRUCTURAL)  # solve, cholesky, eigh, ...
 
 
 @pytest.mark.parametrize("name", sorted(STRUCTURAL))

@@ -14,6 +14,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from adbench import data_path, gmm_objective, gmm_reference_gradient_test, read_gmm, rho
+from linalg_samples import LINALG_STRUCTURAL
 from samples import (
     BINARY_INPUTS,
     ELEMENTWISE,
@@ -157,6 +158,8 @@ STRUCTURAL = {
         normal(3, 3, seed=18),
     ),
 }
+
+STRUCTURAL.update(LINALG_STRUCTURAL)  # solve, cholesky, eigh, ...
 
 
 @pytest.mark.parametrize("name", sorted(STRUCTURAL))

@@ -7,7 +7,8 @@ layouts, hidden constant arrays, an example call) into a Python package:
     NAME/_runtime.py      flatten/unflatten and signature matching (aot_runtime.py)
     NAME/_sig0.py, ...    the generated Numba source of each signature (kind="numba")
     NAME/_native*.so      all signatures compiled by numba.pycc (kind="pycc")
-    NAME/_vecmath.py, NAME/_pairwise.py   adjit's helpers the generated code imports
+    NAME/_vecmath.py, NAME/_pairwise.py, NAME/_linalg.py
+                                          adjit's helpers the generated code imports
     NAME/_kernels_scan.py                 (scans and sorts along an axis)
     NAME/_c0_0.npy, ...   the large constants (closed-over weights) of each signature
 
@@ -39,7 +40,7 @@ import numpy as np
 
 from .. import tree
 from ..errors import AdjitError
-from . import aot_runtime, kernels_scan, pairwise, vecmath
+from . import aot_runtime, kernels_linalg, kernels_scan, pairwise, vecmath
 
 __all__ = ["KINDS", "ExportSignature", "write_package"]
 
@@ -92,6 +93,7 @@ def standalone_source(source: str) -> str:
     text = source.replace(f"from {pairwise.__name__} import", "from ._pairwise import")
     text = text.replace(f"from {vecmath.__name__} import", "from ._vecmath import")
     text = text.replace(f"from {kernels_scan.__name__} import", "from ._kernels_scan import")
+    text = text.replace(f"from {kernels_linalg.__name__} import", "from ._linalg import")
     if _ADJIT_IMPORT.search(text):
         raise AdjitError("export: the generated code imports adjit modules other than its helpers")
     return f"CACHE = True\n{text}"
@@ -152,6 +154,7 @@ def _write(
         (root / "_vecmath.py").write_text(_helper_source(vecmath))
         (root / "_pairwise.py").write_text(_helper_source(pairwise))
         (root / "_kernels_scan.py").write_text(_helper_source(kernels_scan))
+        (root / "_linalg.py").write_text(_helper_source(kernels_linalg))
         for i, sig in enumerate(signatures):
             (root / f"_sig{i}.py").write_text(standalone_source(sig.source))
             entries.append(f"_sig{i}.entry")

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..ir.core import Block, Function, Op, Value
+from ..ir.primitives_linalg import LINALG
 from ..ir.printer import print_function, value_names
 from ..ir.types import TapeType, TensorType
-from . import kernels_scan, pairwise, vecmath
+from . import kernels_linalg, kernels_scan, pairwise, vecmath
 from .buffers import BufferRoots, NameTable
 from .elements import CTOR as _CTOR
 from .elements import NUMPY_NAME as _NUMPY_NAME
@@ -560,6 +562,28 @@ class _Generator(ElementExpressions):
         self.bind(v, name)
         self.fresh.add(v)
 
+    def linalg(self, op: Op) -> None:
+        """A LAPACK-backed primitive: its kernel (kernels_linalg.py) on the operands
+        viewed as (batch, rows, cols), the result viewed back in its own shape."""
+        v = op.result
+        batch = math.prod(op.operands[0].type.shape[:-2])
+        args = [
+            f"{self.read(self.names[x])}.reshape(({batch}, {x.type.shape[-2]}, {x.type.shape[-1]}))"
+            for x in op.operands
+        ]
+        if op.name == "solve_triangular":
+            args += [str(op.attrs["lower"]), str(op.attrs["unit_diagonal"])]
+        call = f"_la_{kernels_linalg.kernel(op.name, op.attrs)}({', '.join(args)})"
+        name = self.bind(v)
+        text = f"{call}[0]" if v.type.ndim == 0 else f"{call}.reshape({v.type.shape})"
+        self.raises = True  # LinAlgError: no prange around it
+        self.stmt(
+            f"{name} = {text}{self.comment(v)}",
+            writes=[(name, None)],
+            scalar_writes={name} if v.type.ndim == 0 else set(),
+        )
+        self.fresh.add(v)
+
     def matrix(self, x: Value) -> str:
         """A matmul operand, recorded as a whole-array read: a name, or `name.T` for a view."""
         if x in self.views:
@@ -829,6 +853,8 @@ class _Generator(ElementExpressions):
                 self.tape_write(op, plan, position)
             elif op.name == "tape_read":
                 self.tape_read(op, block)
+            elif op.name in LINALG:
+                self.linalg(op)
             else:
                 getattr(self, op.name)(op)
         for r in block.results:  # results must be named variables
@@ -879,6 +905,10 @@ class _Generator(ElementExpressions):
                 else []
             ),
             *([_INT_MATMUL] if "_int_matmul(" in body else []),
+            *(
+                f"from {kernels_linalg.__name__} import {k} as _la_{k}"
+                for k in sorted(set(re.findall(r"\b_la_(\w+)\(", body)))
+            ),
             *(f"{name} = {text}" for text, name in self.constants.items()),
         ]
         split = split_body(lines, params, self.split_lines)

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ir.core import Block, Function, Op, Value
 from ..ir.indexing import Dynamic, Slice, indexed_shape
+from ..ir.primitives_linalg import LINALG
 from ..ir.types import TapeType, TensorType
 from . import ops
 from .banded import Banded, banded_rule
@@ -303,6 +304,11 @@ def _tape_add(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Val
     return ops.tape_add(*(materialize(x, on, n) for x, on in zip(xs, flags)), op.loc)
 
 
+def _linalg(op: Op, xs: Sequence[Value], flags: Sequence[bool], n: int) -> Value:
+    # the linear-algebra primitives map over leading axes that all operands share
+    return _emit(op, [materialize(x, on, n) for x, on in zip(xs, flags)])
+
+
 _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] = {
     "tape_add": _tape_add,
     "tape_write": _tape_write,
@@ -322,6 +328,7 @@ _RULES: dict[str, Callable[[Op, Sequence[Value], Sequence[bool], int], Value]] =
     "scatter_add": _scatter,
     "linear_scan": _scan,
     "argsort": _scan,
+    **dict.fromkeys(LINALG, _linalg),
 }
 
 

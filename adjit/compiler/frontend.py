@@ -237,8 +237,9 @@ def _numpy_object(value: Any) -> Any:
 
 
 class _ScipyView(types.ModuleType):
-    """scipy or scipy.special as traced code sees it: adjit's logsumexp, softmax
-    and log_softmax (scipy_special.py) in place of SciPy's; all else SciPy's."""
+    """scipy, scipy.special or scipy.linalg as traced code sees it: adjit's logsumexp,
+    softmax and log_softmax (scipy_special.py), solve_triangular, cho_solve, ...
+    (scipy_linalg.py) in place of SciPy's; all else SciPy's."""
 
     def __init__(self, module: types.ModuleType) -> None:
         super().__init__(module.__name__, module.__doc__)
@@ -259,21 +260,29 @@ def _scipy_view(module: types.ModuleType) -> _ScipyView:
 
 
 def _scipy_special_object(value: Any) -> Any:
-    """The view of scipy, scipy.special or one of its Python functions; else `value`.
+    """The view of scipy, scipy.special, scipy.linalg or of a Python function of
+    theirs that adjit serves (scipy_special.py, scipy_linalg.py); else `value`.
 
-    Only once the program has imported scipy.special (adjit does not import SciPy).
+    Only once the program has imported that module (adjit does not import SciPy).
     """
     import sys
 
-    if "scipy.special" not in sys.modules:
+    served = [m for m in ("scipy.special", "scipy.linalg") if m in sys.modules]
+    if not served:
         return value
     if isinstance(value, types.ModuleType):
-        return _scipy_view(value) if value.__name__ in ("scipy", "scipy.special") else value
+        viewed = value.__name__ == "scipy" or value.__name__ in served
+        return _scipy_view(value) if viewed else value
     if not isinstance(value, types.FunctionType):
         return value
-    from . import scipy_special
-
-    return scipy_special.FUNCTIONS.get(value, value)
+    for module in served:
+        if module == "scipy.special":
+            from . import scipy_special as adjit_module
+        else:
+            from . import scipy_linalg as adjit_module
+        if value in adjit_module.FUNCTIONS:
+            return adjit_module.FUNCTIONS[value]
+    return value
 
 
 # ------------------------------------------------------- the user code's view

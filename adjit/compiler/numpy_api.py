@@ -799,20 +799,6 @@ def _trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any =
     return _sum(x[..., rows, rows + offset], axis=-1)
 
 
-@implements(np.linalg.norm)
-def _norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
-    x = asarray(x)
-    if x.dtype.kind != "f":
-        x = astype(x, np.float64)
-    # the square root of the sum of squares: ord=None (any axes), 2 on vectors,
-    # "fro" on matrices; 2 on matrices is the largest singular value
-    vector = x.ndim == 1 if axis is None else len(_axes(axis, x.ndim)) == 1
-    matrix = x.ndim == 2 if axis is None else len(_axes(axis, x.ndim)) == 2
-    if not (ord is None or (ord == 2 and vector) or (ord == "fro" and matrix)):
-        raise located(UnsupportedError(f"np.linalg.norm with ord={ord!r} is not supported here"))
-    return _root_of_squares(_sum(x * x, axis=axis, keepdims=keepdims))
-
-
 # ----------------------------------------------------------------- methods
 
 ARRAY_METHODS = {
@@ -951,6 +937,7 @@ def _scipy_ufunc(ufunc: np.ufunc) -> Callable[..., Any] | None:
 
 
 # shape and array-manipulation functions (diag, tile, pad, split, ...), einsum,
-# linspace/logspace/geomspace and scans, sorts and searches (cumsum, sort, argmax,
-# searchsorted, gradient, ...) register themselves
-from . import numpy_einsum, numpy_ranges, numpy_scans, numpy_shapes  # noqa: E402, F401
+# linspace/logspace/geomspace, scans, sorts and searches (cumsum, sort, argmax,
+# searchsorted, gradient, ...) and np.linalg (solve, inv, det, cholesky, eigh, svd,
+# norm, ...) register themselves
+from . import numpy_einsum, numpy_linalg, numpy_ranges, numpy_scans, numpy_shapes  # noqa: E402, F401

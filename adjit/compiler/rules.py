@@ -26,7 +26,7 @@ import numpy as np
 from ..ir.core import Op, Value
 from ..ir.indexing import Dynamic, Slice, indexed_shape
 from ..ir.primitives import ZERO_DERIVATIVE
-from . import derivatives, ops
+from . import derivatives, ops, rules_linalg
 from .builder import current
 
 Cotangents = tuple[Value | None, ...]
@@ -444,6 +444,10 @@ VJP_RULES: dict[str, Rule] = {
     "constant": _source,
     "linear_scan": _linear_scan,
 }
+
+# linear algebra (solve, cholesky, det, eigh, ...): rules_linalg.py
+JVP_RULES.update(rules_linalg.JVP_RULES)
+VJP_RULES.update(rules_linalg.VJP_RULES)
 
 # Results are bool or integer: no cotangent ever reaches them.
 NOT_DIFFERENTIABLE = frozenset("lt le gt ge eq ne and or not iota argsort".split())

@@ -559,3 +559,7 @@ def evaluate(name: str, args: Sequence[np.ndarray], attrs: Attrs, result: Tensor
     if isinstance(result, TapeType):
         return out
     return np.asarray(out).astype(result.np_dtype, copy=False)
+
+
+# linear algebra (solve, cholesky, eigh, ...) registers itself
+from . import primitives_linalg  # noqa: E402, F401

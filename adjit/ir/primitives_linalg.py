@@ -1,0 +1,164 @@
+"""Linear-algebra primitives: dense factorizations and solves over leading batch axes.
+
+Each acts on the last two axes of its operands; the leading axes are a batch,
+the same for every operand (the NumPy-facing functions broadcast first). The
+reference semantics are NumPy's (and SciPy's for the triangular solve); a
+singular or non-positive-definite matrix raises `numpy.linalg.LinAlgError`, in
+the interpreter and in compiled code alike. Functions with several results
+(slogdet, eigh, svd) are one primitive with a `part` attribute naming the
+result, so each op still has one result.
+
+  solve(a, b)                       x with a @ x = b; b is (..., n, k)
+  solve_triangular(a, b) {lower, unit_diagonal}
+                                    the same with a triangular (the other triangle unread)
+  cholesky(a)                       lower L with a = L @ L.T (a's lower triangle read)
+  det(a)                            determinant
+  slogdet(a) {part}                 "sign" or "logabs": det = sign * exp(logabs)
+  eigh(a) {part}                    "values" (ascending) or "vectors" (columns), lower triangle read
+  svd(a) {part}                     "u", "s" or "vt" of the thin SVD, s descending
+  qr(a) {part}                      "q" or "r" of the reduced QR (NumPy's mode='reduced')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ShapeError, VerificationError
+from .primitives import Attrs, Primitive, _register
+from .types import TensorType
+
+PARTS = {
+    "slogdet": ("sign", "logabs"),
+    "eigh": ("values", "vectors"),
+    "svd": ("u", "s", "vt"),
+    "qr": ("q", "r"),
+}
+
+
+def _float_matrix(name: str, x: TensorType, square: bool = True) -> None:
+    if not x.is_float:
+        raise VerificationError(f"{name}: needs floating-point operands, got {x}")
+    if x.ndim < 2:
+        raise ShapeError(f"{name}: needs an array of at least 2 dimensions, got shape {x.shape}")
+    if square and x.shape[-1] != x.shape[-2]:
+        raise ShapeError(f"{name}: last 2 dimensions of the array must be square, got {x.shape}")
+
+
+def _part(name: str, attrs: Attrs) -> str:
+    part = attrs.get("part")
+    if part not in PARTS[name]:
+        raise VerificationError(f"{name}: part must be one of {PARTS[name]}, got {part!r}")
+    return part
+
+
+def _solve_infer(types: Sequence[TensorType], attrs: Attrs, name: str = "solve") -> TensorType:
+    a, b = types
+    _float_matrix(name, a)
+    if b.dtype != a.dtype or b.ndim != a.ndim:
+        raise VerificationError(f"{name}: b must be {a.dtype} with {a.ndim} dimensions, got {b}")
+    if b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
+        raise ShapeError(f"{name}: shapes {a.shape} and {b.shape} do not match")
+    return b
+
+
+def _triangular_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    for key in ("lower", "unit_diagonal"):
+        if not isinstance(attrs.get(key), bool):
+            raise VerificationError(f"solve_triangular: attribute {key} must be true or false")
+    return _solve_infer(types, attrs, "solve_triangular")
+
+
+def _square_infer(name: str):
+    def infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+        (a,) = types
+        _float_matrix(name, a)
+        if name in PARTS:
+            part = _part(name, attrs)
+            if part in ("sign", "logabs"):
+                return a.with_shape(a.shape[:-2])
+            if part == "values":
+                return a.with_shape(a.shape[:-1])
+        if name == "det":
+            return a.with_shape(a.shape[:-2])
+        return a
+
+    return infer
+
+
+def _svd_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (a,) = types
+    _float_matrix("svd", a, square=False)
+    *batch, m, n = a.shape
+    k = min(m, n)
+    shape = {"u": (m, k), "s": (k,), "vt": (k, n)}[_part("svd", attrs)]
+    return a.with_shape((*batch, *shape))
+
+
+def _qr_infer(types: Sequence[TensorType], attrs: Attrs) -> TensorType:
+    (a,) = types
+    _float_matrix("qr", a, square=False)
+    *batch, m, n = a.shape
+    k = min(m, n)
+    shape = {"q": (m, k), "r": (k, n)}[_part("qr", attrs)]
+    return a.with_shape((*batch, *shape))
+
+
+def _batched(fn, *args: np.ndarray) -> np.ndarray:
+    """fn applied to each matrix of the leading batch (SciPy's triangular solve is 2-D)."""
+    batch = args[0].shape[:-2]
+    first = fn(*(a[(0,) * len(batch)] for a in args)) if all(batch) else None
+    if first is None:
+        return np.zeros(args[-1].shape, args[-1].dtype)
+    out = np.empty(batch + first.shape, first.dtype)
+    for i in np.ndindex(*batch):
+        out[i] = fn(*(a[i] for a in args))
+    return out
+
+
+def _solve_triangular_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    import scipy.linalg
+
+    def one(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return scipy.linalg.solve_triangular(
+            a, b, lower=attrs["lower"], unit_diagonal=attrs["unit_diagonal"]
+        )
+
+    return _batched(one, *args)
+
+
+def _slogdet_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    sign, logabs = np.linalg.slogdet(args[0])
+    return sign if attrs["part"] == "sign" else logabs
+
+
+def _eigh_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    w, v = np.linalg.eigh(args[0])
+    return w if attrs["part"] == "values" else v
+
+
+def _svd_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    u, s, vt = np.linalg.svd(args[0], full_matrices=False)
+    return {"u": u, "s": s, "vt": vt}[attrs["part"]]
+
+
+def _qr_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+    q, r = np.linalg.qr(args[0])
+    return q if attrs["part"] == "q" else r
+
+
+def _linalg(name: str, arity: int, infer, evaluate) -> None:
+    _register(Primitive(name, "structural", arity, infer, evaluate))
+
+
+_linalg("solve", 2, _solve_infer, lambda a, at: np.linalg.solve(a[0], a[1]))
+_linalg("solve_triangular", 2, _triangular_infer, _solve_triangular_eval)
+_linalg("cholesky", 1, _square_infer("cholesky"), lambda a, at: np.linalg.cholesky(a[0]))
+_linalg("det", 1, _square_infer("det"), lambda a, at: np.linalg.det(a[0]))
+_linalg("slogdet", 1, _square_infer("slogdet"), _slogdet_eval)
+_linalg("eigh", 1, _square_infer("eigh"), _eigh_eval)
+_linalg("svd", 1, _svd_infer, _svd_eval)
+_linalg("qr", 1, _qr_infer, _qr_eval)
+
+LINALG = frozenset(("solve", "solve_triangular", "cholesky", "det", "slogdet", "eigh", "svd", "qr"))

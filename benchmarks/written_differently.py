@@ -342,6 +342,37 @@ def bench(row: Row, target: float) -> dict[str, Any]:
     return out
 
 
+def call_path() -> list[list[str]]:
+    """Per-call time of each transform on a scalar function of two Python floats:
+    what a call costs besides the native code (jit, grad, value_and_grad)."""
+
+    def f(x, y):
+        return x * y + np.sin(x)
+
+    def fj(x, y):
+        return x * y + jnp.sin(x)
+
+    rows = []
+    for name, a, j in (
+        ("jit", adjit.jit(f), jax.jit(fj)),
+        ("grad, argnums=(0, 1)", adjit.grad(f, argnums=(0, 1)), jax.jit(jax.grad(fj, (0, 1)))),
+        (
+            "value_and_grad, argnums=(0, 1)",
+            adjit.value_and_grad(f, argnums=(0, 1)),
+            jax.jit(jax.value_and_grad(fj, (0, 1))),
+        ),
+    ):
+        calls = {
+            "adjit": (a, (1.0, 2.0)),
+            "jax": (lambda *x, j=j: jax.block_until_ready(j(*x)), (1.0, 2.0)),
+        }
+        for fn, args in calls.values():
+            fn(*args)
+        t = _interleaved(calls, 0.3)
+        rows.append([name, fmt(t["adjit"]), fmt(t["jax"]), f"{t['adjit'] / t['jax']:.2f}"])
+    return rows
+
+
 def fmt(t: float | None) -> str:
     if t is None:
         return "—"
@@ -387,6 +418,9 @@ def main() -> None:
     print(table(header, rows))
     print("\nfirst call (compile + run), fresh adjit cache:")
     print(table(["row", "adjit.jit", "jax.jit", "adjit v&g", "jax v&g"], firsts))
+    if not opts.only:
+        print("\ncall path: f(x, y) = x * y + sin(x) on two Python floats, time per call:")
+        print(table(["transform", "adjit", "JAX (jax.jit of it)", "ratio"], call_path()))
 
 
 if __name__ == "__main__":

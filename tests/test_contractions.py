@@ -129,3 +129,28 @@ def test_broadcast_operand_gradient(f, fj, shapes) -> None:
     np.testing.assert_allclose(got[0], value, rtol=1e-12)
     for g, w in zip(got[1:], grads):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "sa, sb",
+    [
+        ((1, 3, 2, 4), (5, 3, 4, 2)),  # a broadcast over the first batch dim
+        ((3, 2, 4), (5, 3, 4, 2)),  # ... missing it
+        ((5, 1, 2, 4), (1, 3, 4, 2)),  # each operand broadcast over a different dim
+        ((2, 4), (6, 5, 4, 3)),  # two summed dims, folded together
+        ((6, 5, 2, 4), (4, 3)),  # b broadcast
+        ((2, 1, 3, 2, 4), (1, 5, 3, 4, 2)),
+        ((4,), (6, 4, 3)),  # promoted vectors
+        ((6, 2, 4), (4,)),
+    ],
+)
+def test_broadcast_cotangents_in_the_ir(sa, sb) -> None:
+    """The folded cotangents of every broadcast pattern, by the reference interpreter."""
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    vg = adjit.value_and_grad(lambda a, b: np.sum(np.sin(a @ b)), argnums=(0, 1))
+    got = interpret(adjit.trace(lambda a, b: vg(a, b))(a, b), a, b)
+    value, grads = jax.value_and_grad(lambda a, b: jnp.sum(jnp.sin(a @ b)), argnums=(0, 1))(a, b)
+    np.testing.assert_allclose(got[0], value, rtol=1e-12)
+    for g, w in zip(got[1:], grads):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-10, atol=1e-12)

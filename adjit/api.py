@@ -141,8 +141,8 @@ def _result_builder(out_tree: tree.TreeDef, makers: list[Callable | None]) -> Ca
                 return f"o[{i}]"
             env[f"m{i}"] = makers[i]
             return f"m{i}(o[{i}])"
-        name = f"c{len(env)}"
         if t.kind == "static":
+            name = f"c{len(env)}"
             env[name] = t.static
             return name
         parts = [expr(c) for c in t.children]
@@ -150,6 +150,7 @@ def _result_builder(out_tree: tree.TreeDef, makers: list[Callable | None]) -> Ca
             return f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
         if t.kind == "list":
             return f"[{', '.join(parts)}]"
+        name = f"c{len(env)}"  # after the children have taken theirs
         env[name] = t.keys
         return f"dict(zip({name}, ({', '.join(parts)}{',' if len(parts) == 1 else ''})))"
 

@@ -29,7 +29,7 @@ def f_jax(x, y):
 
 
 def f_aux(x, y):
-    return f(x, y), {"s": np.sin(y), "n": (x * 2.0, x)}
+    return f(x, y), {"s": np.sin(y), "n": (x * 2.0, x), "k": 3}  # a static leaf too
 
 
 def _forbid(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +73,7 @@ def test_fast_path_keeps_behaviour(monkeypatch: pytest.MonkeyPatch) -> None:
         assert tree.flatten(got)[1] == tree.flatten(first[k])[1], k
         _close(got, want)
     (value, extra), g = aux(x, y)
-    assert isinstance(extra, dict) and set(extra) == {"s", "n"}
+    assert isinstance(extra, dict) and set(extra) == {"s", "n", "k"} and extra["k"] == 3
     assert isinstance(extra["n"], tuple) and len(extra["n"]) == 2
     np.testing.assert_allclose(extra["s"], np.sin(y))
     np.testing.assert_allclose(extra["n"][0], 2 * x)

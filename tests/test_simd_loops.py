@@ -36,6 +36,10 @@ def test_tanh_loop_is_not_merged_with_a_row_sum() -> None:
     def f(w, x):
         return np.sum(np.tanh(x @ w.T) ** 2, axis=1), np.sum(np.exp(x) * x, axis=1)
 
+    def outer_products(w, x):  # per-example outer products: a loop nested in the consumer
+        t = np.tanh(x @ w.T)
+        return t[:, :, None] * x[:, None, :]
+
     rng = np.random.default_rng(0)
     w, x = rng.standard_normal((8, 4)), rng.standard_normal((6, 4))
     jitted = adjit.jit(f)
@@ -49,3 +53,8 @@ def test_tanh_loop_is_not_merged_with_a_row_sum() -> None:
     assert not any("+=" in line for line in body), "\n".join(body)
     # exp(x) * x read once by the sum: computed inside the accumulating loop (nothing to split)
     assert any("+=" in line and "_exp(" in line for line in source.splitlines())
+
+    outer = adjit.jit(outer_products)
+    np.testing.assert_allclose(outer(w, x), outer_products(w, x), rtol=1e-13)
+    body = _loop_of(outer.source(w, x), "_tanh(")
+    assert not any(line.lstrip().startswith("for ") for line in body), "\n".join(body)

@@ -174,12 +174,16 @@ def _can_merge(first: Loop, second: Loop) -> bool:
 
 def _blocks_simd(math: Loop, recurrence: Loop) -> bool:
     """Would merging an innermost loop of vectorising math (vecmath.py, no scalar
-    carried between iterations) with one that carries a scalar (an accumulator,
-    or holds a loop that does) make the math run one element at a time? LLVM vectorises no loop with a float
+    carried between iterations) with one that carries a scalar (an accumulator)
+    or holds a loop make the math run one element at a time? LLVM vectorises no loop with a float
     recurrence, so tanh then a row sum as one loop took 3.6x as long as two."""
     if not all(isinstance(n, Stmt) for n in math.body):
         return False
-    if footprint(math).scalar_writes or not footprint(recurrence).scalar_writes:
+    if footprint(math).scalar_writes:
+        return False
+    # LLVM vectorises innermost loops only: a loop inside the other one counts too
+    nested = any(isinstance(n, Loop) for n in recurrence.body)
+    if not (footprint(recurrence).scalar_writes or nested):
         return False
     return any(_VECMATH_CALL.search(s.text) for s in math.body)  # type: ignore[union-attr]
 

@@ -116,6 +116,7 @@ class Specialization:
         self._result_makers = [
             r.type.np_dtype.type if r.type.ndim == 0 else None for r in fn.results
         ]
+        self._build = _result_builder(self.traced.out_tree, self._result_makers)
         self.call_flat = self._flat_caller()
 
     @functools.cached_property
@@ -125,9 +126,7 @@ class Specialization:
 
     def __call__(self, leaves: list[Any]) -> Any:
         args = [_argument(leaf, s) for leaf, s in zip(leaves, self._scalar_params)]
-        outs = self.entry(*args, *self.constants)
-        results = [make(o) if make else o for make, o in zip(self._result_makers, outs)]
-        return tree.unflatten(self.traced.out_tree, results)
+        return self._build(self.entry(*args, *self.constants))
 
     def _flat_caller(self) -> Callable[[tuple], Any]:
         """The call path for positional C-contiguous arrays and floats (see Jitted.__call__).
@@ -141,7 +140,39 @@ class Specialization:
             if make is None:
                 return lambda args: entry(*args, *constants)[0]
             return lambda args: make(entry(*args, *constants)[0])
-        return lambda args: self(list(args))
+        build = self._build
+        return lambda args: build(entry(*args, *constants))
+
+
+def _result_builder(out_tree: tree.TreeDef, makers: list[Callable | None]) -> Callable:
+    """The native outputs -> the result tree, as one generated expression.
+
+    tree.unflatten walks the tree on every call; a transform returning a tuple
+    (grad with argnums=(0, 1), value_and_grad) would pay that on its fast path."""
+    env: dict[str, Any] = {}
+    leaf = iter(range(len(makers)))
+
+    def expr(t: tree.TreeDef) -> str:
+        if t.kind == tree.LEAF:
+            i = next(leaf)
+            if makers[i] is None:
+                return f"o[{i}]"
+            env[f"m{i}"] = makers[i]
+            return f"m{i}(o[{i}])"
+        if t.kind == "static":
+            name = f"c{len(env)}"
+            env[name] = t.static
+            return name
+        parts = [expr(c) for c in t.children]
+        if t.kind == "tuple":
+            return f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
+        if t.kind == "list":
+            return f"[{', '.join(parts)}]"
+        name = f"c{len(env)}"  # after the children have taken theirs
+        env[name] = t.keys
+        return f"dict(zip({name}, ({', '.join(parts)}{',' if len(parts) == 1 else ''})))"
+
+    return eval(f"lambda o: {expr(out_tree)}", env)  # noqa: S307 (built from the tree above)
 
 
 def _fast_key(args: tuple) -> tuple | None:
@@ -510,9 +541,14 @@ class Transformed(Jitted):
         return tree.unflatten(out_tree, [Tracer(v) for v in flat])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs:  # jit's fast path: tracers never have a fast key
+            call = self._fast.get(_fast_key(args))
+            if call is not None:
+                return call(args)
         if is_tracing():  # inside jit(...), grad(...) or another trace: inline the IR
             return self._inline(args, kwargs)
-        return super().__call__(*args, **kwargs)
+        spec, leaves = self._lookup(args, kwargs)
+        return spec(leaves)
 
 
 def _trace_nested(f: Callable, args_kwargs: tuple) -> tuple[Traced, list[Value]]:

@@ -82,7 +82,8 @@ def test_matmul_calls_blas():
     def f(a, b):
         return a @ b
 
-    a, b = np.random.default_rng(0).normal(size=(2, 7, 3, 4)), np.ones((4, 5))
+    # products above contraction.LOOP_MAX_WORK multiply-adds (smaller ones run as loops)
+    a, b = np.random.default_rng(0).normal(size=(2, 7, 16, 16)), np.ones((16, 8))
     jitted = adjit.jit(f)
     assert "np.dot(" in jitted.source(a, b)
     np.testing.assert_allclose(jitted(a, b), a @ b, rtol=1e-13)
@@ -328,7 +329,10 @@ def test_jit_called_inside_a_trace_is_inlined():
     np.testing.assert_allclose(adjit.grad(f)(x), want, rtol=1e-13)
 
 
-@pytest.mark.parametrize("shapes", [((7, 5), (7, 3)), ((2, 7, 5), (2, 7, 3)), ((2, 7, 5), (7, 3))])
+# products large enough for BLAS (contraction.py): 5 x 40 x 9 multiply-adds each
+@pytest.mark.parametrize(
+    "shapes", [((40, 5), (40, 9)), ((2, 40, 5), (2, 40, 9)), ((2, 40, 5), (40, 9))]
+)
 def test_transposed_matmul_operands_are_views_not_copies(shapes):
     def f(a, b):
         return np.swapaxes(a, -1, -2) @ b

@@ -8,7 +8,8 @@
     loops.py can merge neighbouring loops over the same range (a row softmax
     becomes one pass per row) and shrink per-iteration temporaries to a slice.
   - matmul calls np.dot (BLAS) on C-contiguous operands: every array the
-    generated code holds is C-contiguous, as transposes and slices are fused.
+    generated code holds is C-contiguous, as transposes and slices are fused;
+    small products (contraction.py decides) run as loop nests instead.
   - A scatter (item assignment) writes into its target's buffer in place when
     nothing reads that buffer afterwards.
 Scalars (shape ()) are plain Numba scalars. Each line computing an IR value
@@ -28,7 +29,7 @@ from ..ir.core import Block, Function, Op, Value
 from ..ir.primitives_linalg import LINALG
 from ..ir.printer import print_function, value_names
 from ..ir.types import TapeType, TensorType
-from . import kernels_linalg, kernels_scan, pairwise, vecmath
+from . import contraction, kernels_linalg, kernels_scan, pairwise, vecmath
 from .buffers import BufferRoots, NameTable
 from .elements import CTOR as _CTOR
 from .elements import NUMPY_NAME as _NUMPY_NAME
@@ -502,8 +503,13 @@ class _Generator(ElementExpressions):
     def matmul(self, op: Op) -> None:
         a, b = op.operands
         v = op.result
-        is_float = v.type.dtype in ("f64", "f32")
-        if is_float and a.type.ndim <= 2 and b.type.ndim <= 2:
+        # promote 1-D operands to matrices, loop over the broadcast batch dims
+        sa = a.type.shape if a.type.ndim > 1 else (1,) + a.type.shape
+        sb = b.type.shape if b.type.ndim > 1 else b.type.shape + (1,)
+        if contraction.use_loops(sa[-2], sa[-1], sb[-1], v.type.is_float):
+            self.matmul_loops(op, sa, sb)
+            return
+        if a.type.ndim <= 2 and b.type.ndim <= 2:
             na, nb = self.matrix(a), self.matrix(b)
             name = self.bind(v)
             self.stmt(
@@ -513,9 +519,6 @@ class _Generator(ElementExpressions):
             )
             self.fresh.add(v)
             return
-        # promote 1-D operands to matrices, loop over the broadcast batch dims
-        sa = a.type.shape if a.type.ndim > 1 else (1,) + a.type.shape
-        sb = b.type.shape if b.type.ndim > 1 else b.type.shape + (1,)
         batch = np.broadcast_shapes(sa[:-2], sb[:-2])
         full = tuple(batch) + (sa[-2], sb[-1])
         name = self.new_name()
@@ -538,10 +541,8 @@ class _Generator(ElementExpressions):
             item_a = batch_item(a2, sa, a in self.views)
             item_b = batch_item(b2, sb, b in self.views)
             target = f"{name}[{', '.join(idx)}]" if idx else name
-            if is_float:  # np.dot with out=: compiles far faster than an array assignment
-                text = f"np.dot({item_a}, {item_b}, {target})"
-            else:
-                text = f"{target}[:, :] = _int_matmul({item_a}, {item_b})"
+            # np.dot with out=: compiles far faster than an array assignment
+            text = f"np.dot({item_a}, {item_b}, {target})"
 
             def batch_access(operand: str, shape: tuple[int, ...]) -> Access:
                 off = len(batch) - (len(shape) - 2)
@@ -551,9 +552,7 @@ class _Generator(ElementExpressions):
             reads = [batch_access(base_a, sa), batch_access(base_b, sb)]
             flops = sa[-2] * sa[-1] * sb[-1]  # the work that decides on a prange
             self.stmt(text, writes=[(name, tuple(idx) if idx else None)], reads=reads, work=flops)
-        if v.type.ndim == 0:
-            self.stmt(f"{name} = {name}[0, 0]", scalar_writes={name}, reads=[(name, None)])
-        elif full != v.type.shape:  # drop the dims of promoted 1-D operands
+        if full != v.type.shape:  # drop the dims of promoted 1-D operands
             self.stmt(
                 f"{name} = {name}.reshape({v.type.shape})",
                 writes=[(name, None)],
@@ -582,6 +581,43 @@ class _Generator(ElementExpressions):
             writes=[(name, None)],
             scalar_writes={name} if v.type.ndim == 0 else set(),
         )
+
+    def matmul_loops(self, op: Op, sa: tuple[int, ...], sb: tuple[int, ...]) -> None:
+        """A matmul as one loop nest (contraction.py): batch, rows, columns, then the
+        contracted axis innermost into a scalar; operands read in place by index, a
+        broadcast batch dim at index 0."""
+        a, b = op.operands
+        v = op.result
+        batch = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
+        kvar = self.new_name("k")
+
+        def element(x: Value, row: str, col: str) -> str:
+            if x.type.ndim == 1:  # a promoted vector: only the contracted index
+                return self.expr(x, [kvar])
+            off = len(batch) - (x.type.ndim - 2)
+            sub = [("0" if d == 1 else bi[off + q]) for q, d in enumerate(x.type.shape[:-2])]
+            return self.expr(x, [*sub, row, col])
+
+        name = self.new_name()
+        if v.type.ndim:
+            self.allocate(v, name)
+        with self.loop_nest(batch + (sa[-2], sb[-1]), parallel=True) as idx:
+            *bi, i, j = idx
+            acc = self.new_name("acc")
+            self.stmt(
+                f"{acc} = {literal(0.0 if v.type.is_float else 0, v.type)}", scalar_writes={acc}
+            )
+            with self.loop(kvar, sa[-1]):
+                product = f"{element(a, i, kvar)} * {element(b, kvar, j)}"
+                self.scalar_reads.add(acc)
+                self.stmt(f"{acc} += {product}", scalar_writes={acc})
+            self.scalar_reads.add(acc)
+            if v.type.ndim == 0:
+                self.stmt(f"{name} = {acc}{self.comment(v)}", scalar_writes={name})
+            else:  # the output index drops the dims of promoted 1-D operands
+                out = [*bi, *([i] if a.type.ndim > 1 else []), *([j] if b.type.ndim > 1 else [])]
+                self.stmt(f"{name}[{', '.join(out)}] = {acc}", writes=[(name, tuple(out))])
+        self.bind(v, name)
         self.fresh.add(v)
 
     def matrix(self, x: Value) -> str:
@@ -904,7 +940,6 @@ class _Generator(ElementExpressions):
                 if math_used
                 else []
             ),
-            *([_INT_MATMUL] if "_int_matmul(" in body else []),
             *(
                 f"from {kernels_linalg.__name__} import {k} as _la_{k}"
                 for k in sorted(set(re.findall(r"\b_la_(\w+)\(", body)))
@@ -929,19 +964,6 @@ class _Generator(ElementExpressions):
 
 
 _DECORATOR = "@numba.njit(cache=CACHE, error_model='numpy', nogil=True{parallel})"
-
-_INT_MATMUL = """
-
-@numba.njit(cache=CACHE)
-def _int_matmul(a, b):
-    # np.dot in Numba is for floats only; integer matrix products are summed directly
-    out = np.zeros((a.shape[0], b.shape[1]), dtype=a.dtype)
-    for i in range(a.shape[0]):
-        for k in range(a.shape[1]):
-            for j in range(b.shape[1]):
-                out[i, j] += a[i, k] * b[k, j]
-    return out
-"""
 
 
 def _select(kind: str, acc: str, t: str, dt: TensorType) -> str:

@@ -259,14 +259,35 @@ def _matmul(ct: Value, op: Op, xs: Sequence[Value], out: Value, need: Sequence[b
     ct2 = ops.reshape(ct, (*batch, a2.type.shape[-2], b2.type.shape[-1]))
     ct_a = ct_b = None
     if need[0]:
-        ct_a = ops.reshape(
-            unbroadcast(ops.matmul(ct2, _swap_last(b2)), a2.type.shape), a.type.shape
-        )
+        ct_a = ops.reshape(_summed_matmul(ct2, _swap_last(b2), a2.type.shape), a.type.shape)
     if need[1]:
-        ct_b = ops.reshape(
-            unbroadcast(ops.matmul(_swap_last(a2), ct2), b2.type.shape), b.type.shape
-        )
+        ct_b = ops.reshape(_summed_matmul(_swap_last(a2), ct2, b2.type.shape), b.type.shape)
     return (ct_a, ct_b)
+
+
+def _summed_matmul(x: Value, y: Value, shape: tuple[int, ...]) -> Value:
+    """unbroadcast(x @ y, shape): the cotangent of an operand broadcast over batch dims.
+
+    A batch dim that is summed away is folded into the contracted axis instead:
+    sum_s x[s] @ y[s] is one product of x's rows laid side by side with y's
+    columns stacked, so the gradient of `Q[None] @ v[:, :, :, None]` with respect to
+    Q is one (d, n) @ (n, d) product per component, not n outer products summed."""
+    batch = tuple(np.broadcast_shapes(x.type.shape[:-2], y.type.shape[:-2]))
+    lead = len(batch) - (len(shape) - 2)
+    summed = [i for i in range(len(batch)) if i < lead or (shape[i - lead] == 1 < batch[i])]
+    xb = x.type.shape[:-2][-len(batch) :] if len(batch) else ()
+    yb = y.type.shape[:-2][-len(batch) :] if len(batch) else ()
+    full = len(xb) == len(yb) == len(batch) and all(xb[i] == yb[i] == batch[i] for i in summed)
+    if not summed or not full:
+        return unbroadcast(ops.matmul(x, y), shape)
+    rest = [i for i in range(len(batch)) if i not in summed]
+    nb, size = len(batch), int(np.prod([batch[i] for i in summed]))
+    m, p, n = x.type.shape[-2], x.type.shape[-1], y.type.shape[-1]
+    x2 = ops.transpose(x, (*rest, nb, *summed, nb + 1))  # (rest, m, summed, p)
+    x2 = ops.reshape(x2, (*(xb[i] for i in rest), m, size * p))
+    y2 = ops.transpose(y, (*rest, *summed, nb, nb + 1))  # (rest, summed, p, n)
+    y2 = ops.reshape(y2, (*(yb[i] for i in rest), size * p, n))
+    return ops.reshape(ops.matmul(x2, y2), shape)
 
 
 def _matmul_jvp(op: Op, xs: Sequence[Value], out: Value, ts: Tangents) -> Value | None:

@@ -85,6 +85,8 @@ class Footprint:
     write_dims: dict[str, frozenset[int] | None] = field(default_factory=dict)
     touch_dims: dict[str, frozenset[int] | None] = field(default_factory=dict)
     opaque: bool = False
+    vecmath: bool = False  # some statement calls vectorising math (vecmath.py)
+    nested: bool = False  # the loop's body holds a loop
 
     def add_stmt(self, s: Stmt, var: str) -> None:
         for name, idx in s.writes:
@@ -98,6 +100,7 @@ class Footprint:
         self.scalar_writes.update(s.scalar_writes)
         self.scalar_reads.update(s.scalar_reads)
         self.opaque = self.opaque or s.opaque
+        self.vecmath = self.vecmath or bool(_VECMATH_CALL.search(s.text))
 
     def add(self, other: Footprint) -> None:
         """Grow by `other`, taken relative to the same loop variable."""
@@ -110,6 +113,8 @@ class Footprint:
         self.scalar_writes |= other.scalar_writes
         self.scalar_reads |= other.scalar_reads
         self.opaque = self.opaque or other.opaque
+        self.vecmath = self.vecmath or other.vecmath
+        self.nested = self.nested or other.nested
 
 
 def _var_dims(idx: tuple[str, ...] | None, var: str) -> frozenset[int] | None:
@@ -133,7 +138,7 @@ def footprint(node: Node) -> Footprint:
         fp.add_stmt(node, "")
         return fp
     if node.footprint is None:
-        node.footprint = Footprint()
+        node.footprint = Footprint(nested=any(isinstance(n, Loop) for n in node.body))
         for s in _stmts(node):
             node.footprint.add_stmt(s, node.var)
     return node.footprint
@@ -177,15 +182,11 @@ def _blocks_simd(math: Loop, recurrence: Loop) -> bool:
     carried between iterations) with one that carries a scalar (an accumulator)
     or holds a loop make the math run one element at a time? LLVM vectorises no loop with a float
     recurrence, so tanh then a row sum as one loop took 3.6x as long as two."""
-    if not all(isinstance(n, Stmt) for n in math.body):
-        return False
-    if footprint(math).scalar_writes:
+    fm, fr = footprint(math), footprint(recurrence)  # cached: no walk of the bodies
+    if fm.nested or fm.scalar_writes or not fm.vecmath:
         return False
     # LLVM vectorises innermost loops only: a loop inside the other one counts too
-    nested = any(isinstance(n, Loop) for n in recurrence.body)
-    if not (footprint(recurrence).scalar_writes or nested):
-        return False
-    return any(_VECMATH_CALL.search(s.text) for s in math.body)  # type: ignore[union-attr]
+    return bool(fr.scalar_writes) or fr.nested
 
 
 def _rename(node: Node, old: str, new: str) -> Node:

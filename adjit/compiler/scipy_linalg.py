@@ -20,6 +20,7 @@ from . import numpy_api as npa
 from . import ops_linalg as la
 from .builder import located
 from .numpy_linalg import _symmetric, solve_matrices
+from .scipy_special import traced
 
 _TRANS = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}
 
@@ -81,19 +82,6 @@ _IMPLS: dict[Callable, Callable[..., Any]] = {
 }
 
 
-def _traced(func: Callable, impl: Callable) -> Callable[..., Any]:
-    """`func` as traced code sees it: adjit's `impl` when an argument is traced."""
-    name = f"scipy.linalg.{func.__name__}"
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if not (npa._contains_tracer(list(args)) or npa._contains_tracer(list(kwargs.values()))):
-            return func(*args, **kwargs)
-        args, kwargs = npa._arguments(func, impl, name, args, kwargs)
-        return impl(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = func.__name__
-    call.__doc__ = func.__doc__
-    return call
-
-
-FUNCTIONS: dict[Callable, Callable[..., Any]] = {f: _traced(f, i) for f, i in _IMPLS.items()}
+FUNCTIONS: dict[Callable, Callable[..., Any]] = {
+    f: traced(f, i, "scipy.linalg") for f, i in _IMPLS.items()
+}

@@ -114,9 +114,10 @@ _IMPLS: dict[Callable, Callable[..., Any]] = {
 }
 
 
-def _traced(func: Callable, impl: Callable) -> Callable[..., Any]:
-    """`func` as traced code sees it: adjit's `impl` when an argument is traced."""
-    name = f"scipy.special.{func.__name__}"
+def traced(func: Callable, impl: Callable, namespace: str) -> Callable[..., Any]:
+    """SciPy's `func` as traced code sees it: adjit's `impl` when an argument is
+    traced; `namespace` (scipy.special, scipy.linalg) names it in errors."""
+    name = f"{namespace}.{func.__name__}"
 
     def call(*args: Any, **kwargs: Any) -> Any:
         if not (npa._contains_tracer(list(args)) or npa._contains_tracer(list(kwargs.values()))):
@@ -129,4 +130,6 @@ def _traced(func: Callable, impl: Callable) -> Callable[..., Any]:
     return call
 
 
-FUNCTIONS: dict[Callable, Callable[..., Any]] = {f: _traced(f, i) for f, i in _IMPLS.items()}
+FUNCTIONS: dict[Callable, Callable[..., Any]] = {
+    f: traced(f, i, "scipy.special") for f, i in _IMPLS.items()
+}

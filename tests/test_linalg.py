@@ -100,8 +100,9 @@ def all_values(*args):
 def test_values_and_every_norm_match_numpy_and_scipy_interpreted_and_compiled():
     v = np.array([0.5, -2.0, 0.0, 1.5])  # a zero: ord=0 counts, negative ords give 0
     args = (*VALUE_ARGS, X3, v)
-    check_traced(all_values, *args, rtol=1e-10, atol=1e-12)
-    got, want = adjit.jit(all_values)(*args), all_values(*args)
+    with np.errstate(divide="ignore"):  # NumPy's own negative-ord norms divide by that zero
+        check_traced(all_values, *args, rtol=1e-10, atol=1e-12)
+        got, want = adjit.jit(all_values)(*args), all_values(*args)
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert np.shape(g) == np.shape(w), i

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .codegen import aot
+from .codegen import aot, tiered
 from .codegen.cache import load_module, load_source, store_source
 from .codegen.numba_cpu import generate_source
 from .codegen.targets import check_target, compile_for_target
@@ -118,6 +118,30 @@ class Specialization:
         ]
         self._build = _result_builder(self.traced.out_tree, self._result_makers)
         self.call_flat = self._flat_caller()
+        # the interpreter tier (codegen/tiered.py) until native code is ready, or None
+        self.tiered = self.entry if isinstance(self.entry, tiered.TieredEntry) else None
+        self._fast_slots: list[tuple[dict, tuple]] = []
+        if self.tiered is not None:
+            self.tiered.on_native = self._to_native
+
+    @property
+    def tier(self) -> str | None:
+        """Who served the last call: "interpreter" or "native" (None: not called yet)."""
+        return "native" if self.tiered is None else self.tiered.last_tier
+
+    def register_fast(self, table: dict, key: tuple) -> None:
+        """Serve calls of fast key `key` in `table` (Jitted's fast path) by call_flat."""
+        table[key] = self.call_flat
+        if self.tiered is not None and self.tiered.tier != "native":
+            self._fast_slots.append((table, key))
+
+    def _to_native(self, native: Callable[..., tuple]) -> None:
+        """The tier switched: later calls, fast path included, go straight to native code."""
+        self.entry = native
+        self.call_flat = self._flat_caller()
+        for table, key in self._fast_slots:
+            table[key] = self.call_flat
+        self._fast_slots = []
 
     @functools.cached_property
     def ir(self) -> Function:
@@ -202,9 +226,15 @@ def _compile(traced: Traced, parallel: bool = False, target: str = "cpu") -> Spe
         return Specialization(traced, source, entry, tuple(constants))
     key = f"{fn}\nparallel={parallel}"
     source = load_source(key)
+    optimized = None
     if source is None:
-        source = generate_source(simplify(fn), parallel=parallel)
+        optimized = simplify(fn)
+        source = generate_source(optimized, parallel=parallel)
         store_source(key, source)
+    if tiered.enabled():  # native code loaded, or compiled in the background, at the first call
+        ir = (lambda: optimized) if optimized is not None else (lambda: simplify(fn))
+        entry = tiered.TieredEntry(source, fn.name, ir)
+        return Specialization(traced, source, entry, tuple(constants))
     module = load_module(source, fn.name)
     return Specialization(traced, source, module.entry, tuple(constants))
 
@@ -263,7 +293,7 @@ class Jitted:
                     self._specializations[key] = spec
                     fast = None if kwargs else _fast_key(args)
                     if fast is not None and len(leaves) == len(args):
-                        self._fast[fast] = spec.call_flat
+                        spec.register_fast(self._fast, fast)
         return spec, leaves
 
     def _note_static_variant(self, treedef: tree.TreeDef, signature: tuple) -> None:
@@ -313,6 +343,11 @@ class Jitted:
     def source(self, *args: Any, **kwargs: Any) -> str:
         """The generated Python (Numba) source for these arguments."""
         return self._lookup(args, kwargs)[0].source
+
+    def tier(self, *args: Any, **kwargs: Any) -> str | None:
+        """Which tier served the last call with these arguments' signature:
+        "interpreter" (native code still compiling in the background) or "native"."""
+        return self._lookup(args, kwargs)[0].tier
 
 
 def _erase_static(t: tree.TreeDef) -> tree.TreeDef:

@@ -43,3 +43,7 @@ class VerificationError(IRError):
 
 class RecompileWarning(UserWarning):
     """One function was compiled again and again for values of a static argument."""
+
+
+class TieredWarning(UserWarning):
+    """A background compilation failed; adjit compiled the function in the caller instead."""

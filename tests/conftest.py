@@ -6,6 +6,9 @@ ADJIT_HYPOTHESIS_PROFILE=thorough draws many more, at random.
 Generated modules go to a temporary cache directory of this run, never to the
 user's ``~/.cache/adjit`` (subprocesses inherit it through ADJIT_CACHE_DIR).
 ADJIT_TEST_CACHE_DIR names a directory to keep between runs instead.
+
+The interpreter tier (tiered execution) is off: the compiled-code tests test
+native code; tests/test_tiered.py switches it on where it tests it.
 """
 
 import atexit
@@ -18,6 +21,8 @@ from hypothesis import settings
 settings.register_profile("adjit", max_examples=50, deadline=None, derandomize=True)
 settings.register_profile("thorough", max_examples=1500, deadline=None)
 settings.load_profile(os.environ.get("ADJIT_HYPOTHESIS_PROFILE", "adjit"))
+
+os.environ["ADJIT_TIERED"] = "0"
 
 if os.environ.get("ADJIT_TEST_CACHE_DIR"):
     os.environ["ADJIT_CACHE_DIR"] = os.environ["ADJIT_TEST_CACHE_DIR"]

@@ -1069,6 +1069,10 @@ class Mapped:
         """The generated Python (Numba) source for these arguments."""
         return self.jitted(args).source(*args)
 
+    def tier(self, *args: Any) -> str | None:
+        """Which tier served the last call with these arguments (see Jitted.tier)."""
+        return self.jitted(args).tier(*args)
+
     def __reduce__(self) -> tuple:
         return (functools.partial(vmap, target=self.target), (self.f, self.in_axes, self.out_axes))
 

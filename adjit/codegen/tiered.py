@@ -299,9 +299,9 @@ class TieredEntry:
         arrays = [a for a in args if isinstance(a, np.ndarray)]
         results = []
         for r, out in zip(fn.results, outs):
-            out = np.ascontiguousarray(out, dtype=r.type.np_dtype)
-            # native code returns fresh arrays; a view of an argument would alias it
-            if any(np.may_share_memory(out, a) for a in arrays):
+            out = np.asarray(out, dtype=r.type.np_dtype)
+            # native code returns fresh C-contiguous arrays; a view of an argument would alias it
+            if not out.flags.c_contiguous or any(np.may_share_memory(out, a) for a in arrays):
                 out = out.copy()
             results.append(out)
         return tuple(results)

@@ -4,12 +4,19 @@
     python benchmarks/compile.py --full     # adds 1000 steps
     python benchmarks/compile.py --only rk4 # rows whose name contains "rk4"
     python benchmarks/compile.py --calls    # per-call time, one function against pieces
+    python benchmarks/compile.py --tiered   # first gradient with the interpreter tier on and off
 
 Every row runs in a new process with an empty on-disk cache (a fresh temporary
 ``ADJIT_CACHE_DIR``) and times the first call: trace, passes, code generation and
 Numba, Python's start-up and ``import adjit`` excluded. The warm-cache rows run a
 second process on the cache the first one filled: ``import adjit`` and the first
 GMM gradient after it. A row that runs past ``--timeout`` seconds shows ``>T``.
+These rows run with the interpreter tier off (``ADJIT_TIERED=0``): they time the
+compilation. ``--tiered`` times the first ``value_and_grad`` of the ADBench-style
+workloads with the tier on (served by the interpreter while a child process
+compiles) beside the tier off, each in a new process with an empty cache, and
+when the native code took over (time from the first call until the child had
+finished, and a call after it).
 
 Programs:
   * rk4: an RK4 integrator of a 10-element state unrolled by a Python ``for`` over a
@@ -127,6 +134,54 @@ def _child(row: str, lib: str) -> float:
     return time.perf_counter() - t0
 
 
+def _child_tiered(row: str) -> dict[str, float]:
+    """The first value_and_grad of workload `row` with the tier on; then the time
+    until its native code is ready, and a native call."""
+    import adjit
+
+    sys.path.insert(0, str(HERE))
+    import grad_workloads
+
+    w = next(w for w in grad_workloads.WORKLOADS if w.name == row)
+    fn = adjit.value_and_grad(w.numpy_fn, argnums=w.argnums)
+    args = w.make_inputs()
+    t0 = time.perf_counter()
+    fn(*args)
+    t1 = time.perf_counter()
+    tier = fn.tier(*args)
+    fn._lookup(args, {})[0].tiered.wait()
+    fn(*args)  # the switch: the native code loaded from the cache
+    t2 = time.perf_counter()
+    fn(*args)
+    t3 = time.perf_counter()
+    return {"seconds": t1 - t0, "tier": tier, "native_after": t2 - t0, "native_call": t3 - t2}
+
+
+def tiered_rows(only: str | None, timeout: float) -> None:
+    """First value_and_grad with the interpreter tier on and off, new processes, empty caches."""
+    rows = [("logreg", "0.5 s"), ("mlp", "0.5 s"), ("gmm_d10_K25", "1.0 s")]
+    rows = [r for r in rows if not only or only in r[0]]
+    load = os.getloadavg()[0]
+    print(f"first value_and_grad, empty cache, {os.cpu_count()} cores, load average {load:.1f}")
+    print()
+    print(
+        "| program | target | tier off | tier on: first call | native ready after | native call |"
+    )
+    print("|---|---|---|---|---|---|")
+    for row, target in rows:
+        with tempfile.TemporaryDirectory(prefix="adjit-compile-") as cache:
+            off = _run(["--child", row], _env(cache, jax_off=True), timeout)
+        with tempfile.TemporaryDirectory(prefix="adjit-compile-") as cache:
+            env = dict(_env(cache, jax_off=True), ADJIT_TIERED="1")
+            on = _run(["--child", row, "--lib", "tiered"], env, timeout)
+        if on is None or "error" in on:
+            cells = [_fmt(on, timeout), "", ""]
+        else:
+            first = f"{on['seconds']:.2f} s" + ("" if on["tier"] == "interpreter" else " (native!)")
+            cells = [first, f"{on['native_after']:.2f} s", f"{1e3 * on['native_call']:.2f} ms"]
+        print(f"| {row} | {target} | {_fmt(off, timeout)} | {' | '.join(cells)} |", flush=True)
+
+
 def _child_warm() -> dict[str, float]:
     """import adjit, then the first GMM gradient, on a cache another process filled."""
     t0 = time.perf_counter()
@@ -191,7 +246,7 @@ def _run(args: list[str], env: dict[str, str], timeout: float) -> dict | None:
 
 
 def _env(cache: str, jax_off: bool = False) -> dict[str, str]:
-    env = dict(os.environ, ADJIT_CACHE_DIR=cache)
+    env = dict(os.environ, ADJIT_CACHE_DIR=cache, ADJIT_TIERED="0")  # time the compiler
     if jax_off:
         env["ADJIT_BENCH_NO_JAX"] = "1"
     return env
@@ -223,17 +278,26 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per row")
     parser.add_argument("--no-jax", action="store_true")
     parser.add_argument("--calls", action="store_true", help="per-call time only")
+    parser.add_argument(
+        "--tiered", action="store_true", help="first gradients with the interpreter tier on and off"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--lib", default="adjit", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.child == "warm":
         print(json.dumps(_child_warm()))
         return
+    if opts.child and opts.lib == "tiered":
+        print(json.dumps(_child_tiered(opts.child)))
+        return
     if opts.child:
         print(json.dumps({"seconds": _child(opts.child, opts.lib)}))
         return
     if opts.calls:
         calls()
+        return
+    if opts.tiered:
+        tiered_rows(opts.only, opts.timeout)
         return
 
     steps = [10, 50, 200] + ([1000] if opts.full else [])

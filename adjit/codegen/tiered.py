@@ -42,7 +42,7 @@ from numba.core import sigutils
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
 
-from ..errors import TieredWarning
+from ..errors import AdjitError, TieredWarning
 from ..ir.core import Function
 from ..ir.interpreter import interpret
 from .cache import _key, cache_dir, load_module
@@ -115,6 +115,7 @@ class _Child:
             stdout=subprocess.DEVNULL,
             stderr=self.errors,
             env=env,
+            start_new_session=True,  # a Ctrl-C meant for the caller is not the child's
         )
         with _children_lock:
             _children.add(self.proc)
@@ -221,8 +222,15 @@ class TieredEntry:
         if native is not None:
             self.last_tier = "native"
             return native(*args)
+        try:
+            out = self._interpret(args)
+        except AdjitError:  # an op the interpreter cannot run: native code is the authority
+            with self._lock:
+                native = self._native or self._switch()
+            self.last_tier = "native"
+            return native(*args)
         self.last_tier = "interpreter"
-        return self._interpret(args)
+        return out
 
     @property
     def tier(self) -> str:
@@ -277,7 +285,8 @@ class TieredEntry:
             "name_hint": self.name_hint,
             "key": _key(self.source),
             "cache_dir": str(cache_dir()),
-            "signature": self._sig,
+            # pickled apart: the child reads the job before it imports Numba
+            "signature": pickle.dumps(self._sig),
         }
 
     def _switch(self) -> Callable[..., tuple]:
@@ -295,7 +304,8 @@ class TieredEntry:
         fn = self._ir
         if fn is None:
             fn = self._ir = self._ir_thunk()
-        outs = interpret(fn, *args)
+        with np.errstate(all="ignore"):  # native code warns of no overflow or 0/0 either
+            outs = interpret(fn, *args)
         arrays = [a for a in args if isinstance(a, np.ndarray)]
         results = []
         for r, out in zip(fn.results, outs):

@@ -38,7 +38,9 @@ def main() -> int:
         )
         return 3
     entry = load_module(job["source"], job["name_hint"]).entry
-    entry.compile(job["signature"])  # saved to Numba's cache: the parent loads it from there
+    entry.compile(
+        pickle.loads(job["signature"])
+    )  # saved to Numba's cache: the parent loads it from there
     return 0
 
 

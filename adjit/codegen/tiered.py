@@ -97,6 +97,14 @@ def load_cached(dispatcher: Dispatcher, sig: tuple) -> bool:
     return True
 
 
+def _may_be_cached(dispatcher: Dispatcher) -> bool:
+    """False when Numba's cache has no index for `dispatcher` at all: then asking it
+    would only start Numba's code generator (about a second) to find nothing."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    index = getattr(cache_file, "_index_path", None)
+    return index is None or os.path.exists(index)
+
+
 class _Child:
     """One background compilation: the process, and the file its error goes to."""
 
@@ -257,7 +265,9 @@ class TieredEntry:
             if self._module is None:  # the first call: is the native code on disk?
                 self._module = load_module(self.source, self.name_hint)
                 self._sig = tuple(numba.typeof(a) for a in args)
-                if load_cached(self._module.entry, self._sig):
+                if _may_be_cached(self._module.entry) and load_cached(
+                    self._module.entry, self._sig
+                ):
                     return self._switch()
             if self._child is None:
                 if _running() < MAX_CHILDREN:

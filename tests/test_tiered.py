@@ -259,3 +259,17 @@ def test_no_child_outlives_the_interpreter():
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
     pytest.fail("the background compilation outlived its parent")
+
+
+def test_at_most_two_children_compile_at_once(tier_on, monkeypatch):
+    _stand_in(monkeypatch, "import time; time.sleep(600)")
+    f = adjit.jit(lambda x: x * 3.0)
+    xs = [np.ones(n) for n in (2, 3, 4)]
+    for x in xs:
+        np.testing.assert_array_equal(f(x), x * 3.0)
+    entries = [f._lookup((x,), {})[0].tiered for x in xs]
+    assert entries[0]._child and entries[1]._child and entries[2]._child is None  # queued
+    entries[0]._child.proc.send_signal(signal.SIGKILL)
+    entries[0].wait(60)
+    f(xs[2])  # a slot is free: the waiting signature starts its child
+    assert entries[2]._child is not None and f.tier(xs[2]) == "interpreter"

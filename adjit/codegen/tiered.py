@@ -34,18 +34,17 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
-from numba.core import sigutils
-from numba.core.compiler_lock import global_compiler_lock
-from numba.core.dispatcher import Dispatcher
 
 from ..errors import AdjitError, TieredWarning
 from ..ir.core import Function
 from ..ir.interpreter import interpret
 from .cache import _key, cache_dir, load_module
+
+if TYPE_CHECKING:
+    from numba.core.dispatcher import Dispatcher
 
 __all__ = ["TieredEntry", "enabled", "load_cached", "native_only", "shutdown"]
 
@@ -80,6 +79,9 @@ def native_only():
 def load_cached(dispatcher: Dispatcher, sig: tuple) -> bool:
     """Give `dispatcher` its native code for `sig` from Numba's disk cache, compiling
     nothing; False if the cache has none. (Dispatcher.compile's cache branch.)"""
+    from numba.core import sigutils
+    from numba.core.compiler_lock import global_compiler_lock
+
     args, _ = sigutils.normalize_signature(sig)
     if dispatcher.overloads.get(tuple(args)) is not None:
         return True
@@ -263,6 +265,8 @@ class TieredEntry:
             if self._native is not None:
                 return self._native
             if self._module is None:  # the first call: is the native code on disk?
+                import numba
+
                 self._module = load_module(self.source, self.name_hint)
                 self._sig = tuple(numba.typeof(a) for a in args)
                 if _may_be_cached(self._module.entry) and load_cached(

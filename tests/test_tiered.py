@@ -273,3 +273,28 @@ def test_at_most_two_children_compile_at_once(tier_on, monkeypatch):
     entries[0].wait(60)
     f(xs[2])  # a slot is free: the waiting signature starts its child
     assert entries[2]._child is not None and f.tier(xs[2]) == "interpreter"
+
+
+def test_a_long_loop_switches_to_native_code_mid_call(tier_on, monkeypatch):
+    # the stand-in "compiles" in a second and leaves nothing on disk: the caller compiles
+    _stand_in(monkeypatch, "import time; time.sleep(1.0)")
+
+    def f(x, n):
+        return np.sum(adjit.fori_loop(0, n, lambda i, s: s + 1e-7 * np.sin(s[::-1]) * x, x))
+
+    finished = []
+
+    def interpret(*args):
+        out = adjit.ir.interpret(*args)
+        finished.append(True)
+        return out
+
+    monkeypatch.setattr(tiered, "interpret", interpret)
+    g = adjit.grad(f)
+    x, n = np.linspace(0.0, 1.0, 4), np.int64(10**6)  # interpreted: minutes
+    t0 = time.monotonic()
+    with pytest.warns(TieredWarning, match="left no native code"):
+        got = g(x, n)
+    assert not finished and g.tier(x, n) == "native"
+    assert time.monotonic() - t0 < 100
+    _assert_agree(got, _native(monkeypatch, lambda: adjit.grad(f), x, n))

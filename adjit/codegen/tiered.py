@@ -9,8 +9,10 @@ the same generated source through the same on-disk cache (`cache.load_module`:
 same key, same directory, atomic writes) and compiles it for the signature of
 the first call, which Numba saves in the module's ``__pycache__``. Each later
 call polls the child (one ``waitpid``); once it has exited successfully the
-parent loads the native code from the disk cache and switches for good. If the
-native code is on disk already, the first call loads it: no interpreter.
+parent loads the native code from the disk cache and switches for good. A call
+running a loop in the interpreter polls every POLL_EVERY iterations and, when
+the native code is ready, runs again natively (calls are pure). If the native
+code is on disk already, the first call loads it: no interpreter.
 
 A child that fails, or dies, is reported (``TieredWarning``, with its error) and
 the caller compiles the module itself, as without the tier. Children still
@@ -40,7 +42,7 @@ import numpy as np
 
 from ..errors import AdjitError, TieredWarning
 from ..ir.core import Function
-from ..ir.interpreter import interpret
+from ..ir.interpreter import interpret, on_iteration
 from .cache import _key, cache_dir, load_module
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ __all__ = ["TieredEntry", "enabled", "load_cached", "native_only", "shutdown"]
 # on the child's path, so it imports the adjit the caller runs and hashes it alike)
 CHILD_COMMAND = [sys.executable, "-m", "adjit.codegen.tiered_child"]
 MAX_CHILDREN = 2  # children compiling at once; later signatures wait, interpreted
+POLL_EVERY = 32  # loop iterations between two looks at the child from inside a call
 
 _state = threading.local()
 _children: set[subprocess.Popen] = set()
@@ -105,6 +108,10 @@ def _may_be_cached(dispatcher: Dispatcher) -> bool:
     cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
     index = getattr(cache_file, "_index_path", None)
     return index is None or os.path.exists(index)
+
+
+class _NativeReady(Exception):
+    """Raised inside the interpreter: the native code is ready, abandon this run."""
 
 
 class _Child:
@@ -225,6 +232,7 @@ class TieredEntry:
         self._module: Any = None
         self._sig: tuple | None = None
         self._child: _Child | None = None
+        self._iterations = 0
         self._lock = threading.Lock()
 
     def __call__(self, *args: Any) -> tuple:
@@ -234,6 +242,10 @@ class TieredEntry:
             return native(*args)
         try:
             out = self._interpret(args)
+        except _NativeReady:  # mid-loop: the call is pure, so native code runs it again
+            native = self._advance(args)
+            self.last_tier = "native"
+            return native(*args)
         except AdjitError:  # an op the interpreter cannot run: native code is the authority
             with self._lock:
                 native = self._native or self._switch()
@@ -314,12 +326,20 @@ class TieredEntry:
     def _report(message: str) -> None:
         warnings.warn(message, TieredWarning, stacklevel=_user_stacklevel())
 
+    def _poll_in_loop(self) -> None:
+        """A long loop need not finish in the interpreter once the native code is ready."""
+        self._iterations += 1
+        if self._iterations % POLL_EVERY == 0:
+            child = self._child
+            if child is not None and child.proc.poll() == 0:
+                raise _NativeReady
+
     def _interpret(self, args: tuple) -> tuple:
         fn = self._ir
         if fn is None:
             fn = self._ir = self._ir_thunk()
-        with np.errstate(all="ignore"):  # native code warns of no overflow or 0/0 either
-            outs = interpret(fn, *args)
+        with np.errstate(all="ignore"), on_iteration(self._poll_in_loop):
+            outs = interpret(fn, *args)  # native code warns of no overflow or 0/0 either
         arrays = [a for a in args if isinstance(a, np.ndarray)]
         results = []
         for r, out in zip(fn.results, outs):

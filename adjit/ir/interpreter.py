@@ -5,12 +5,30 @@ It is the oracle for every compiled backend, so it favours obviousness over spee
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
 from ..errors import AdjitError
 from .core import Block, Function, Op, Value
 from .primitives import evaluate
 from .types import TensorType
+
+_hooks = threading.local()
+
+
+@contextlib.contextmanager
+def on_iteration(hook: Callable[[], None]) -> Iterator[None]:
+    """Call `hook()` after every loop iteration run in this thread inside the block
+    (tiered execution polls its background compilation there, and may raise)."""
+    previous = getattr(_hooks, "hook", None)
+    _hooks.hook = hook
+    try:
+        yield
+    finally:
+        _hooks.hook = previous
 
 
 def interpret(fn: Function, *args: object) -> tuple[np.ndarray, ...]:
@@ -48,15 +66,20 @@ def _run_control(op: Op, operands: list[np.ndarray]) -> tuple[np.ndarray, ...]:
         return run_block(op.regions[0] if bool(pred) else op.regions[1], carried)
     if op.name == "while":
         cond, body = op.regions
-        carried = tuple(operands)
+        carried, hook = tuple(operands), getattr(_hooks, "hook", None)
         while bool(run_block(cond, list(carried))[0]):
             carried = run_block(body, list(carried))
+            if hook is not None:
+                hook()
         return carried
     if op.name == "for":
         (body,) = op.regions
         lo, hi, carried = int(operands[0]), int(operands[1]), tuple(operands[2:])
+        hook = getattr(_hooks, "hook", None)
         for i in range(lo, hi):
             carried = run_block(body, [np.asarray(i, dtype=np.int64), *carried])
+            if hook is not None:
+                hook()
         return carried
     if op.name in ("custom_vjp", "custom_jvp"):  # the rules matter to derivatives only
         return run_block(op.regions[0], list(operands))

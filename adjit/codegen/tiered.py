@@ -48,7 +48,7 @@ from .cache import _key, cache_dir, load_module
 if TYPE_CHECKING:
     from numba.core.dispatcher import Dispatcher
 
-__all__ = ["TieredEntry", "enabled", "load_cached", "native_only", "shutdown"]
+__all__ = ["TieredEntry", "enabled", "load_cached", "shutdown"]
 
 # the child, run as a module of this very package (its parent directory goes first
 # on the child's path, so it imports the adjit the caller runs and hashes it alike)
@@ -56,27 +56,15 @@ CHILD_COMMAND = [sys.executable, "-m", "adjit.codegen.tiered_child"]
 MAX_CHILDREN = 2  # children compiling at once; later signatures wait, interpreted
 POLL_EVERY = 32  # loop iterations between two looks at the child from inside a call
 
-_state = threading.local()
 _children: set[subprocess.Popen] = set()
 _children_lock = threading.Lock()
 
 
 def enabled() -> bool:
     """Whether a new CPU signature starts in the interpreter tier."""
-    if getattr(_state, "native_only", False) or cache_dir() is None:
+    if cache_dir() is None:
         return False
     return os.environ.get("ADJIT_TIERED", "1").strip().lower() not in ("0", "off", "false", "no")
-
-
-@contextlib.contextmanager
-def native_only():
-    """Specializations made in this block (in this thread) compile natively, no tier."""
-    previous = getattr(_state, "native_only", False)
-    _state.native_only = True
-    try:
-        yield
-    finally:
-        _state.native_only = previous
 
 
 def load_cached(dispatcher: Dispatcher, sig: tuple) -> bool:
@@ -157,12 +145,6 @@ class _Child:
         tail = "\n".join(lines[-12:]) if lines else "no output"
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
         return f"{how}: {tail}"
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._forget()
 
     def _forget(self) -> None:
         with _children_lock:
@@ -286,8 +268,13 @@ class TieredEntry:
                 ):
                     return self._switch()
             if self._child is None:
-                if _running() < MAX_CHILDREN:
+                if _running() >= MAX_CHILDREN:
+                    return None
+                try:
                     self._child = _Child(self._job())
+                except OSError as exc:
+                    self._report(f"cannot start a background compilation ({exc}); compiling here")
+                    return self._switch()
                 return None
             code = self._child.poll()
             if code is None:

@@ -69,7 +69,8 @@ def install(tmp_path):
 def run(site: pathlib.Path, home: pathlib.Path, as_user: bool = True, **env: str):
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("ADJIT_", "NUMBA_"))}
     environ.pop("XDG_CACHE_HOME", None)
-    environ.update(PYTHONPATH=str(site), HOME=str(home), **env)
+    # the interpreter tier off: these processes test the native code and its caches
+    environ.update(PYTHONPATH=str(site), HOME=str(home), ADJIT_TIERED="0", **env)
     argv = [sys.executable, "-c", PROGRAM]
     proc = subprocess.run(
         unprivileged(argv) if as_user else argv,

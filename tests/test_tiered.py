@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -298,3 +299,20 @@ def test_a_long_loop_switches_to_native_code_mid_call(tier_on, monkeypatch):
     assert not finished and g.tier(x, n) == "native"
     assert time.monotonic() - t0 < 100
     _assert_agree(got, _native(monkeypatch, lambda: adjit.grad(f), x, n))
+
+
+def test_an_unusable_cache_directory_means_no_tier(tier_on, monkeypatch):
+    not_a_directory = tier_on / "file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("ADJIT_CACHE_DIR", str(not_a_directory))
+
+    def no_child(job):
+        raise AssertionError("a child cannot hand code over without a disk cache")
+
+    monkeypatch.setattr(tiered, "_Child", no_child)
+    f = adjit.jit(lambda x: np.sqrt(x) + 2.0)
+    x = np.linspace(0, 1, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cache.AdjitCacheWarning)  # reported once per process
+        np.testing.assert_allclose(f(x), np.sqrt(x) + 2.0, rtol=1e-15)
+    assert f.tier(x) == "native"

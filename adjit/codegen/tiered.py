@@ -262,6 +262,8 @@ class TieredEntry:
                 import numba
 
                 self._module = load_module(self.source, self.name_hint)
+                if getattr(self._module, "__file__", None) is None:
+                    return self._switch()  # compiled in memory (unusable cache): no hand-over
                 self._sig = tuple(numba.typeof(a) for a in args)
                 if _may_be_cached(self._module.entry) and load_cached(
                     self._module.entry, self._sig

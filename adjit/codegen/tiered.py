@@ -320,7 +320,7 @@ class TieredEntry:
         self._iterations += 1
         if self._iterations % POLL_EVERY == 0:
             child = self._child
-            if child is not None and child.proc.poll() == 0:
+            if child is not None and child.poll() == 0:
                 raise _NativeReady
 
     def _interpret(self, args: tuple) -> tuple:

@@ -24,6 +24,7 @@ import tempfile
 import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("ADJIT_TIERED", "0")  # time native code, not the interpreter tier
 # a fresh cache, so that the first call is adjit's trace and compile, not a load
 os.environ.setdefault("ADJIT_CACHE_DIR", tempfile.mkdtemp(prefix="adjit-loops-"))
 

@@ -17,6 +17,8 @@ import statistics
 import tempfile
 import time
 
+os.environ.setdefault("ADJIT_TIERED", "0")  # time native code, not the interpreter tier
+
 import numba
 import numpy as np
 

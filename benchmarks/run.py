@@ -41,6 +41,9 @@ THREAD_ENV = {
     "NUMBA_NUM_THREADS": "1",
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
+# Benchmarks time native code: the interpreter tier (a first call interpreted while
+# a child process compiles) is off in every benchmark process and its children.
+os.environ.setdefault("ADJIT_TIERED", "0")
 # glibc malloc. By default its mmap threshold moves with the history of the process,
 # so whether a call's large temporaries get recycled heap memory or fresh pages
 # (a page fault per 4 KiB) depends on what ran before. Both regimes are fixed:

@@ -21,9 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .codegen import aot
 from .codegen.cache import load_module, load_source, store_source
-from .codegen.numba_cpu import generate_source
 from .codegen.targets import check_target, compile_for_target
 from .compiler import frontend, ops
 from .compiler.banded import Banded
@@ -203,6 +201,8 @@ def _compile(traced: Traced, parallel: bool = False, target: str = "cpu") -> Spe
     key = f"{fn}\nparallel={parallel}"
     source = load_source(key)
     if source is None:
+        from .codegen.numba_cpu import generate_source  # imports Numba: not at `import adjit`
+
         source = generate_source(simplify(fn), parallel=parallel)
         store_source(key, source)
     module = load_module(source, fn.name)
@@ -1125,6 +1125,9 @@ def export(
     needed to build it), needing only NumPy at run time; serial code only.
     Returns the package's path. An earlier export at `path` is replaced.
     """
+    from .codegen import aot  # imports Numba: not at `import adjit`
+    from .codegen.numba_cpu import generate_source
+
     if signatures is None:
         calls = [tuple(example_args)]
     elif example_args:

@@ -12,6 +12,10 @@ Writes go to a temporary file in the same directory, then ``os.replace``, so con
 writers of one entry both succeed. When the cache is disabled or its directory unusable,
 the module is compiled in memory with ``CACHE = False`` and its source is registered with
 ``linecache`` so tracebacks and ``inspect.getsource`` still work.
+
+Numba (and native_cache.py, which registers adjit's cache locators with it) is
+imported when a key is first computed or a module first loaded, not with this
+module: ``import adjit`` does not import Numba.
 """
 
 from __future__ import annotations

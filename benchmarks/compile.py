@@ -7,9 +7,12 @@
 
 Every row runs in a new process with an empty on-disk cache (a fresh temporary
 ``ADJIT_CACHE_DIR``) and times the first call: trace, passes, code generation and
-Numba, Python's start-up and ``import adjit`` excluded. The warm-cache rows run a
-second process on the cache the first one filled: ``import adjit`` and the first
-GMM gradient after it. A row that runs past ``--timeout`` seconds shows ``>T``.
+Numba, Python's start-up and ``import adjit`` excluded. The warm-cache rows run
+new processes on the cache a first one filled: ``import adjit`` and the first GMM
+gradient after it (``--only warm``), beside ``import numpy`` and Numba alone (its
+import and the first call of a small cached ``@njit`` function), five times
+interleaved; they give the CPU seconds too, which a loaded machine inflates less
+than the wall time. A row that runs past ``--timeout`` seconds shows ``>T``.
 
 Programs:
   * rk4: an RK4 integrator of a 10-element state unrolled by a Python ``for`` over a
@@ -127,16 +130,26 @@ def _child(row: str, lib: str) -> float:
     return time.perf_counter() - t0
 
 
-def _child_warm() -> dict[str, float]:
+def _since(start: tuple[float, float]) -> tuple[float, float]:
+    """(wall, CPU) seconds since `start`: on a loaded machine the process's CPU
+    time stays near what an idle one takes, where the wall time grows with the load."""
+    return time.perf_counter() - start[0], time.process_time() - start[1]
+
+
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _child_warm() -> dict[str, object]:
     """import adjit, then the first GMM gradient, on a cache another process filled.
 
     The program imports what a user's GMM needs (NumPy, and SciPy for the prior's
     constant), not grad_workloads.py, whose hand-written Numba port and peers would
     import Numba before the clock starts: Numba's import is part of this first call."""
-    t0 = time.perf_counter()
+    start = _now()
     import adjit
 
-    t1 = time.perf_counter()
+    imported = _since(start)
     numba_at_import = "numba" in sys.modules
     sys.path.insert(0, str(HERE.parent / "tests"))
     from adbench import data_path, gmm_objective, read_gmm
@@ -148,12 +161,11 @@ def _child_warm() -> dict[str, float]:
         return gmm_objective(alphas, means, icf, x, gamma, m)
 
     args = (g["alphas"], g["means"], g["icf"], g["x"])
-    t2 = time.perf_counter()
+    start = _now()
     adjit.value_and_grad(gmm, argnums=(0, 1, 2))(*args)
-    t3 = time.perf_counter()
     return {
-        "import": t1 - t0,
-        "first": t3 - t2,
+        "import": imported,
+        "first": _since(start),
         "sympy": "sympy" in sys.modules,
         "numba_at_import": numba_at_import,
     }
@@ -169,16 +181,18 @@ def f(x):
 """
 
 
-def _child_floor() -> dict[str, float]:
+def _child_floor() -> dict[str, object]:
     """The peers of the warm rows: `import numpy`, and Numba alone (import numba,
     then the first call of a small @njit function on a cache another process filled)."""
-    t0 = time.perf_counter()
+    start = _now()
     import numpy
 
-    t1 = time.perf_counter()
+    result = {"numpy": _since(start)}
+    start = _now()
     import numba  # noqa: F401
 
-    t2 = time.perf_counter()
+    result["numba"] = _since(start)
+    start = _now()
     directory = os.environ["ADJIT_CACHE_DIR"]
     path = Path(directory, "numba_floor.py")
     if not path.exists():
@@ -187,19 +201,20 @@ def _child_floor() -> dict[str, float]:
     import numba_floor
 
     numba_floor.f(numpy.ones(3))
-    t3 = time.perf_counter()
-    return {"numpy": t1 - t0, "numba": t2 - t1, "numba_first": t3 - t2}
+    result["numba_first"] = _since(start)
+    return result
 
 
 def warm(timeout: float, repeat: int = 5) -> None:
-    """The warm-cache rows: each a new process, `repeat` times interleaved, median."""
+    """The warm-cache rows: each a new process, `repeat` times interleaved, median
+    wall and CPU seconds."""
     import compileall
     import statistics
 
     # As pip does on install: without .pyc files (PYTHONDONTWRITEBYTECODE=1) every
     # process would compile adjit's modules from source, 0.2 to 0.5 s of its import.
     compileall.compile_dir(str(HERE.parent / "adjit"), quiet=1)
-    runs: dict[str, list[float]] = {}
+    runs: dict[str, list[list[float]]] = {}
     flags: dict[str, bool] = {}
     with tempfile.TemporaryDirectory(prefix="adjit-compile-") as cache:
         env = _env(cache, jax_off=True)
@@ -217,24 +232,29 @@ def warm(timeout: float, repeat: int = 5) -> None:
                         flags[k] = flags.get(k, False) or v
                     else:
                         runs.setdefault(k, []).append(v)
-    t = {k: statistics.median(v) for k, v in runs.items()}
+    wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
+
+    def t(*keys: str) -> str:
+        return f"{sum(wall[k] for k in keys):.2f} s ({sum(cpu[k] for k in keys):.2f} s)"
+
     load = os.getloadavg()[0]
     print()
-    print(f"new process, warm cache: median of {repeat}, load average {load:.1f} at the end")
+    print(
+        f"new process, warm cache: median of {repeat}, wall (CPU) seconds, "
+        f"load average {load:.1f} at the end"
+    )
     print()
     print("| new process, warm cache | target | adjit | peer |")
     print("|---|---|---|---|")
-    print(f"| import adjit | 0.3 s | {t['import']:.2f} s | import numpy {t['numpy']:.2f} s |")
-    floor = t["numba"] + t["numba_first"]
+    print(f"| import adjit | 0.3 s | {t('import')} | import numpy {t('numpy')} |")
     print(
-        f"| first GMM d10 K25 value_and_grad after it | 0.25 s | {t['first']:.2f} s | "
-        f"Numba alone: import numba {t['numba']:.2f} s + first cached call "
-        f"{t['numba_first']:.2f} s = {floor:.2f} s |"
+        f"| first GMM d10 K25 value_and_grad after it | 0.25 s | {t('first')} | "
+        f"Numba alone: import numba {t('numba')} + first cached call {t('numba_first')} |"
     )
-    total = t["import"] + t["first"]
     print(
-        f"| both | 0.55 s | {total:.2f} s | {t['numpy'] + floor:.2f} s "
-        f"(adjit's own: {total - t['numpy'] - floor:.2f} s) |"
+        f"| both | 0.55 s | {t('import', 'first')} | "
+        f"import numpy, Numba alone {t('numpy', 'numba', 'numba_first')} |"
     )
     print(
         f"| Numba imported by import adjit | no | {'yes' if flags['numba_at_import'] else 'no'} | |"

@@ -90,7 +90,8 @@ import sys
 import numpy as np
 import adjit
 
-heavy = sorted(m for m in ("numba", "llvmlite", "scipy", "sympy") if m in sys.modules)
+lazy = ("numba", "llvmlite", "scipy", "sympy", "numpy.random")
+heavy = sorted(m for m in lazy if m in sys.modules)
 
 def loss(w, x):
     if np.sum(w) > 0.0:  # captured control flow: the function's source is read
@@ -105,8 +106,9 @@ print(json.dumps([heavy, "numba" in sys.modules, g.tolist(), expected.tolist()])
 
 
 def test_import_adjit_loads_no_compiler_and_the_first_call_still_compiles(tmp_path):
-    """Numba (with llvmlite and SciPy, which it imports) and SymPy load only when a
-    call needs them: `import adjit` alone, or tracing and printing IR, stays light."""
+    """Numba (with llvmlite and SciPy, which it imports), SymPy and numpy.random
+    (which NumPy loads on first use) load only when a call needs them: `import
+    adjit` alone, or tracing and printing IR, stays light."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, ADJIT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=path)
     script = tmp_path / "lazy.py"  # a file: capturing the `if` reads the function's source

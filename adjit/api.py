@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from . import tree
-from .codegen import aot, tiered
+from .codegen import tiered
 from .codegen.cache import load_module, load_source, store_source
-from .codegen.numba_cpu import generate_source
 from .codegen.targets import check_target, compile_for_target
 from .compiler import frontend, ops
 from .compiler.banded import Banded
@@ -228,6 +227,8 @@ def _compile(traced: Traced, parallel: bool = False, target: str = "cpu") -> Spe
     source = load_source(key)
     optimized = None
     if source is None:
+        from .codegen.numba_cpu import generate_source  # imports Numba: not at `import adjit`
+
         optimized = simplify(fn)
         source = generate_source(optimized, parallel=parallel)
         store_source(key, source)
@@ -1164,6 +1165,9 @@ def export(
     needed to build it), needing only NumPy at run time; serial code only.
     Returns the package's path. An earlier export at `path` is replaced.
     """
+    from .codegen import aot  # imports Numba: not at `import adjit`
+    from .codegen.numba_cpu import generate_source
+
     if signatures is None:
         calls = [tuple(example_args)]
     elif example_args:

@@ -598,3 +598,45 @@ def test_unreadable_source_keeps_todays_error():
     g = eval("lambda x: x if x > 0 else -x")  # no source to rewrite: as before
     with pytest.raises(ControlFlowError, match=r"cannot use a traced value as a Python bool"):
         adjit.trace(g)(1.0)
+
+
+CELL = """
+def cell_fn(x):
+    if np.sum(x) > 0.0:
+        return np.sin(x)
+    return np.cos(x)
+"""
+
+
+def test_source_is_read_without_scanning_every_loaded_module(monkeypatch):
+    """The source of a function (from its file, or from linecache as a notebook cell
+    registers it) is found without inspect.getmodule, whose first call realpaths
+    every loaded module's file: a tenth of a second of each process's first trace."""
+    import inspect
+    import linecache
+
+    def getmodule(*args, **kwargs):
+        raise AssertionError("inspect.getmodule called while tracing")
+
+    monkeypatch.setattr(inspect, "getmodule", getmodule)
+    filename = "<adjit-test-cell-1>"
+    monkeypatch.setitem(
+        linecache.cache, filename, (len(CELL), None, CELL.splitlines(True), filename)
+    )
+    scope = {"np": numpy}
+    exec(compile(CELL, filename, "exec"), scope)
+
+    def from_file(x):
+        if numpy.sum(x) > 0.0:
+            return numpy.exp(x)
+        return -x
+
+    for f, branches in (
+        (scope["cell_fn"], (numpy.sin, numpy.cos)),
+        (from_file, (numpy.exp, numpy.negative)),
+    ):
+        x = numpy.linspace(0.5, 1.0, 3)
+        fn = adjit.trace(f)(x)  # one trace; both branches must be in the IR
+        for point, expected in ((x, branches[0](x)), (-x, branches[1](-x))):
+            (out,) = interpret(fn, point)
+            numpy.testing.assert_allclose(out, expected, rtol=1e-15)

@@ -4,11 +4,13 @@ SymPy derivation, and the optimisation passes are skipped by the source cache.""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from adjit.compiler import derivatives
@@ -80,3 +82,48 @@ def test_every_differentiable_elementwise_primitive_is_in_the_table():
         f"{missing} derive with SymPy at run time: regenerate compiler/partials_table.py "
         "with python -m adjit.compiler.derivatives"
     )
+
+
+LAZY = """
+import json
+import sys
+import numpy as np
+import adjit
+
+lazy = ("numba", "llvmlite", "scipy", "sympy", "numpy.random")
+heavy = sorted(m for m in lazy if m in sys.modules)
+
+def loss(w, x):
+    if np.sum(w) > 0.0:  # captured control flow: the function's source is read
+        w = w * 2.0
+    return np.sum(np.tanh(x @ w) ** 2)
+
+w, x = np.linspace(-0.5, 1.0, 3), np.linspace(0.0, 1.0, 12).reshape(4, 3)
+g = adjit.grad(loss)(w, x)
+(expected,) = adjit.ir.interpret(adjit.grad(loss).ir(w, x), w, x)
+print(json.dumps([heavy, "numba" in sys.modules, g.tolist(), expected.tolist()]))
+"""
+
+
+def test_import_adjit_loads_no_compiler_and_the_first_call_still_compiles(tmp_path):
+    """Numba (with llvmlite and SciPy, which it imports), SymPy and numpy.random
+    (which NumPy loads on first use) load only when a call needs them: `import
+    adjit` alone, or tracing and printing IR, stays light."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, ADJIT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=path)
+    script = tmp_path / "lazy.py"  # a file: capturing the `if` reads the function's source
+    script.write_text(LAZY)
+    for run in ("cold", "warm"):
+        out = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr
+        heavy, compiled, g, expected = json.loads(out.stdout)
+        assert heavy == [], f"import adjit imported {heavy} ({run} cache)"
+        assert compiled, f"the gradient was not compiled by Numba ({run} cache)"
+        np.testing.assert_allclose(g, expected, rtol=1e-12, atol=0)

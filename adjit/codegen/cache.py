@@ -12,6 +12,10 @@ Writes go to a temporary file in the same directory, then ``os.replace``, so con
 writers of one entry both succeed. When the cache is disabled or its directory unusable,
 the module is compiled in memory with ``CACHE = False`` and its source is registered with
 ``linecache`` so tracebacks and ``inspect.getsource`` still work.
+
+Numba (and native_cache.py, which registers adjit's cache locators with it) is
+imported when a key is first computed or a module first loaded, not with this
+module: ``import adjit`` does not import Numba.
 """
 
 from __future__ import annotations
@@ -28,11 +32,7 @@ import tempfile
 import threading
 import types
 
-import numba
 import numpy as np
-from numba.core.dispatcher import Dispatcher
-
-from .native_cache import AdjitCacheWarning, guard, warn_once
 
 __all__ = [
     "AdjitCacheWarning",
@@ -42,6 +42,10 @@ __all__ = [
     "set_cache_dir",
     "store_source",
 ]
+
+
+class AdjitCacheWarning(UserWarning):
+    """The on-disk cache was corrupt or unusable; adjit rebuilt the entry or bypassed it."""
 
 
 _UNSET = object()
@@ -138,6 +142,8 @@ def _adjit_fingerprint() -> str:
 
 
 def _key(source: str) -> str:
+    import numba  # here, not at `import adjit`: only a compiled call needs it
+
     parts = (source, _adjit_fingerprint(), numba.__version__, np.__version__, sys.version)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -149,6 +155,10 @@ def _text(source: str, key: str, cache: bool) -> str:
 
 
 def _load(source: str, name_hint: str, key: str) -> types.ModuleType:
+    from numba.core.dispatcher import Dispatcher
+
+    from .native_cache import guard  # and its locators, before the module's decorators run
+
     name = f"adjit_{re.sub(r'[^0-9A-Za-z_]', '_', name_hint)}_{key[:24]}"
     directory = cache_dir()
     if directory is not None:
@@ -224,4 +234,6 @@ def _exec(name: str, text: str, filename: str) -> types.ModuleType:
 
 
 def _warn_once(kind: str, message: str) -> None:
+    from .native_cache import warn_once
+
     warn_once(kind, message, stacklevel=4)

@@ -33,12 +33,9 @@ from numba.core import caching
 from numba.core.caching import Cache
 from numba.core.dispatcher import Dispatcher
 
+from .cache import AdjitCacheWarning, cache_dir
+
 __all__ = ["AdjitCacheWarning", "guard", "njit_cached", "warn_once"]
-
-
-class AdjitCacheWarning(UserWarning):
-    """The on-disk cache was corrupt or unusable; adjit rebuilt the entry or bypassed it."""
-
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
@@ -69,8 +66,6 @@ class _AdjitCacheDirLocator(InTreeCacheLocator):
 
     def __init__(self, py_func, py_file):
         super().__init__(py_func, py_file)
-        from .cache import cache_dir  # cache.py imports this module
-
         directory = cache_dir()
         self._cache_path = (
             None
@@ -170,8 +165,6 @@ def njit_cached(**options: object) -> Callable[[Callable], Dispatcher]:
     """``numba.njit(cache=True, **options)``, or without the cache where Numba has none."""
 
     def decorate(py_func: Callable) -> Dispatcher:
-        from .cache import cache_dir  # cache.py imports this module
-
         if cache_dir() is None:  # ADJIT_CACHE_DIR=off: adjit writes nothing to disk
             return numba.njit(cache=False, **options)(py_func)
         try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import linecache
 import textwrap
 import types
 from typing import Any
@@ -525,10 +526,24 @@ def _has_control_flow(fdef: ast.FunctionDef) -> bool:
     return False
 
 
+def _source(f: types.FunctionType) -> str:
+    """inspect.getsource(f.__code__) without inspect.getmodule: given a code object,
+    it looks for the module by the real path of every loaded module's file (a
+    tenth of a second on the first call of a process), where f's globals are that
+    module's (linecache reads a file without one through their loader)."""
+    code = f.__code__
+    linecache.checkcache(code.co_filename)  # the file may have been edited since
+    lines = linecache.getlines(code.co_filename, f.__globals__)
+    if not lines:
+        raise OSError(f"no source for {code.co_filename}")
+    # co_firstlineno is the line of the def, or of its first decorator
+    return "".join(inspect.getblock(lines[code.co_firstlineno - 1 :]))
+
+
 def _function_def(f: types.FunctionType) -> ast.FunctionDef | None:
     code = f.__code__
     try:
-        source = inspect.getsource(code)
+        source = _source(f)
     except (OSError, TypeError, IndentationError):
         return None
     try:

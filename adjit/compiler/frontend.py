@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dis
 import functools
+import sys
 import threading
 import types
 from collections.abc import Callable, Iterator
@@ -46,12 +47,16 @@ from .builder import is_tracing, is_user_code, located
 
 # ------------------------------------------------------------ the NumPy view
 
-_RANDOM_TYPES = (
-    np.random.Generator,
-    np.random.RandomState,
-    np.random.BitGenerator,
-    np.random.SeedSequence,
-)
+
+def _random_types() -> tuple[type, ...]:
+    """numpy.random's generator types, or none while nothing has imported it (NumPy
+    loads it on first use, a tenth of `import adjit`), when no value can be one."""
+    random = sys.modules.get("numpy.random")
+    try:
+        return (random.Generator, random.RandomState, random.BitGenerator, random.SeedSequence)
+    except AttributeError:  # None, or being imported by another thread
+        return ()
+
 
 # NumPy functions that only look at shapes and dtypes: they get stand-ins of the
 # traced arguments, which carry those, in place of the values
@@ -198,10 +203,8 @@ def _numpy_module_view(module: types.ModuleType) -> Any:
 
 
 def _is_random(value: Any) -> bool:
-    if isinstance(value, _RANDOM_TYPES):
-        return True
-    owner = getattr(value, "__self__", None)
-    if isinstance(owner, _RANDOM_TYPES):
+    kinds = _random_types()
+    if isinstance(value, kinds) or isinstance(getattr(value, "__self__", None), kinds):
         return True
     return (getattr(value, "__module__", None) or "").startswith("numpy.random")
 
@@ -224,7 +227,7 @@ def _numpy_object(value: Any) -> Any:
     if isinstance(value, types.ModuleType):
         return _numpy_module_view(value)
     if _is_random(value):
-        if isinstance(value, _RANDOM_TYPES):
+        if isinstance(value, _random_types()):
             return RefusedRandom(value)
         return _refuse_random(value, f"np.random.{getattr(value, '__name__', '?')}")
     name = _NUMPY_NAMES.get(id(value))

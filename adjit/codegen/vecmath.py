@@ -187,6 +187,262 @@ def _logistic(x):
     return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
 
+# ---------------------------------------------------------------- sin, cos, tan
+# x = k pi/2 + y with |y| <= pi/4 (a little more after the large-|x| reduction),
+# y carried as y_hi + y_lo; then sin or cos of y by quadrant k mod 4. Both
+# reductions are computed for every element and one is selected, so the loop has
+# no branch and vectorises. The polynomials are fdlibm's (FreeBSD msun k_sin.c,
+# k_cos.c, k_tan.c: minimax on [-pi/4, pi/4], |error| < 2^-58 relative).
+
+# pi/2 in 33-bit parts (k P1, k P2, k P3 are exact for |k| < 2^20) and the rest
+_PIO2_1 = 1.5707963267341256  # 0x1.921fb544p+0
+_PIO2_2 = 6.077100506303966e-11  # 0x1.0b4611a6p-34
+_PIO2_3 = 2.0222662487111665e-21  # 0x1.3198a2ep-69
+_PIO2_3T = 8.4784276603689e-32
+# pi/2 as a double and the rest; _PIO2_HI in two 26-bit halves for exact products
+_PIO2_HI = 1.5707963267948966
+_PIO2_LO = 6.123233995736766e-17
+_PIO2_HI_H = 134217729.0 * _PIO2_HI - (134217729.0 * _PIO2_HI - _PIO2_HI)  # leading 26 bits
+_PIO2_HI_L = _PIO2_HI - _PIO2_HI_H
+_MEDIUM = 1048576.0  # 2^20: below it Cody-Waite is exact enough, above Payne-Hanek
+
+# 2/pi in 24-bit digits: 2/pi = sum_j _TWO_OVER_PI[j] 2^(-24 (j + 1)) (to 1200 bits;
+# tests/test_vecmath.py checks them against mpmath). Enough for every double.
+_TWO_OVER_PI = np.array(
+    [
+        10680707, 7228996, 1387004, 2578385, 16069853, 12639074, 9804092, 4427841,
+        16666979, 11263675, 12935607, 2387514, 4345298, 14681673, 3074569, 13734428,
+        16653803, 1880361, 10960616, 8533493, 3062596, 8710556, 7349940, 6258241,
+        3772886, 3769171, 3798172, 8675211, 12450088, 3874808, 9961438, 366607,
+        15675153, 9132554, 7151469, 3571407, 2607881, 12013382, 4155038, 6285869,
+        7677882, 13102053, 15825725, 473591, 9065106, 15363067, 6271263, 9264392,
+        5636912, 4652155,
+    ],
+    dtype=np.float64,
+)  # fmt: skip
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _two_sum(a, b):
+    # (s, e) with s = fl(a + b) and a + b = s + e exactly (Knuth)
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _mod4(t):
+    # t - 4 round(t / 4): exact, in [-2, 2]
+    return t - 4.0 * np.rint(t * 0.25)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _reduce_medium(x):
+    # Cody-Waite, |x| < 2^20: (k, y_hi, y_lo), x - k pi/2 = y_hi + y_lo to ~2^-130
+    # absolute: pi/2 in 33-bit parts makes each k P exact, the differences are
+    # summed with their rounding errors kept (fdlibm's e_rem_pio2.c, without branches).
+    shift = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
+    kf = (x * 0.6366197723675814 + shift) - shift
+    r = x - kf * _PIO2_1  # exact (Sterbenz)
+    hi, lo = _two_sum(r, -(kf * _PIO2_2))
+    hi, e = _two_sum(hi, -(kf * _PIO2_3))
+    lo = lo + e - kf * _PIO2_3T
+    y_hi = hi + lo
+    return kf, y_hi, (hi - y_hi) + lo
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _reduce_large(ax):
+    # Payne-Hanek for ax >= 2^20 (finite): (k, y_hi, y_lo) with ax = k pi/2 + y.
+    # ax = M 2^q (M a 53-bit integer), 2/pi = sum_j d_j 2^(-24(j + 1)): the products
+    # M d_j 2^(q - 24(j + 1)) for j < j0 are multiples of 4 and drop out (k is needed
+    # mod 4 only); the next nine digits times M's two halves (26 and 27 bits) are
+    # exact doubles, reduced mod 4 exactly and summed, largest first, with their
+    # rounding errors kept: the fraction of ax 2/pi to ~2^-130 absolute.
+    bits = _bits_of_f64(ax)
+    q = min(max(((bits >> 52) & 0x7FF) - 1075, -32), 971)
+    j0 = (max(q - 2, 0) * 2731) >> 16  # // 24, for 0 <= q - 2 < 1000, without a division
+    e0 = q - 24 * (j0 + 1)  # digit j0 has weight 2^e0 relative to M
+    m = _f64_from_bits((bits & 0xFFFFFFFFFFFFF) | (1075 << 52))  # M, in [2^52, 2^53)
+    m_hi = _f64_from_bits(_bits_of_f64(m) & ~0x7FFFFFF)
+    scale = _pow2(e0)
+    h = m_hi * scale  # 26 significant bits
+    lw = (m - m_hi) * scale  # 27
+    t = _TWO_OVER_PI
+    d0, d1, d2 = t[j0], t[j0 + 1] * 5.960464477539063e-08, t[j0 + 2] * 3.552713678800501e-15
+    d3, d4 = t[j0 + 3] * 2.117582368135751e-22, t[j0 + 4] * 1.262177448353619e-29
+    d5, d6 = t[j0 + 5] * 7.52316384526264e-37, t[j0 + 6] * 4.484155085839415e-44
+    d7, d8 = t[j0 + 7] * 2.6727647100921956e-51, t[j0 + 8] * 1.5930919111324523e-58
+    # exact products, in order of decreasing weight; the first seven can exceed 2
+    s, lo = _two_sum(_mod4(h * d0), _mod4(h * d1))
+    s, e = _two_sum(s, _mod4(lw * d0))
+    lo += e
+    s, e = _two_sum(s, _mod4(h * d2))
+    lo += e
+    s, e = _two_sum(s, _mod4(lw * d1))
+    lo += e
+    s, e = _two_sum(s, _mod4(h * d3))
+    lo += e
+    s, e = _two_sum(s, _mod4(lw * d2))
+    lo += e
+    k = np.rint(s)
+    s -= k  # exact
+    s, lo = _two_sum(s, lo)
+    s, e = _two_sum(s, h * d4)
+    lo += e
+    s, e = _two_sum(s, lw * d3)
+    lo += e
+    s, e = _two_sum(s, h * d5)
+    lo += e
+    lo += lw * d4 + (h * d6 + (lw * d5 + (h * d7 + (lw * d6 + (h * d8 + lw * d7)))))
+    f, f_lo = _two_sum(s, lo)
+    k_last = np.rint(f)
+    f -= k_last  # f + f_lo: the fraction of ax 2/pi, |f| <= 1/2
+    # (f + f_lo) pi/2 as y_hi + y_lo: f _PIO2_HI exactly (Dekker), the rest rounded
+    c = 134217729.0 * f  # 2^27 + 1: splits f into two 26-bit halves
+    f_h = c - (c - f)
+    f_l = f - f_h
+    p = f * _PIO2_HI
+    err = ((f_h * _PIO2_HI_H - p) + f_h * _PIO2_HI_L + f_l * _PIO2_HI_H) + f_l * _PIO2_HI_L
+    tail = err + (f * _PIO2_LO + f_lo * _PIO2_HI)
+    y_hi = p + tail
+    return k + k_last, y_hi, (p - y_hi) + tail
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _reduce_pio2(x):
+    # (k mod 4, y_hi, y_lo) with x = k pi/2 + y_hi + y_lo; garbage for inf and nan
+    ax = abs(x)
+    k, y_hi, y_lo = _reduce_medium(x)
+    k_l, yl_hi, yl_lo = _reduce_large(ax)
+    large = ax >= _MEDIUM
+    negative = x < 0.0
+    k = (-k_l if negative else k_l) if large else k
+    y_hi = (-yl_hi if negative else yl_hi) if large else y_hi
+    y_lo = (-yl_lo if negative else yl_lo) if large else y_lo
+    return np.int64(k) & 3, y_hi, y_lo
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _sin_kernel(y, y_lo):
+    # sin(y + y_lo), |y| <= pi/4 (fdlibm __kernel_sin)
+    z = y * y
+    v = z * y
+    r = 8.33333333332248946124e-03 + z * (
+        -1.98412698298579493134e-04
+        + z
+        * (
+            2.75573137070700676789e-06
+            + z * (-2.50507602534068634195e-08 + z * 1.58969099521155010221e-10)
+        )
+    )
+    return y - ((z * (0.5 * y_lo - v * r) - y_lo) - v * -1.66666666666666324348e-01)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _cos_kernel(y, y_lo):
+    # cos(y + y_lo), |y| <= pi/4 (fdlibm __kernel_cos)
+    z = y * y
+    w = z * z
+    r = z * (
+        4.16666666666666019037e-02
+        + z * (-1.38888888888741095749e-03 + z * 2.48015872894767294178e-05)
+    ) + (w * w) * (
+        -2.75573143513906633035e-07
+        + z * (2.08757232129817482790e-09 + z * -1.13596475577881948265e-11)
+    )
+    hz = 0.5 * z
+    w = 1.0 - hz
+    return w + (((1.0 - w) - hz) + (z * r - y * y_lo))
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _tan_kernel(x, y, odd):
+    # tan(x + y), or -1/tan(x + y) when odd, |x| <= pi/4 (fdlibm/musl __tan). Near
+    # pi/4 it uses tan(pi/4 - x') = 1 - 2 (tan x' - tan x'^2 / (1 + tan x')).
+    big = abs(x) >= 0.6744
+    negative = x < 0.0
+    xa = -x if negative else x
+    ya = -y if negative else y
+    x = ((7.85398163397448278999e-01 - xa) + (3.06161699786838301793e-17 - ya)) if big else x
+    y = 0.0 if big else y
+    z = x * x
+    w = z * z
+    r = 1.33333333333201242699e-01 + w * (
+        2.18694882948595424599e-02
+        + w
+        * (
+            3.59207910759131235356e-03
+            + w
+            * (
+                5.88041240820264096874e-04
+                + w * (7.81794442939557092300e-05 + w * -1.85586374855275456654e-05)
+            )
+        )
+    )
+    v = z * (
+        5.39682539762260521377e-02
+        + w
+        * (
+            8.86323982359930005737e-03
+            + w
+            * (
+                1.45620945432529025516e-03
+                + w
+                * (
+                    2.46463134818469906812e-04
+                    + w * (7.14072491382608190305e-05 + w * 2.59073051863633712884e-05)
+                )
+            )
+        )
+    )
+    s = z * x
+    r = y + z * (s * (r + v) + y) + s * 3.33333333333334091986e-01
+    w = x + r
+    sign = -1.0 if odd else 1.0
+    v_big = sign - 2.0 * (x + (r - w * w / (w + sign)))
+    v_big = -v_big if negative else v_big
+    # -1 / (x + r) to within an ulp: w's leading 21 bits w0, then a correction
+    w0 = _f64_from_bits(_bits_of_f64(w) & -4294967296)
+    v = r - (w0 - x)  # w0 + v = x + r
+    a = -1.0 / w
+    a0 = _f64_from_bits(_bits_of_f64(a) & -4294967296)
+    cot = a0 + a * (1.0 + a0 * w0 + a0 * v)
+    return v_big if big else (cot if odd else w)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _sin(x):
+    x = np.float64(x)
+    n, y, y_lo = _reduce_pio2(x)
+    s = _sin_kernel(y, y_lo)
+    c = _cos_kernel(y, y_lo)
+    v = c if n & 1 else s
+    v = -v if n & 2 else v
+    v = x if abs(x) < 7.450580596923828e-09 else v  # 2^-27: sin x = x rounded; keeps -0.0
+    return x - x if abs(x) == np.inf else v  # nan for +-inf and nan
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _cos(x):
+    x = np.float64(x)
+    n, y, y_lo = _reduce_pio2(x)
+    s = _sin_kernel(y, y_lo)
+    c = _cos_kernel(y, y_lo)
+    v = s if n & 1 else c
+    v = -v if (n + 1) & 2 else v
+    return x - x if abs(x) == np.inf else v
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _tan(x):
+    x = np.float64(x)
+    n, y, y_lo = _reduce_pio2(x)
+    v = _tan_kernel(y, y_lo, n & 1)
+    v = x if abs(x) < 7.450580596923828e-09 else v  # tan x = x rounded; keeps -0.0
+    return x - x if abs(x) == np.inf else v
+
+
 # ------------------------------------------------------------ special functions
 # Not vectorising (they call the C library or loop), but kept here so that the
 # generated modules and ahead-of-time packages import them like the others.
@@ -281,6 +537,9 @@ def _trigamma(x):
 # primitive -> function here
 FUNCTIONS = {
     "exp": "_exp",
+    "sin": "_sin",
+    "cos": "_cos",
+    "tan": "_tan",
     "expm1": "_expm1",
     "log": "_log",
     "log1p": "_log1p",

@@ -111,7 +111,9 @@ def test_constants_are_pi_to_the_bits_claimed():
     digits = vecmath._TWO_OVER_PI
     assert all(d == int(d) and 0 <= d < 2**24 for d in digits)
     n = len(digits)
-    two_over_pi = sum(mpmath.mpf(int(d)) * mpmath.mpf(2) ** (-24 * (j + 1)) for j, d in enumerate(digits))
+    two_over_pi = sum(
+        mpmath.mpf(int(d)) * mpmath.mpf(2) ** (-24 * (j + 1)) for j, d in enumerate(digits)
+    )
     assert 0 <= 2 / mpmath.pi - two_over_pi < mpmath.mpf(2) ** (-24 * n)
     parts = [vecmath._PIO2_1, vecmath._PIO2_2, vecmath._PIO2_3]
     for p in parts:  # 33 significant bits: k p is exact for |k| < 2^20

@@ -40,12 +40,15 @@ def _inputs() -> np.ndarray:
     k = np.concatenate([np.arange(1, 64), rng.integers(64, 667_000, 40)])
     multiples = np.array([float(mpmath.mpf(int(i)) * mpmath.pi / 2) for i in k])
     big = 10.0 ** rng.uniform(6.3, 308, 150) * rng.choice([-1.0, 1.0], 150)
+    # one value in each binade from 2^19 up: every offset into Payne-Hanek's table of 2/pi
+    binades = np.ldexp(rng.uniform(0.5, 1.0, 1005), np.arange(19, 1024))
     return np.concatenate(
         [
             rng.uniform(-10, 10, 300),
             rng.uniform(-0.8, 0.8, 100),  # the polynomials alone, k = 0
             rng.uniform(-(2.0**20), 2.0**20, 150),  # Cody-Waite's whole range
             big,  # Payne-Hanek
+            binades,
             multiples,
             np.nextafter(multiples, np.inf),
             -np.nextafter(multiples, -np.inf),

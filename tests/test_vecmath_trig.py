@@ -35,6 +35,25 @@ HARD = [
 ]
 
 
+def _close_to_multiples_in_every_binade() -> np.ndarray:
+    """For each exponent e >= 20, x = q 2^(e - 52) with q the largest denominator
+    below 2^53 of a convergent of the fraction of 2^(e - 52) 2/pi: x 2/pi is within
+    about 2^-53 of an integer, so x - k pi/2 cancels to ~53 bits."""
+    mpmath.mp.prec = 1300
+    xs = []
+    for e in range(20, 1024):
+        x = mpmath.frac(2 / mpmath.pi * mpmath.mpf(2) ** (e - 52))
+        q_prev, q = 1, 0
+        while x != 0:
+            a = int(x)
+            if a * q + q_prev >= 2**53:
+                break
+            q_prev, q = q, a * q + q_prev
+            x = 1 / (x - a)
+        xs.append(math.ldexp(q, e - 52))
+    return np.array(xs)
+
+
 def _inputs() -> np.ndarray:
     rng = np.random.default_rng(16)
     k = np.concatenate([np.arange(1, 64), rng.integers(64, 667_000, 40)])
@@ -49,6 +68,7 @@ def _inputs() -> np.ndarray:
             rng.uniform(-(2.0**20), 2.0**20, 150),  # Cody-Waite's whole range
             big,  # Payne-Hanek
             binades,
+            _close_to_multiples_in_every_binade(),
             multiples,
             np.nextafter(multiples, np.inf),
             -np.nextafter(multiples, -np.inf),

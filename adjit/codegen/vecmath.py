@@ -220,6 +220,10 @@ _TWO_OVER_PI = np.array(
     ],
     dtype=np.float64,
 )  # fmt: skip
+# two zero digits first: the digit index j0 = floor((q - 2) / 24) starts at -2
+_TWO_OVER_PI_PADDED = np.concatenate((np.zeros(2), _TWO_OVER_PI))
+# and two consecutive digits in one double, d_j 2^24 + d_(j+1) (48 bits: exact)
+_TWO_OVER_PI_PAIRS = _TWO_OVER_PI_PADDED[:-1] * 16777216.0 + _TWO_OVER_PI_PADDED[1:]
 
 
 @njit_cached(forceinline=True, error_model="numpy")
@@ -254,47 +258,61 @@ def _reduce_medium(x):
 @njit_cached(forceinline=True, error_model="numpy")
 def _reduce_large(ax):
     # Payne-Hanek for ax >= 2^20 (finite): (k, y_hi, y_lo) with ax = k pi/2 + y.
-    # ax = M 2^q (M a 53-bit integer), 2/pi = sum_j d_j 2^(-24(j + 1)): the products
-    # M d_j 2^(q - 24(j + 1)) for j < j0 are multiples of 4 and drop out (k is needed
-    # mod 4 only); the next nine digits times M's two halves (26 and 27 bits) are
-    # exact doubles, reduced mod 4 exactly and summed, largest first, with their
-    # rounding errors kept: the fraction of ax 2/pi to ~2^-130 absolute.
+    # ax = M 2^q (M a 53-bit integer), 2/pi = sum_j d_j 2^(-24(j + 1)). With
+    # e0 = q - 24(j0 + 1) in [-22, 1], the products M d_j 2^(q - 24(j + 1)) for j < j0
+    # are multiples of 4 and drop out (k is needed mod 4 only); the next nine digits
+    # times M's halves (26 and 27 bits) are exact doubles, reduced mod 4 exactly and
+    # summed, largest first, with their rounding errors kept: the fraction of
+    # ax 2/pi to ~2^-130 absolute, enough for the double closest to a multiple of pi/2.
     bits = _bits_of_f64(ax)
     q = min(max(((bits >> 52) & 0x7FF) - 1075, -32), 971)
-    j0 = (max(q - 2, 0) * 2731) >> 16  # // 24, for 0 <= q - 2 < 1000, without a division
-    e0 = q - 24 * (j0 + 1)  # digit j0 has weight 2^e0 relative to M
+    row = ((q + 46) * 2731) >> 16  # (q + 46) // 24 without a division: j0 + 2, from 0
+    e0 = q - 24 * (row - 1)
     m = _f64_from_bits((bits & 0xFFFFFFFFFFFFF) | (1075 << 52))  # M, in [2^52, 2^53)
     m_hi = _f64_from_bits(_bits_of_f64(m) & ~0x7FFFFFF)
     scale = _pow2(e0)
-    h = m_hi * scale  # 26 significant bits
-    lw = (m - m_hi) * scale  # 27
-    t = _TWO_OVER_PI
-    d0, d1, d2 = t[j0], t[j0 + 1] * 5.960464477539063e-08, t[j0 + 2] * 3.552713678800501e-15
-    d3, d4 = t[j0 + 3] * 2.117582368135751e-22, t[j0 + 4] * 1.262177448353619e-29
-    d5, d6 = t[j0 + 5] * 7.52316384526264e-37, t[j0 + 6] * 4.484155085839415e-44
-    d7, d8 = t[j0 + 7] * 2.6727647100921956e-51, t[j0 + 8] * 1.5930919111324523e-58
-    # exact products, in order of decreasing weight; the first seven can exceed 2
-    s, lo = _two_sum(_mod4(h * d0), _mod4(h * d1))
-    s, e = _two_sum(s, _mod4(lw * d0))
-    lo += e
-    s, e = _two_sum(s, _mod4(h * d2))
-    lo += e
-    s, e = _two_sum(s, _mod4(lw * d1))
-    lo += e
-    s, e = _two_sum(s, _mod4(h * d3))
-    lo += e
+    h = m_hi * scale  # 26 significant bits, granularity 2^(27 + e0)
+    lw = (m - m_hi) * scale  # 27, granularity 2^e0
+    # digits j0 + i at weight 2^(-24 i), read in pairs (fewer gathers): a pair's
+    # first digit is floor(pair / 2^24), exactly
+    t = _TWO_OVER_PI_PAIRS
+    p01, p23, p45, p67 = t[row], t[row + 2], t[row + 4], t[row + 6]
+    d0 = np.floor(p01 * 5.960464477539063e-08)
+    d2 = np.floor(p23 * 5.960464477539063e-08)
+    d4 = np.floor(p45 * 5.960464477539063e-08)
+    d6 = np.floor(p67 * 5.960464477539063e-08)
+    d1 = (p01 - d0 * 16777216.0) * 5.960464477539063e-08
+    d3 = (p23 - d2 * 16777216.0) * 2.117582368135751e-22
+    d5 = (p45 - d4 * 16777216.0) * 7.52316384526264e-37
+    d7 = (p67 - d6 * 16777216.0) * 2.6727647100921956e-51
+    d2 *= 3.552713678800501e-15
+    d4 *= 1.262177448353619e-29
+    d6 *= 4.484155085839415e-44
+    d8 = np.floor(t[row + 8] * 5.960464477539063e-08) * 1.5930919111324523e-58
+    # h d0 is a multiple of 2^(27 + e0) >= 32: dropped. The next four, reduced to
+    # [-2, 2], have granularity >= 2^(e0 - 24) >= 2^-46: their sum is exact.
+    s = (_mod4(h * d1) + _mod4(lw * d0)) + (_mod4(h * d2) + _mod4(lw * d1))
+    k = np.rint(s)
+    s, lo = _two_sum(s - k, _mod4(h * d3))  # s - k exact
     s, e = _two_sum(s, _mod4(lw * d2))
     lo += e
-    k = np.rint(s)
-    s -= k  # exact
-    s, lo = _two_sum(s, lo)
+    k_mid = np.rint(s)
+    k += k_mid
+    s, lo = _two_sum(s - k_mid, lo)
+    # below 2^(e0 - 17); their rounding errors kept down to the terms under 2^(e0 - 88)
     s, e = _two_sum(s, h * d4)
     lo += e
     s, e = _two_sum(s, lw * d3)
     lo += e
     s, e = _two_sum(s, h * d5)
     lo += e
-    lo += lw * d4 + (h * d6 + (lw * d5 + (h * d7 + (lw * d6 + (h * d8 + lw * d7)))))
+    s, e = _two_sum(s, lw * d4)
+    lo += e
+    s, e = _two_sum(s, h * d6)
+    lo += e
+    s, e = _two_sum(s, lw * d5)
+    lo += e
+    lo += h * d7 + (lw * d6 + (h * d8 + lw * d7))
     f, f_lo = _two_sum(s, lo)
     k_last = np.rint(f)
     f -= k_last  # f + f_lo: the fraction of ax 2/pi, |f| <= 1/2

@@ -1,19 +1,20 @@
-"""Element-wise math that vectorises: exp, expm1, log, log1p, tanh, logistic in float64.
+"""Element-wise math that vectorises: exp, expm1, log, log1p, tanh, logistic, sin, cos, tan.
 
 Numba lowers `np.exp` and friends to calls into the C math library, one element
 at a time, so a loop that calls them does not vectorise (`python
 benchmarks/vecmath.py` times both). The functions here are plain arithmetic,
 bit casts and selects, inlined into the generated loops, so LLVM turns such a
-loop into SIMD code. exp, expm1, log and log1p are within 1 ulp of the
-correctly rounded result, tanh and logistic within 2.5 (tests/test_vecmath.py
-measures against mpmath); IEEE special values are NumPy's.
+loop into SIMD code. They compute in float64 (float32 arguments are widened).
+exp, expm1, log, log1p, sin, cos and tan are within 1 ulp of the correctly
+rounded result, tanh and logistic within 2.5 (tests/test_vecmath.py and
+tests/test_vecmath_trig.py measure against mpmath); IEEE special values are NumPy's.
 
 Method: the argument is reduced to r = x - k ln2 with |r| <= ln2/2 (ln2 split in
 two parts so k ln2 is exact), e^r - 1 is a Taylor polynomial of degree 13
 (truncation error below 1e-17), and 2^k is built from its bit pattern. The log
 reduces x to 2^k m with m in [sqrt(1/2), sqrt(2)) and sums the series of
 log(m) = 2 atanh(s), s = (m - 1) / (m + 1), written as f - f^2/2 + s (f^2/2 + R)
-so that the large terms add without cancellation.
+so that the large terms add without cancellation. sin, cos and tan: below.
 
 They are compiled once (Numba's cache, beside this file) and inlined by LLVM
 (forceinline) into each generated module that imports them; copied into every
@@ -192,7 +193,9 @@ def _logistic(x):
 # y carried as y_hi + y_lo; then sin or cos of y by quadrant k mod 4. Both
 # reductions are computed for every element and one is selected, so the loop has
 # no branch and vectorises. The polynomials are fdlibm's (FreeBSD msun k_sin.c,
-# k_cos.c, k_tan.c: minimax on [-pi/4, pi/4], |error| < 2^-58 relative).
+# k_cos.c, k_tan.c: minimax on [-pi/4, pi/4], |error| < 2^-58 relative). sin and
+# cos both evaluate both kernels, so when a loop needs sin(x) and cos(x), LLVM
+# merges the two inlined copies into one (a sincos, without a function of its own).
 
 # pi/2 in 33-bit parts (k P1, k P2, k P3 are exact for |k| < 2^20) and the rest
 _PIO2_1 = 1.5707963267341256  # 0x1.921fb544p+0
@@ -207,7 +210,7 @@ _PIO2_HI_L = _PIO2_HI - _PIO2_HI_H
 _MEDIUM = 1048576.0  # 2^20: below it Cody-Waite is exact enough, above Payne-Hanek
 
 # 2/pi in 24-bit digits: 2/pi = sum_j _TWO_OVER_PI[j] 2^(-24 (j + 1)) (to 1200 bits;
-# tests/test_vecmath.py checks them against mpmath). Enough for every double.
+# tests/test_vecmath_trig.py checks them against mpmath). Enough for every double.
 _TWO_OVER_PI = np.array(
     [
         10680707, 7228996, 1387004, 2578385, 16069853, 12639074, 9804092, 4427841,
@@ -438,7 +441,7 @@ def _sin(x):
     v = c if n & 1 else s
     v = -v if n & 2 else v
     v = x if abs(x) < 7.450580596923828e-09 else v  # 2^-27: sin x = x rounded; keeps -0.0
-    return x - x if abs(x) == np.inf else v  # nan for +-inf and nan
+    return x - x if abs(x) == np.inf else v  # +-inf: nan (a nan stays one throughout)
 
 
 @njit_cached(forceinline=True, error_model="numpy")

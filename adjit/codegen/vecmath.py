@@ -341,6 +341,7 @@ def _reduce_pio2(x):
     k = (-k_l if negative else k_l) if large else k
     y_hi = (-yl_hi if negative else yl_hi) if large else y_hi
     y_lo = (-yl_lo if negative else yl_lo) if large else y_lo
+    k = k if ax < np.inf else 0.0  # nan would convert to an undefined integer
     return np.int64(k) & 3, y_hi, y_lo
 
 

@@ -1,19 +1,20 @@
-"""Element-wise math that vectorises: exp, expm1, log, log1p, tanh, logistic in float64.
+"""Element-wise math that vectorises: exp, expm1, log, log1p, tanh, logistic, sin, cos, tan.
 
 Numba lowers `np.exp` and friends to calls into the C math library, one element
 at a time, so a loop that calls them does not vectorise (`python
 benchmarks/vecmath.py` times both). The functions here are plain arithmetic,
 bit casts and selects, inlined into the generated loops, so LLVM turns such a
-loop into SIMD code. exp, expm1, log and log1p are within 1 ulp of the
-correctly rounded result, tanh and logistic within 2.5 (tests/test_vecmath.py
-measures against mpmath); IEEE special values are NumPy's.
+loop into SIMD code. They compute in float64 (float32 arguments are widened).
+exp, expm1, log, log1p, sin, cos and tan are within 1 ulp of the correctly
+rounded result, tanh and logistic within 2.5 (tests/test_vecmath.py and
+tests/test_vecmath_trig.py measure against mpmath); IEEE special values are NumPy's.
 
 Method: the argument is reduced to r = x - k ln2 with |r| <= ln2/2 (ln2 split in
 two parts so k ln2 is exact), e^r - 1 is a Taylor polynomial of degree 13
 (truncation error below 1e-17), and 2^k is built from its bit pattern. The log
 reduces x to 2^k m with m in [sqrt(1/2), sqrt(2)) and sums the series of
 log(m) = 2 atanh(s), s = (m - 1) / (m + 1), written as f - f^2/2 + s (f^2/2 + R)
-so that the large terms add without cancellation.
+so that the large terms add without cancellation. sin, cos and tan: below.
 
 They are compiled once (Numba's cache, beside this file) and inlined by LLVM
 (forceinline) into each generated module that imports them; copied into every
@@ -187,6 +188,283 @@ def _logistic(x):
     return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
 
+# ---------------------------------------------------------------- sin, cos, tan
+# x = k pi/2 + y with |y| <= pi/4 (a little more after the large-|x| reduction),
+# y carried as y_hi + y_lo; then sin or cos of y by quadrant k mod 4. Both
+# reductions are computed for every element and one is selected, so the loop has
+# no branch and vectorises. The polynomials are fdlibm's (FreeBSD msun k_sin.c,
+# k_cos.c, k_tan.c: minimax on [-pi/4, pi/4], |error| < 2^-58 relative). sin and
+# cos both evaluate both kernels, so when a loop needs sin(x) and cos(x), LLVM
+# merges the two inlined copies into one (a sincos, without a function of its own).
+
+# pi/2 in 33-bit parts (k P1, k P2, k P3 are exact for |k| < 2^20) and the rest
+_PIO2_1 = 1.5707963267341256  # 0x1.921fb544p+0
+_PIO2_2 = 6.077100506303966e-11  # 0x1.0b4611a6p-34
+_PIO2_3 = 2.0222662487111665e-21  # 0x1.3198a2ep-69
+_PIO2_3T = 8.4784276603689e-32
+# pi/2 as a double and the rest; _PIO2_HI in two 26-bit halves for exact products
+_PIO2_HI = 1.5707963267948966
+_PIO2_LO = 6.123233995736766e-17
+_PIO2_HI_H = 134217729.0 * _PIO2_HI - (134217729.0 * _PIO2_HI - _PIO2_HI)  # leading 26 bits
+_PIO2_HI_L = _PIO2_HI - _PIO2_HI_H
+_MEDIUM = 1048576.0  # 2^20: below it Cody-Waite is exact enough, above Payne-Hanek
+
+# 2/pi in 24-bit digits: 2/pi = sum_j _TWO_OVER_PI[j] 2^(-24 (j + 1)) (to 1200 bits;
+# tests/test_vecmath_trig.py checks them against mpmath). Enough for every double.
+_TWO_OVER_PI = np.array(
+    [
+        10680707, 7228996, 1387004, 2578385, 16069853, 12639074, 9804092, 4427841,
+        16666979, 11263675, 12935607, 2387514, 4345298, 14681673, 3074569, 13734428,
+        16653803, 1880361, 10960616, 8533493, 3062596, 8710556, 7349940, 6258241,
+        3772886, 3769171, 3798172, 8675211, 12450088, 3874808, 9961438, 366607,
+        15675153, 9132554, 7151469, 3571407, 2607881, 12013382, 4155038, 6285869,
+        7677882, 13102053, 15825725, 473591, 9065106, 15363067, 6271263, 9264392,
+        5636912, 4652155,
+    ],
+    dtype=np.float64,
+)  # fmt: skip
+# two zero digits first: the digit index j0 = floor((q - 2) / 24) starts at -2
+_TWO_OVER_PI_PADDED = np.concatenate((np.zeros(2), _TWO_OVER_PI))
+# and two consecutive digits in one double, d_j 2^24 + d_(j+1) (48 bits: exact)
+_TWO_OVER_PI_PAIRS = _TWO_OVER_PI_PADDED[:-1] * 16777216.0 + _TWO_OVER_PI_PADDED[1:]
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _two_sum(a, b):
+    # (s, e) with s = fl(a + b) and a + b = s + e exactly (Knuth)
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _mod4(t):
+    # t - 4 round(t / 4): exact, in [-2, 2]
+    return t - 4.0 * np.rint(t * 0.25)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _reduce_medium(x):
+    # Cody-Waite, |x| < 2^20: (k, y_hi, y_lo), x - k pi/2 = y_hi + y_lo to ~2^-130
+    # absolute: pi/2 in 33-bit parts makes each k P exact, the differences are
+    # summed with their rounding errors kept (fdlibm's e_rem_pio2.c, without branches).
+    shift = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
+    kf = (x * 0.6366197723675814 + shift) - shift
+    r = x - kf * _PIO2_1  # exact (Sterbenz)
+    hi, lo = _two_sum(r, -(kf * _PIO2_2))
+    hi, e = _two_sum(hi, -(kf * _PIO2_3))
+    lo = lo + e - kf * _PIO2_3T
+    y_hi = hi + lo
+    return kf, y_hi, (hi - y_hi) + lo
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _reduce_large(ax):
+    # Payne-Hanek for ax >= 2^20 (finite): (k, y_hi, y_lo) with ax = k pi/2 + y.
+    # ax = M 2^q (M a 53-bit integer), 2/pi = sum_j d_j 2^(-24(j + 1)). With
+    # e0 = q - 24(j0 + 1) in [-22, 1], the products M d_j 2^(q - 24(j + 1)) for j < j0
+    # are multiples of 4 and drop out (k is needed mod 4 only); the next nine digits
+    # times M's halves (26 and 27 bits) are exact doubles, reduced mod 4 exactly and
+    # summed, largest first, with their rounding errors kept: the fraction of
+    # ax 2/pi to ~2^-130 absolute, enough for the double closest to a multiple of pi/2.
+    bits = _bits_of_f64(ax)
+    q = min(max(((bits >> 52) & 0x7FF) - 1075, -32), 971)
+    row = ((q + 46) * 2731) >> 16  # (q + 46) // 24 without a division: j0 + 2, from 0
+    e0 = q - 24 * (row - 1)
+    m = _f64_from_bits((bits & 0xFFFFFFFFFFFFF) | (1075 << 52))  # M, in [2^52, 2^53)
+    m_hi = _f64_from_bits(_bits_of_f64(m) & ~0x7FFFFFF)
+    scale = _pow2(e0)
+    h = m_hi * scale  # 26 significant bits, granularity 2^(27 + e0)
+    lw = (m - m_hi) * scale  # 27, granularity 2^e0
+    # digits j0 + i at weight 2^(-24 i), read in pairs (fewer gathers): a pair's
+    # first digit is floor(pair / 2^24), exactly
+    t = _TWO_OVER_PI_PAIRS
+    p01, p23, p45, p67 = t[row], t[row + 2], t[row + 4], t[row + 6]
+    d0 = np.floor(p01 * 5.960464477539063e-08)
+    d2 = np.floor(p23 * 5.960464477539063e-08)
+    d4 = np.floor(p45 * 5.960464477539063e-08)
+    d6 = np.floor(p67 * 5.960464477539063e-08)
+    d1 = (p01 - d0 * 16777216.0) * 5.960464477539063e-08
+    d3 = (p23 - d2 * 16777216.0) * 2.117582368135751e-22
+    d5 = (p45 - d4 * 16777216.0) * 7.52316384526264e-37
+    d7 = (p67 - d6 * 16777216.0) * 2.6727647100921956e-51
+    d2 *= 3.552713678800501e-15
+    d4 *= 1.262177448353619e-29
+    d6 *= 4.484155085839415e-44
+    d8 = np.floor(t[row + 8] * 5.960464477539063e-08) * 1.5930919111324523e-58
+    # h d0 is a multiple of 2^(27 + e0) >= 32: dropped. The next four, reduced to
+    # [-2, 2], have granularity >= 2^(e0 - 24) >= 2^-46: their sum is exact.
+    s = (_mod4(h * d1) + _mod4(lw * d0)) + (_mod4(h * d2) + _mod4(lw * d1))
+    k = np.rint(s)
+    s, lo = _two_sum(s - k, _mod4(h * d3))  # s - k exact
+    s, e = _two_sum(s, _mod4(lw * d2))
+    lo += e
+    k_mid = np.rint(s)
+    k += k_mid
+    s, lo = _two_sum(s - k_mid, lo)
+    # below 2^(e0 - 17); their rounding errors kept down to the terms under 2^(e0 - 88)
+    s, e = _two_sum(s, h * d4)
+    lo += e
+    s, e = _two_sum(s, lw * d3)
+    lo += e
+    s, e = _two_sum(s, h * d5)
+    lo += e
+    s, e = _two_sum(s, lw * d4)
+    lo += e
+    s, e = _two_sum(s, h * d6)
+    lo += e
+    s, e = _two_sum(s, lw * d5)
+    lo += e
+    lo += h * d7 + (lw * d6 + (h * d8 + lw * d7))
+    f, f_lo = _two_sum(s, lo)
+    k_last = np.rint(f)
+    f -= k_last  # f + f_lo: the fraction of ax 2/pi, |f| <= 1/2
+    # (f + f_lo) pi/2 as y_hi + y_lo: f _PIO2_HI exactly (Dekker), the rest rounded
+    c = 134217729.0 * f  # 2^27 + 1: splits f into two 26-bit halves
+    f_h = c - (c - f)
+    f_l = f - f_h
+    p = f * _PIO2_HI
+    err = ((f_h * _PIO2_HI_H - p) + f_h * _PIO2_HI_L + f_l * _PIO2_HI_H) + f_l * _PIO2_HI_L
+    tail = err + (f * _PIO2_LO + f_lo * _PIO2_HI)
+    y_hi = p + tail
+    return k + k_last, y_hi, (p - y_hi) + tail
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _reduce_pio2(x):
+    # (k mod 4, y_hi, y_lo) with x = k pi/2 + y_hi + y_lo; garbage for inf and nan
+    ax = abs(x)
+    k, y_hi, y_lo = _reduce_medium(x)
+    k_l, yl_hi, yl_lo = _reduce_large(ax)
+    large = ax >= _MEDIUM
+    negative = x < 0.0
+    k = (-k_l if negative else k_l) if large else k
+    y_hi = (-yl_hi if negative else yl_hi) if large else y_hi
+    y_lo = (-yl_lo if negative else yl_lo) if large else y_lo
+    k = k if ax < np.inf else 0.0  # nan would convert to an undefined integer
+    return np.int64(k) & 3, y_hi, y_lo
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _sin_kernel(y, y_lo):
+    # sin(y + y_lo), |y| <= pi/4 (fdlibm __kernel_sin)
+    z = y * y
+    v = z * y
+    r = 8.33333333332248946124e-03 + z * (
+        -1.98412698298579493134e-04
+        + z
+        * (
+            2.75573137070700676789e-06
+            + z * (-2.50507602534068634195e-08 + z * 1.58969099521155010221e-10)
+        )
+    )
+    return y - ((z * (0.5 * y_lo - v * r) - y_lo) - v * -1.66666666666666324348e-01)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _cos_kernel(y, y_lo):
+    # cos(y + y_lo), |y| <= pi/4 (fdlibm __kernel_cos)
+    z = y * y
+    w = z * z
+    r = z * (
+        4.16666666666666019037e-02
+        + z * (-1.38888888888741095749e-03 + z * 2.48015872894767294178e-05)
+    ) + (w * w) * (
+        -2.75573143513906633035e-07
+        + z * (2.08757232129817482790e-09 + z * -1.13596475577881948265e-11)
+    )
+    hz = 0.5 * z
+    w = 1.0 - hz
+    return w + (((1.0 - w) - hz) + (z * r - y * y_lo))
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _tan_kernel(x, y, odd):
+    # tan(x + y), or -1/tan(x + y) when odd, |x| <= pi/4 (fdlibm/musl __tan). Near
+    # pi/4 it uses tan(pi/4 - x') = 1 - 2 (tan x' - tan x'^2 / (1 + tan x')).
+    big = abs(x) >= 0.6744
+    negative = x < 0.0
+    xa = -x if negative else x
+    ya = -y if negative else y
+    x = ((7.85398163397448278999e-01 - xa) + (3.06161699786838301793e-17 - ya)) if big else x
+    y = 0.0 if big else y
+    z = x * x
+    w = z * z
+    r = 1.33333333333201242699e-01 + w * (
+        2.18694882948595424599e-02
+        + w
+        * (
+            3.59207910759131235356e-03
+            + w
+            * (
+                5.88041240820264096874e-04
+                + w * (7.81794442939557092300e-05 + w * -1.85586374855275456654e-05)
+            )
+        )
+    )
+    v = z * (
+        5.39682539762260521377e-02
+        + w
+        * (
+            8.86323982359930005737e-03
+            + w
+            * (
+                1.45620945432529025516e-03
+                + w
+                * (
+                    2.46463134818469906812e-04
+                    + w * (7.14072491382608190305e-05 + w * 2.59073051863633712884e-05)
+                )
+            )
+        )
+    )
+    s = z * x
+    r = y + z * (s * (r + v) + y) + s * 3.33333333333334091986e-01
+    w = x + r
+    sign = -1.0 if odd else 1.0
+    v_big = sign - 2.0 * (x + (r - w * w / (w + sign)))
+    v_big = -v_big if negative else v_big
+    # -1 / (x + r) to within an ulp: w's leading 21 bits w0, then a correction
+    w0 = _f64_from_bits(_bits_of_f64(w) & -4294967296)
+    v = r - (w0 - x)  # w0 + v = x + r
+    a = -1.0 / w
+    a0 = _f64_from_bits(_bits_of_f64(a) & -4294967296)
+    cot = a0 + a * (1.0 + a0 * w0 + a0 * v)
+    return v_big if big else (cot if odd else w)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _sin(x):
+    x = np.float64(x)
+    n, y, y_lo = _reduce_pio2(x)
+    s = _sin_kernel(y, y_lo)
+    c = _cos_kernel(y, y_lo)
+    v = c if n & 1 else s
+    v = -v if n & 2 else v
+    v = x if abs(x) < 7.450580596923828e-09 else v  # 2^-27: sin x = x rounded; keeps -0.0
+    return x - x if abs(x) == np.inf else v  # +-inf: nan (a nan stays one throughout)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _cos(x):
+    x = np.float64(x)
+    n, y, y_lo = _reduce_pio2(x)
+    s = _sin_kernel(y, y_lo)
+    c = _cos_kernel(y, y_lo)
+    v = s if n & 1 else c
+    v = -v if (n + 1) & 2 else v
+    return x - x if abs(x) == np.inf else v
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _tan(x):
+    x = np.float64(x)
+    n, y, y_lo = _reduce_pio2(x)
+    v = _tan_kernel(y, y_lo, n & 1)
+    v = x if abs(x) < 7.450580596923828e-09 else v  # tan x = x rounded; keeps -0.0
+    return x - x if abs(x) == np.inf else v
+
+
 # ------------------------------------------------------------ special functions
 # Not vectorising (they call the C library or loop), but kept here so that the
 # generated modules and ahead-of-time packages import them like the others.
@@ -281,6 +559,9 @@ def _trigamma(x):
 # primitive -> function here
 FUNCTIONS = {
     "exp": "_exp",
+    "sin": "_sin",
+    "cos": "_cos",
+    "tan": "_tan",
     "expm1": "_expm1",
     "log": "_log",
     "log1p": "_log1p",

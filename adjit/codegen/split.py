@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
+
+from .packing import Member, pack_piece, packable
 
 __all__ = ["Piece", "split_body"]
 
@@ -68,19 +71,28 @@ def split_body(
     for i, stored in enumerate(defs):
         for name in stored:
             first_def.setdefault(name, i)
-    groups = _cap_interface(groups, uses, defs, first_def, last_use)
+    allocs = packable(body, stmts, defs, set(params) | uses[-1])
+    dtype_of = {name: alloc.dtype for name, alloc in allocs.values()}
+    groups = _cap_interface(groups, uses, defs, first_def, last_use, dtype_of)
     entry: list[str] = []
     pieces: list[Piece] = []
     by_text: dict[str, Piece] = {}
+    members: dict[str, Member] = {}  # packed value -> its block and place
     defined = set(params)
-    for lo, hi in groups:
+    for g, (lo, hi) in enumerate(groups):
         stored = set().union(*defs[lo:hi])
         # a variable defined before and stored here is passed in too: a store on
         # one path of an `if` must not leave it undefined on the other
         inputs = (set().union(*uses[lo:hi]) | stored) & defined
         outputs = {name for name in stored if last_use.get(name, -1) >= hi}
         text = body[spans[lo][0] : spans[hi - 1][1]]
-        key, lines, inputs, outputs, args, outs = _canonical(text, inputs, outputs, local)
+        mine = {stmts[i].lineno - 1: allocs[i] for i in range(lo, hi) if i in allocs}
+        text, inputs, outputs = pack_piece(
+            text, spans[lo][0], mine, outputs, members, inputs, outputs, f"blk{level}_{g}"
+        )
+        key, lines, inputs, outputs, args, outs = _canonical(
+            text, inputs, outputs, local | inputs | outputs
+        )
         if hi < len(stmts):
             lines.append(f"    return ({''.join(o + ', ' for o in outs)})")
             key += "\n" + lines[-1]
@@ -98,7 +110,7 @@ def split_body(
             entry.append(f"    {''.join(o + ', ' for o in outputs)}= {call}")
         else:
             entry.append(f"    {call}")
-        defined |= stored
+        defined |= stored | set(outputs)
     if limit < len(entry) < len(body):
         outer = split_body(entry, params, limit, level + 1)
         if outer is not None:
@@ -137,23 +149,34 @@ def _cap_interface(
     defs: list[set[str]],
     first_def: dict[str, int],
     last_use: dict[str, int],
+    dtype_of: dict[str, str],
 ) -> list[tuple[int, int]]:
     """`groups` with those taking or returning more than _MAX_INTERFACE values
     halved: Numba's cost for a function passed, returning (and a caller unpacking)
     a long tuple of arrays grows faster than its length (the tape of many
-    reverse-mode steps is one)."""
+    reverse-mode steps is one). Packed arrays (`dtype_of`: packing.py) count as
+    the blocks that hold them: one per dtype and producing group."""
     out: list[tuple[int, int]] = []
+    starts: list[int] = []
     todo = list(reversed(groups))
     while todo:
         lo, hi = todo.pop()
         stored = set().union(*defs[lo:hi])
-        n_out = sum(last_use.get(n, -1) >= hi for n in stored)
-        n_in = sum(first_def.get(n, hi) < lo for n in set().union(*uses[lo:hi]) | stored)
+        leaving = {n for n in stored if last_use.get(n, -1) >= hi}
+        n_out = len({dtype_of.get(n, n) for n in leaving})
+        entering = {n for n in set().union(*uses[lo:hi]) | stored if first_def.get(n, hi) < lo}
+        n_in = len(
+            {
+                (bisect_right(starts, first_def[n]), dtype_of[n]) if n in dtype_of else n
+                for n in entering
+            }
+        )
         if hi - lo > 1 and max(n_in, n_out) > _MAX_INTERFACE:
             mid = (lo + hi) // 2
             todo += [(mid, hi), (lo, mid)]
         else:
             out.append((lo, hi))
+            starts.append(lo)
     return out
 
 

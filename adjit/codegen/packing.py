@@ -74,7 +74,7 @@ def packable(
         m = _ALLOC.match(body[stmt.lineno - 1])
         if m is None or m.group(1) in keep or stores[m.group(1)] != 1:
             continue
-        alloc = Alloc(m.group(3), tuple(int(d) for d in ast.literal_eval(m.group(2))))
+        alloc = Alloc(m.group(3), tuple(int(d) for d in re.findall(r"\d+", m.group(2))))
         if alloc.shape and 0 < alloc.size <= _MAX_ELEMENTS:
             found[i] = (m.group(1), alloc)
     return found

@@ -90,9 +90,8 @@ def split_body(
         text, inputs, outputs = pack_piece(
             text, spans[lo][0], mine, outputs, members, inputs, outputs, f"blk{level}_{g}"
         )
-        key, lines, inputs, outputs, args, outs = _canonical(
-            text, inputs, outputs, local | inputs | outputs
-        )
+        local |= outputs  # the blocks packing made
+        key, lines, inputs, outputs, args, outs = _canonical(text, inputs, outputs, local)
         if hi < len(stmts):
             lines.append(f"    return ({''.join(o + ', ' for o in outs)})")
             key += "\n" + lines[-1]

@@ -1,0 +1,88 @@
+"""The small arrays a piece of split code hands on travel packed in one block per
+dtype (codegen/packing.py): the results stay those of the single function, and
+an unrolled gradient step passes a few blocks instead of its twenty-odd arrays."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from test_split import _run_as_python, _source, rk4
+
+import adjit
+from adjit.codegen.split import split_body
+
+_CALL = re.compile(r"^    (?:[\w, ]+= |return )?(_\w+)\(([^)]*)\)$", re.M)
+
+
+def _interfaces(source: str) -> list[int]:
+    """How many values each call of a piece or group in `source` passes."""
+    return [len(args.split(", ")) for _, args in _CALL.findall(source) if args]
+
+
+def test_an_unrolled_gradient_passes_blocks_and_keeps_its_values():
+    x = np.linspace(-1.0, 1.0, 10)
+    f = rk4(6)
+    fn = adjit.grad(f).ir(x)
+    whole = _source(fn, 10**9)
+    split = _source(fn, 60)
+    assert "= np.empty((" in split and re.search(r"\bblk0_\d+_float64\b", split)
+    # without packing, a forward step hands the reverse sweep about 20 arrays
+    assert max(_interfaces(split)) <= 12, _interfaces(split)
+    got = _run_as_python(split, x)
+    np.testing.assert_array_equal(got[0], _run_as_python(whole, x)[0])
+    np.testing.assert_allclose(got[0], adjit.ir.interpret(fn, x)[0], rtol=1e-12)
+    eps = 1e-6
+    fd = [(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(10)]
+    np.testing.assert_allclose(got[0], fd, rtol=1e-6, atol=1e-8)
+
+
+def _body(step: int) -> list[str]:
+    """Statements of one step of a hand-written body: a 2-D f64 and a bool array
+    (packed), an array stored twice and a large one (each kept as it is)."""
+    return [
+        f"    m{step} = np.empty((2, 3), dtype=np.float64)  # packed, 2-D",
+        f"    for i in range(6):",
+        f"        m{step}[i // 3, i % 3] = s{step}[i % 3] * (i + 1)",
+        f"    b{step} = np.empty((3,), dtype=np.bool_)",
+        f"    for i in range(3):",
+        f"        b{step}[i] = m{step}[1, i] > m{step}[0, i] + 2.0",
+        f"    t{step} = np.empty((3,), dtype=np.float64)",
+        f"    t{step} = t{step} * 0.0 + 1.0  # stored twice: not packed",
+        f"    big{step} = np.empty((5000,), dtype=np.float64)  # too large: not packed",
+        f"    big{step}[:] = m{step}[0, 0]",
+        f"    s{step + 1} = np.empty((3,), dtype=np.float64)",
+        f"    for i in range(3):",
+        f"        s{step + 1}[i] = (m{step}[0, i] if b{step}[i] else -m{step}[1, i]) * t{step}[i] * 0.5"
+        f" + big{step}[4999]",
+    ]
+
+
+def test_packed_blocks_hold_2d_bool_and_leave_other_arrays_alone():
+    steps = 8
+    body = [line for k in range(steps) for line in _body(k)]
+    # the reverse order reads every step's arrays again, as a reverse sweep does
+    body += ["    acc = np.zeros(3)"]
+    body += [f"    acc = acc + m{k}[1] * b{k} + t{k} + big{k}[:3]" for k in reversed(range(steps))]
+    body += [f"    return (acc, s{steps})"]
+    split = split_body(body, ["s0"], 12)
+    assert split is not None
+    pieces, entry = split
+    source = "\n".join(
+        ["import numpy as np"]
+        + [line for p in pieces for line in p.lines]
+        + ["def entry(s0):", *entry]
+    )
+    assert ".reshape((2, 3))" in source and "dtype=np.bool_)" in source
+    assert re.search(r"\w+ = np\.empty\(\(5000,\)", source)  # large: its own array
+    assert re.search(r"\w+ = np\.empty\(\(3,\), dtype=np\.float64\)\n\s+\w+ = \w+ \* 0\.0", source)
+    whole = "\n".join(["import numpy as np", "def entry(s0):", *body])
+    s0 = np.array([0.5, -1.0, 2.0])
+    want = _run_as_python(whole, s0)
+    got = _run_as_python(source, s0)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    # the repeated steps still share their pieces
+    defined = set(re.findall(r"^def (_piece\d+)\(", source, re.M))
+    calls = re.findall(r"[ =] (_piece\d+)\(", source)
+    assert len(calls) >= 2 * steps > 2 * len(defined) - 4, (len(calls), defined)

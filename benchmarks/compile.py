@@ -10,6 +10,8 @@ Every row runs in a new process with an empty on-disk cache (a fresh temporary
 Numba, Python's start-up and ``import adjit`` excluded. The warm-cache rows run a
 second process on the cache the first one filled: ``import adjit`` and the first
 GMM gradient after it. A row that runs past ``--timeout`` seconds shows ``>T``.
+Beside the wall-clock time each row gives the CPU time of its process: on a shared,
+loaded machine the wall-clock time grows with the load, the CPU time much less.
 
 Programs:
   * rk4: an RK4 integrator of a 10-element state unrolled by a Python ``for`` over a
@@ -76,8 +78,10 @@ def _stepper_inputs(kind: str):
     return (x,) if kind == "rk4" else (x, 0.3 * rng.standard_normal((10, 10)))
 
 
-def _child(row: str, lib: str) -> float:
-    """Seconds of the first call of `row` under `lib` ("adjit" or "jax"), in this process."""
+def _child(row: str, lib: str) -> tuple[float, float]:
+    """Seconds of the first call of `row` under `lib` ("adjit" or "jax"), in this
+    process: wall-clock and CPU time (the CPU time of all its threads, which a
+    loaded machine inflates less)."""
     parts = row.split()
     if lib == "jax":
         import jax
@@ -120,11 +124,11 @@ def _child(row: str, lib: str) -> float:
         args = w.make_inputs()
         if lib == "jax":
             args = tuple(jax.numpy.asarray(a) for a in args)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args)
     if lib == "jax":
         jax.block_until_ready(out)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def _child_warm() -> dict[str, float]:
@@ -202,7 +206,7 @@ def _fmt(result: dict | None, timeout: float) -> str:
         return f">{timeout:.0f} s"
     if "error" in result:
         return f"error: {result['error']}"
-    return f"{result['seconds']:.2f} s"
+    return f"{result['seconds']:.2f} s (CPU {result['cpu']:.2f} s)"
 
 
 def _has_jax() -> bool:
@@ -230,7 +234,8 @@ def main() -> None:
         print(json.dumps(_child_warm()))
         return
     if opts.child:
-        print(json.dumps({"seconds": _child(opts.child, opts.lib)}))
+        wall, cpu = _child(opts.child, opts.lib)
+        print(json.dumps({"seconds": wall, "cpu": cpu}))
         return
     if opts.calls:
         calls()

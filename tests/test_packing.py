@@ -42,17 +42,17 @@ def _body(step: int) -> list[str]:
     (packed), an array stored twice and a large one (each kept as it is)."""
     return [
         f"    m{step} = np.empty((2, 3), dtype=np.float64)  # packed, 2-D",
-        f"    for i in range(6):",
+        "    for i in range(6):",
         f"        m{step}[i // 3, i % 3] = s{step}[i % 3] * (i + 1)",
         f"    b{step} = np.empty((3,), dtype=np.bool_)",
-        f"    for i in range(3):",
+        "    for i in range(3):",
         f"        b{step}[i] = m{step}[1, i] > m{step}[0, i] + 2.0",
         f"    t{step} = np.empty((3,), dtype=np.float64)",
         f"    t{step} = t{step} * 0.0 + 1.0  # stored twice: not packed",
         f"    big{step} = np.empty((5000,), dtype=np.float64)  # too large: not packed",
         f"    big{step}[:] = m{step}[0, 0]",
         f"    s{step + 1} = np.empty((3,), dtype=np.float64)",
-        f"    for i in range(3):",
+        "    for i in range(3):",
         f"        s{step + 1}[i] = (m{step}[0, i] if b{step}[i] else -m{step}[1, i]) * t{step}[i] * 0.5"
         f" + big{step}[4999]",
     ]

@@ -29,6 +29,10 @@ __all__ = ["Piece", "split_body"]
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_INTERFACE = 32
 _MAX_PERIOD = 400  # statements: longer repeated steps are split like other code
+# Packing (packing.py) puts where a value lives into the text of the pieces that
+# read it, so the first and last steps of a run need pieces of their own: a few
+# more functions to compile, which pay off once the run has as many steps.
+_PACK_MIN_REPEATS = 24  # rk4 grad: packed and not cost the same CPU time near 24 steps
 
 
 @dataclass
@@ -71,7 +75,10 @@ def split_body(
     for i, stored in enumerate(defs):
         for name in stored:
             first_def.setdefault(name, i)
-    allocs = packable(body, stmts, defs, set(params) | uses[-1])
+    allocs = {}
+    run = _periodic_run(signatures)
+    if run is not None and run[2] >= _PACK_MIN_REPEATS:
+        allocs = packable(body, stmts, defs, set(params) | uses[-1])
     dtype_of = {name: alloc.dtype for name, alloc in allocs.values()}
     groups = _cap_interface(groups, uses, defs, first_def, last_use, dtype_of)
     entry: list[str] = []

@@ -83,16 +83,16 @@ def packable(
 def pack_piece(
     lines: list[str],
     first_line: int,
-    allocs: dict[int, tuple[str, Alloc]],
+    allocs: dict[int, tuple[str, Alloc, str]],
     packed_out: set[str],
     members: dict[str, Member],
     inputs: set[str],
     outputs: set[str],
-    tag: str,
 ) -> tuple[list[str], set[str], set[str]]:
     """The lines of a piece (`lines`, from body line `first_line`; `allocs`: its
-    packable statements by body line) with the allocations of `packed_out` made
-    slices of new blocks named from `tag`, recorded in `members`, and the packed
+    packable statements by body line, with the name of the block each goes to,
+    less its dtype) with the allocations of `packed_out` made slices of new
+    blocks, recorded in `members`, and the packed
     values among `inputs` bound from their blocks; its inputs and outputs with
     blocks in place of their members."""
     lines = list(lines)
@@ -100,7 +100,7 @@ def pack_piece(
     dtypes: dict[str, str] = {}
     packed = set()
     for line_no in sorted(allocs):
-        name, alloc = allocs[line_no]
+        name, alloc, tag = allocs[line_no]
         if name not in packed_out:
             continue
         block = f"{tag}_{alloc.dtype.removeprefix('np.').rstrip('_')}"

@@ -70,7 +70,8 @@ def split_body(
             last_use[name] = i
     local = set(params) | loops | set().union(*defs)
     signatures = [_canonical(body[a:b], [], [], local)[0] for a, b in spans]
-    groups = _plan(signatures, spans, 0, len(stmts), limit)
+    steps: list[int] = []
+    groups = _plan(signatures, spans, 0, len(stmts), limit, steps)
     first_def = {name: -1 for name in params}
     for i, stored in enumerate(defs):
         for name in stored:
@@ -79,8 +80,12 @@ def split_body(
     run = _periodic_run(signatures)
     if run is not None and run[2] >= _PACK_MIN_REPEATS:
         allocs = packable(body, stmts, defs, set(params) | uses[-1])
-    dtype_of = {name: alloc.dtype for name, alloc in allocs.values()}
-    groups = _cap_interface(groups, uses, defs, first_def, last_use, dtype_of)
+    # a group of several repetitions keeps one block per repetition, so that a piece
+    # reading a repetition's values finds them in the same place whichever group
+    # (and whichever place in it) the repetition fell in
+    steps.sort()
+    block_of = {name: (bisect_right(steps, i), a.dtype) for i, (name, a) in allocs.items()}
+    groups = _cap_interface(groups, uses, defs, first_def, last_use, block_of)
     entry: list[str] = []
     pieces: list[Piece] = []
     by_text: dict[str, Piece] = {}
@@ -93,9 +98,13 @@ def split_body(
         inputs = (set().union(*uses[lo:hi]) | stored) & defined
         outputs = {name for name in stored if last_use.get(name, -1) >= hi}
         text = body[spans[lo][0] : spans[hi - 1][1]]
-        mine = {stmts[i].lineno - 1: allocs[i] for i in range(lo, hi) if i in allocs}
+        mine = {
+            stmts[i].lineno - 1: (*allocs[i], f"blk{level}_{g}_{bisect_right(steps, i)}")
+            for i in range(lo, hi)
+            if i in allocs
+        }
         text, inputs, outputs = pack_piece(
-            text, spans[lo][0], mine, outputs, members, inputs, outputs, f"blk{level}_{g}"
+            text, spans[lo][0], mine, outputs, members, inputs, outputs
         )
         local |= outputs  # the blocks packing made
         key, lines, inputs, outputs, args, outs = _canonical(text, inputs, outputs, local)
@@ -125,11 +134,17 @@ def split_body(
 
 
 def _plan(
-    signatures: list[str], spans: list[tuple[int, int]], lo: int, hi: int, limit: int
+    signatures: list[str],
+    spans: list[tuple[int, int]],
+    lo: int,
+    hi: int,
+    limit: int,
+    steps: list[int],
 ) -> list[tuple[int, int]]:
     """Groups of statements lo..hi-1 of about `limit` lines, cut at the same places
     in every repetition of the longest periodic run (the steps of an unrolled loop),
-    so that repeated groups have the same text and share a function."""
+    so that repeated groups have the same text and share a function. The first
+    statements of repetitions that share a group are added to `steps`."""
     found = _periodic_run(signatures[lo:hi])
     if found is None:
         return _groups(spans, lo, hi, limit)
@@ -139,14 +154,15 @@ def _plan(
     per = min(count, max(1, limit // max(size, 1)))  # whole periods per group
     inner = _groups(spans, start, start + period, limit)
     step = period * per
-    groups = _plan(signatures, spans, lo, start, limit)
+    groups = _plan(signatures, spans, lo, start, limit, steps)
     end = start + (count // per) * step
     for base in range(start, end, step):
         if per > 1:
             groups.append((base, base + step))
+            steps += range(base + period, base + step, period)
         else:
             groups += [(a - start + base, b - start + base) for a, b in inner]
-    return groups + _plan(signatures, spans, end, hi, limit)
+    return groups + _plan(signatures, spans, end, hi, limit, steps)
 
 
 def _cap_interface(
@@ -155,13 +171,13 @@ def _cap_interface(
     defs: list[set[str]],
     first_def: dict[str, int],
     last_use: dict[str, int],
-    dtype_of: dict[str, str],
+    block_of: dict[str, tuple[int, str]],
 ) -> list[tuple[int, int]]:
     """`groups` with those taking or returning more than _MAX_INTERFACE values
     halved: Numba's cost for a function passed, returning (and a caller unpacking)
     a long tuple of arrays grows faster than its length (the tape of many
-    reverse-mode steps is one). Packed arrays (`dtype_of`: packing.py) count as
-    the blocks that hold them: one per dtype and producing group."""
+    reverse-mode steps is one). Packed arrays (packing.py) count as the blocks
+    that hold them (`block_of`: repetition and dtype, in each producing group)."""
     out: list[tuple[int, int]] = []
     starts: list[int] = []
     todo = list(reversed(groups))
@@ -169,11 +185,11 @@ def _cap_interface(
         lo, hi = todo.pop()
         stored = set().union(*defs[lo:hi])
         leaving = {n for n in stored if last_use.get(n, -1) >= hi}
-        n_out = len({dtype_of.get(n, n) for n in leaving})
+        n_out = len({block_of.get(n, n) for n in leaving})
         entering = {n for n in set().union(*uses[lo:hi]) | stored if first_def.get(n, hi) < lo}
         n_in = len(
             {
-                (bisect_right(starts, first_def[n]), dtype_of[n]) if n in dtype_of else n
+                (bisect_right(starts, first_def[n]), *block_of[n]) if n in block_of else n
                 for n in entering
             }
         )

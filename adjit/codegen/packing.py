@@ -6,10 +6,11 @@ the number of values a function passes and unpacks (an unrolled gradient step
 hands some twenty arrays to the reverse sweep), and an int or a slice costs it
 about as much as an array, so the count itself must shrink: the allocations
 ``x = np.empty(shape, dtype=...)`` whose values leave a piece become slices of
-one block per dtype that the piece allocates and returns, and a piece that reads
-them takes the block and slices it again at offsets fixed in its text. The
-offsets follow the order of the allocations, so the repeated steps of an
-unrolled loop keep identical text and still share one function.
+one block per dtype (and per repetition of a repeated step) that the piece
+allocates and returns, and a piece that reads them takes the block and slices
+it again at offsets fixed in its text. The offsets follow the order of the
+allocations, so the repeated steps of an unrolled loop keep identical text and
+still share one function.
 """
 
 from __future__ import annotations
@@ -84,24 +85,23 @@ def pack_piece(
     lines: list[str],
     first_line: int,
     allocs: dict[int, tuple[str, Alloc, str]],
-    packed_out: set[str],
     members: dict[str, Member],
     inputs: set[str],
     outputs: set[str],
 ) -> tuple[list[str], set[str], set[str]]:
-    """The lines of a piece (`lines`, from body line `first_line`; `allocs`: its
-    packable statements by body line, with the name of the block each goes to,
-    less its dtype) with the allocations of `packed_out` made slices of new
-    blocks, recorded in `members`, and the packed
-    values among `inputs` bound from their blocks; its inputs and outputs with
-    blocks in place of their members."""
+    """The lines of a piece that starts at body line `first_line`, with the
+    allocations among `allocs` (packable statements by body line: name,
+    allocation, and the name of its block less the dtype) whose values are
+    `outputs` made slices of new blocks, recorded in `members`, and the packed
+    values among `inputs` bound from their blocks; and the piece's inputs and
+    outputs, blocks in place of their members."""
     lines = list(lines)
     sizes: dict[str, int] = {}
     dtypes: dict[str, str] = {}
     packed = set()
     for line_no in sorted(allocs):
         name, alloc, tag = allocs[line_no]
-        if name not in packed_out:
+        if name not in outputs:
             continue
         block = f"{tag}_{alloc.dtype.removeprefix('np.').rstrip('_')}"
         dtypes[block] = alloc.dtype

@@ -8,9 +8,11 @@ variables it reads that earlier statements defined and returns those that later
 ones read; arrays are passed by reference, so writes into a buffer an earlier
 piece allocated stay visible. Pieces whose text is the same once their local
 variables are renamed in order of appearance (the steps of an unrolled loop) are
-one function, compiled once and called many times. A group that would take or
-return more than _MAX_INTERFACE values is halved: long tuples of arrays cost
-Numba more than their length (the tape a reverse sweep reads is one).
+one function, compiled once and called many times. In a long run of such steps
+the small arrays a piece hands on travel packed in a few blocks (packing.py). A
+group that would take or return more than _MAX_INTERFACE values is halved: long
+tuples of arrays cost Numba more than their length (the tape a reverse sweep
+reads is one).
 """
 
 from __future__ import annotations
@@ -103,9 +105,7 @@ def split_body(
             for i in range(lo, hi)
             if i in allocs
         }
-        text, inputs, outputs = pack_piece(
-            text, spans[lo][0], mine, outputs, members, inputs, outputs
-        )
+        text, inputs, outputs = pack_piece(text, spans[lo][0], mine, members, inputs, outputs)
         local |= outputs  # the blocks packing made
         key, lines, inputs, outputs, args, outs = _canonical(text, inputs, outputs, local)
         if hi < len(stmts):

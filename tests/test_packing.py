@@ -8,6 +8,10 @@ import re
 import types
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_jit_random_programs import INPUT_KINDS, STEP, _program, inputs
 from test_split import _run_as_python, _source, rk4
 
 import adjit
@@ -57,6 +61,30 @@ def test_an_unrolled_gradient_passes_blocks_and_keeps_its_values(monkeypatch):
     want, loose = _traffic(unpacked, x)
     np.testing.assert_array_equal(got[0], want[0])
     assert 3 * packed < loose, (packed, loose)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(STEP, min_size=2, max_size=10),
+    n=st.integers(1, 5),
+    m=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+    kind=INPUT_KINDS,
+    limit=st.integers(1, 12),
+)
+def test_packed_pieces_agree_with_the_single_function_on_random_programs(
+    steps, n, m, seed, kind, limit
+):
+    x, y = inputs(kind, seed, (n, m), (m,))
+    fn = adjit.trace(_program(steps))(x, y)
+    want = _run_as_python(_source(fn, 10**9), x, y)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(split_module, "_PACK_MIN_REPEATS", 0)  # pack every body
+        got = _run_as_python(_source(fn, limit), x, y)
+    reference = adjit.ir.interpret(fn, x, y)
+    for g, w, r in zip(got, want, reference):
+        np.testing.assert_array_equal(g, w)
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-300)
 
 
 def test_a_short_run_stays_unpacked():

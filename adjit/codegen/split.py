@@ -80,7 +80,7 @@ def split_body(
             first_def.setdefault(name, i)
     allocs = {}
     run = _periodic_run(signatures)
-    if run is not None and run[2] >= _PACK_MIN_REPEATS:
+    if (run[2] if run else 0) >= _PACK_MIN_REPEATS:
         allocs = packable(body, stmts, defs, set(params) | uses[-1])
     # a group of several repetitions keeps one block per repetition, so that a piece
     # reading a repetition's values finds them in the same place whichever group

@@ -20,6 +20,8 @@ workloads with the tier on (served by the interpreter while a child process
 compiles) beside the tier off, each in a new process with an empty cache, and
 when the native code took over (time from the first call until the child had
 finished, and a call after it).
+Beside the wall-clock time each row gives the CPU time of its process: on a shared,
+loaded machine the wall-clock time grows with the load, the CPU time much less.
 
 Programs:
   * rk4: an RK4 integrator of a 10-element state unrolled by a Python ``for`` over a
@@ -86,8 +88,10 @@ def _stepper_inputs(kind: str):
     return (x,) if kind == "rk4" else (x, 0.3 * rng.standard_normal((10, 10)))
 
 
-def _child(row: str, lib: str) -> float:
-    """Seconds of the first call of `row` under `lib` ("adjit" or "jax"), in this process."""
+def _child(row: str, lib: str) -> tuple[float, float]:
+    """Seconds of the first call of `row` under `lib` ("adjit" or "jax"), in this
+    process: wall-clock and CPU time (the CPU time of all its threads, which a
+    loaded machine inflates less)."""
     parts = row.split()
     if lib == "jax":
         import jax
@@ -130,11 +134,11 @@ def _child(row: str, lib: str) -> float:
         args = w.make_inputs()
         if lib == "jax":
             args = tuple(jax.numpy.asarray(a) for a in args)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args)
     if lib == "jax":
         jax.block_until_ready(out)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def _child_tiered(row: str) -> dict[str, float]:
@@ -396,7 +400,7 @@ def _fmt(result: dict | None, timeout: float) -> str:
         return f">{timeout:.0f} s"
     if "error" in result:
         return f"error: {result['error']}"
-    return f"{result['seconds']:.2f} s"
+    return f"{result['seconds']:.2f} s (CPU {result['cpu']:.2f} s)"
 
 
 def _has_jax() -> bool:
@@ -435,7 +439,8 @@ def main() -> None:
         print(json.dumps(_child_tiered(opts.child)))
         return
     if opts.child:
-        print(json.dumps({"seconds": _child(opts.child, opts.lib)}))
+        wall, cpu = _child(opts.child, opts.lib)
+        print(json.dumps({"seconds": wall, "cpu": cpu}))
         return
     if opts.calls:
         calls()

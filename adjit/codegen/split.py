@@ -8,24 +8,33 @@ variables it reads that earlier statements defined and returns those that later
 ones read; arrays are passed by reference, so writes into a buffer an earlier
 piece allocated stay visible. Pieces whose text is the same once their local
 variables are renamed in order of appearance (the steps of an unrolled loop) are
-one function, compiled once and called many times. A group that would take or
-return more than _MAX_INTERFACE values is halved: long tuples of arrays cost
-Numba more than their length (the tape a reverse sweep reads is one).
+one function, compiled once and called many times. In a long run of such steps
+the small arrays a piece hands on travel packed in a few blocks (packing.py). A
+group that would take or return more than _MAX_INTERFACE values is halved: long
+tuples of arrays cost Numba more than their length (the tape a reverse sweep
+reads is one).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
+
+from .packing import Member, pack_piece, packable
 
 __all__ = ["Piece", "split_body"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_INTERFACE = 32
 _MAX_PERIOD = 400  # statements: longer repeated steps are split like other code
+# Packing (packing.py) puts where a value lives into the text of the pieces that
+# read it, so the first and last steps of a run need pieces of their own: a few
+# more functions to compile, which pay off once the run has as many steps.
+_PACK_MIN_REPEATS = 24  # rk4 grad: packed and not cost the same CPU time near 24 steps
 
 
 @dataclass
@@ -63,23 +72,41 @@ def split_body(
             last_use[name] = i
     local = set(params) | loops | set().union(*defs)
     signatures = [_canonical(body[a:b], [], [], local)[0] for a, b in spans]
-    groups = _plan(signatures, spans, 0, len(stmts), limit)
+    steps: list[int] = []
+    groups = _plan(signatures, spans, 0, len(stmts), limit, steps)
     first_def = {name: -1 for name in params}
     for i, stored in enumerate(defs):
         for name in stored:
             first_def.setdefault(name, i)
-    groups = _cap_interface(groups, uses, defs, first_def, last_use)
+    allocs = {}
+    run = _periodic_run(signatures)
+    if (run[2] if run else 0) >= _PACK_MIN_REPEATS:
+        allocs = packable(body, stmts, defs, set(params) | uses[-1])
+    # a group of several repetitions keeps one block per repetition, so that a piece
+    # reading a repetition's values finds them in the same place whichever group
+    # (and whichever place in it) the repetition fell in
+    steps.sort()
+    block_of = {name: (bisect_right(steps, i), a.dtype) for i, (name, a) in allocs.items()}
+    groups = _cap_interface(groups, uses, defs, first_def, last_use, block_of)
     entry: list[str] = []
     pieces: list[Piece] = []
     by_text: dict[str, Piece] = {}
+    members: dict[str, Member] = {}  # packed value -> its block and place
     defined = set(params)
-    for lo, hi in groups:
+    for g, (lo, hi) in enumerate(groups):
         stored = set().union(*defs[lo:hi])
         # a variable defined before and stored here is passed in too: a store on
         # one path of an `if` must not leave it undefined on the other
         inputs = (set().union(*uses[lo:hi]) | stored) & defined
         outputs = {name for name in stored if last_use.get(name, -1) >= hi}
         text = body[spans[lo][0] : spans[hi - 1][1]]
+        mine = {
+            stmts[i].lineno - 1: (*allocs[i], f"blk{level}_{g}_{bisect_right(steps, i)}")
+            for i in range(lo, hi)
+            if i in allocs
+        }
+        text, inputs, outputs = pack_piece(text, spans[lo][0], mine, members, inputs, outputs)
+        local |= outputs  # the blocks packing made
         key, lines, inputs, outputs, args, outs = _canonical(text, inputs, outputs, local)
         if hi < len(stmts):
             lines.append(f"    return ({''.join(o + ', ' for o in outs)})")
@@ -98,7 +125,7 @@ def split_body(
             entry.append(f"    {''.join(o + ', ' for o in outputs)}= {call}")
         else:
             entry.append(f"    {call}")
-        defined |= stored
+        defined |= stored | set(outputs)
     if limit < len(entry) < len(body):
         outer = split_body(entry, params, limit, level + 1)
         if outer is not None:
@@ -107,11 +134,17 @@ def split_body(
 
 
 def _plan(
-    signatures: list[str], spans: list[tuple[int, int]], lo: int, hi: int, limit: int
+    signatures: list[str],
+    spans: list[tuple[int, int]],
+    lo: int,
+    hi: int,
+    limit: int,
+    steps: list[int],
 ) -> list[tuple[int, int]]:
     """Groups of statements lo..hi-1 of about `limit` lines, cut at the same places
     in every repetition of the longest periodic run (the steps of an unrolled loop),
-    so that repeated groups have the same text and share a function."""
+    so that repeated groups have the same text and share a function. The first
+    statements of repetitions that share a group are added to `steps`."""
     found = _periodic_run(signatures[lo:hi])
     if found is None:
         return _groups(spans, lo, hi, limit)
@@ -121,14 +154,15 @@ def _plan(
     per = min(count, max(1, limit // max(size, 1)))  # whole periods per group
     inner = _groups(spans, start, start + period, limit)
     step = period * per
-    groups = _plan(signatures, spans, lo, start, limit)
+    groups = _plan(signatures, spans, lo, start, limit, steps)
     end = start + (count // per) * step
     for base in range(start, end, step):
         if per > 1:
             groups.append((base, base + step))
+            steps += range(base + period, base + step, period)
         else:
             groups += [(a - start + base, b - start + base) for a, b in inner]
-    return groups + _plan(signatures, spans, end, hi, limit)
+    return groups + _plan(signatures, spans, end, hi, limit, steps)
 
 
 def _cap_interface(
@@ -137,23 +171,34 @@ def _cap_interface(
     defs: list[set[str]],
     first_def: dict[str, int],
     last_use: dict[str, int],
+    block_of: dict[str, tuple[int, str]],
 ) -> list[tuple[int, int]]:
     """`groups` with those taking or returning more than _MAX_INTERFACE values
     halved: Numba's cost for a function passed, returning (and a caller unpacking)
     a long tuple of arrays grows faster than its length (the tape of many
-    reverse-mode steps is one)."""
+    reverse-mode steps is one). Packed arrays (packing.py) count as the blocks
+    that hold them (`block_of`: repetition and dtype, in each producing group)."""
     out: list[tuple[int, int]] = []
+    starts: list[int] = []
     todo = list(reversed(groups))
     while todo:
         lo, hi = todo.pop()
         stored = set().union(*defs[lo:hi])
-        n_out = sum(last_use.get(n, -1) >= hi for n in stored)
-        n_in = sum(first_def.get(n, hi) < lo for n in set().union(*uses[lo:hi]) | stored)
+        leaving = {n for n in stored if last_use.get(n, -1) >= hi}
+        n_out = len({block_of.get(n, n) for n in leaving})
+        entering = {n for n in set().union(*uses[lo:hi]) | stored if first_def.get(n, hi) < lo}
+        n_in = len(
+            {
+                (bisect_right(starts, first_def[n]), *block_of[n]) if n in block_of else n
+                for n in entering
+            }
+        )
         if hi - lo > 1 and max(n_in, n_out) > _MAX_INTERFACE:
             mid = (lo + hi) // 2
             todo += [(mid, hi), (lo, mid)]
         else:
             out.append((lo, hi))
+            starts.append(lo)
     return out
 
 

@@ -292,6 +292,22 @@ class _Generator(ElementExpressions):
                     self.pairwise_sum(acc, element, shape[axes[0]], dt)
                 elif long and kind in ("max", "min"):
                     self.lane_extremum(kind, acc, init, element, shape[axes[0]], dt)
+                elif (
+                    len(axes) > 1
+                    and kind == "sum"
+                    and dt.is_float
+                    and PAIRWISE_MIN <= shape[-1] <= pairwise.CHUNK
+                ):
+                    # several axes: each innermost row summed pairwise (it vectorises,
+                    # where one running sum is a chain of dependent adds), rows in order
+                    self.stmt(f"{acc} = {init}", scalar_writes={acc})
+                    rows = tuple(shape[d] for d in axes[:-1])
+                    with self.loop_nest(rows, prefix="j") as inner:
+                        part = self.new_name("s")
+                        last = lambda j: self.expr(x, outer + inner + [j])  # noqa: E731
+                        self.pairwise_sum(part, last, shape[-1], dt)
+                        self.scalar_reads.add(part)
+                        self.combine(kind, acc, None, part, dt)
                 else:
                     self.stmt(f"{acc} = {init}", scalar_writes={acc})
                     with self.loop_nest(tuple(shape[d] for d in axes), prefix="j") as inner:
@@ -320,17 +336,23 @@ class _Generator(ElementExpressions):
         own, which vectorises (computed inside the eight-lane loop, element-wise
         math such as exp kept it scalar), then summed by `_block_sum`.
         """
-        buffer = self.scratch_array("block", pairwise.BLOCK, dt)
+        row = self.contiguous_row(element)
+        buffer = None if row else self.scratch_array("block", pairwise.BLOCK, dt)
 
         def block(first: str, count: int) -> str:
+            if row:  # summed where it lies: no copy
+                text, reads = row(first)
+                self.reads += reads
+                return f"_block_sum({text}, {count})"
             k = self.new_name("k")
             with self.loop(k, count):
                 self.stmt(f"{buffer}[{k}] = {element(f'{first} + {k}')}", writes=[(buffer, None)])
+            self.reads.append((buffer, None))
             return f"_block_sum({buffer}, {count})"
 
         def assign(name: str, text: str, reads: Sequence[str] = ()) -> None:
             self.scalar_reads.update(reads)
-            self.stmt(f"{name} = {text}", scalar_writes={name}, reads=[(buffer, None)])
+            self.stmt(f"{name} = {text}", scalar_writes={name})
 
         total = self.new_name("s")
         blocks, tree = pairwise.numpy_blocks(n)
@@ -341,6 +363,32 @@ class _Generator(ElementExpressions):
         assign(total, tree.format(*parts), parts)
         self.scalar_reads.add(total)
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
+
+    def contiguous_row(
+        self, element: Callable[[str], str]
+    ) -> Callable[[str], tuple[str, list[Access]]] | None:
+        """When element(j) is a plain read `a[..., j]` of an array, the slice
+        `a[..., first:]` as text with its reads, a function of `first`: sums read
+        their blocks there instead of copying them into a block buffer first
+        (the copy took longer than the sum). None otherwise."""
+        mark = "_J_"
+        pending = (self.reads, self.scalar_reads, self.raises)
+        self.reads, self.scalar_reads, self.raises = [], set(), False
+        text = element(mark)
+        reads, scalar_reads, raises = self.reads, self.scalar_reads, self.raises
+        self.reads, self.scalar_reads, self.raises = pending
+        m = re.fullmatch(rf"(\w+)\[((?:[^\[\],]+, )*){mark}\]", text)
+        if m is None or mark in m.group(2) or scalar_reads or raises or len(reads) != 1:
+            return None
+        name, prefix = m.group(1), m.group(2)
+        (read_name, idx) = reads[0]
+        if read_name != name or idx is None or idx[-1] != mark:
+            return None
+
+        def row(first: str) -> tuple[str, list[Access]]:
+            return f"{name}[{prefix}{first}:]", [(name, idx[:-1] + (f"{first}:",))]
+
+        return row
 
     def chunked(
         self,

@@ -113,3 +113,38 @@ def test_reductions_of_reversed_and_strided_slices():
     for g, r, numpy in zip(got, want, f(x, v)):
         np.testing.assert_allclose(g, r, rtol=1e-13)
         np.testing.assert_allclose(g, numpy, rtol=1e-13)
+
+
+def _chunked(x: np.ndarray) -> float:
+    """A long sum as the generated code adds it: NumPy's sum of each block of 128,
+    sixteen blocks to a chunk, blocks and chunks (and the last partial block) added
+    neighbour by neighbour (pairwise.tree_sum)."""
+
+    def tree(values: list[float]) -> float:
+        while len(values) > 1:
+            pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+            values = pairs + values[len(pairs) * 2 :]
+        return values[0]
+
+    n, block, chunk = x.size, pairwise.BLOCK, pairwise.CHUNK
+    whole = n - n % block
+    parts = [
+        tree([np.sum(x[b : b + block]) for b in range(c, min(c + chunk, whole), block)])
+        for c in range(0, whole, chunk)
+    ]
+    return tree(parts + ([np.sum(x[whole:])] if whole < n else []))
+
+
+def test_long_sums_of_plain_reads_sum_each_block_in_place():
+    def f(v, y):
+        return np.sum(v), np.sum(y, axis=1)
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=2 * pairwise.CHUNK + 300)
+    y = rng.normal(size=(2, 2 * pairwise.CHUNK + 64))[:, ::2]  # strided rows past a chunk
+    jitted = adjit.jit(f)
+    got = jitted(v, y)
+    assert got[0] == _chunked(v)
+    assert [float(g) for g in got[1]] == [_chunked(np.ascontiguousarray(r)) for r in y]
+    source = jitted.source(v, y)
+    assert "np.empty(128" not in source, source  # no block buffer

@@ -427,16 +427,28 @@ class _Generator(ElementExpressions):
         c, j, k, m, t = (self.new_name(p) for p in "cjkmt")
         lo, hi = f"{c} * {chunk}", f"{c} * {chunk} + {chunk}"
         scratch: list[str] = []
+        row = self.contiguous_row(element) if pairwise_sum else None
         if pairwise_sum:  # whole blocks: constant trip counts, which LLVM unrolls
-            buffer = self.scratch_array("block", block, dt)
             sums = self.scratch_array("sums", per, dt)
-            scratch = [buffer, sums]
             b = self.new_name("b")
+            if row:  # each block summed where it lies
+                buffer = None
+                scratch = [sums]
+                where, reads = row(f"{block} * {b}")
+                self.reads += reads
+                fill = ""
+            else:
+                buffer = self.scratch_array("block", block, dt)
+                scratch = [buffer, sums]
+                where = buffer
+                fill = (
+                    f"    for {k} in range({block}):\n"
+                    f"        {buffer}[{k}] = {element(f'{block} * {b} + {k}')}\n"
+                )
             text = (
                 f"for {b} in range({c} * {per}, min({c} * {per} + {per}, {full})):\n"
-                f"    for {k} in range({block}):\n"
-                f"        {buffer}[{k}] = {element(f'{block} * {b} + {k}')}\n"
-                f"    {sums}[{b} - {c} * {per}] = _block_sum({buffer}, {block})\n"
+                f"{fill}"
+                f"    {sums}[{b} - {c} * {per}] = _block_sum({where}, {block})\n"
                 f"{parts}[{c}] = _tree_sum({sums}, min({per}, {full} - {c} * {per}))"
             )
         elif kind in ("sum", "prod"):
@@ -467,7 +479,11 @@ class _Generator(ElementExpressions):
             written = [(parts, (c,))] + [(name, None) for name in scratch]
             self.stmt(text, writes=written, reads=[(name, None) for name in scratch], work=chunk)
         if pairwise_sum:
-            if rest:  # the last, partial block is one more part
+            if rest and row:  # the last, partial block is one more part
+                where, reads = row(str(full * block))
+                self.stmt(f"{parts}[{count}] = _block_sum({where}, {rest})",
+                          reads=reads, writes=[(parts, None)])  # fmt: skip
+            elif rest:
                 i = self.new_name("k")  # a name of its own, outside the (parallel) chunk loop
                 with self.loop(i, rest):
                     self.stmt(

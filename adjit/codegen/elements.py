@@ -192,7 +192,9 @@ class ElementExpressions:
                 if e.step == 1:
                     src.append(j if e.start == 0 else f"({e.start} + {j})")
                 else:
-                    src.append(f"({e.start} + {e.step} * {j})")
+                    # j may be a sum (a block's `first + k`): bracketed, not re-associated
+                    step_j = j if j.isidentifier() or j.isdigit() else f"({j})"
+                    src.append(f"({e.start} + {e.step} * {step_j})")
             else:
                 src.append(str(e))
         remaining = x.type.ndim - len(src)  # a spec may leave out trailing full slices

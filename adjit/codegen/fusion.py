@@ -17,6 +17,10 @@ from ..ir.core import Block, Op, Value
 from ..ir.primitives import PRIMITIVES
 
 INDEX_ONLY = {"broadcast", "iota", "transpose", "gather", "convert", "constant"}
+# Arithmetic that one consumer may read twice: a repeated `(a - b)` costs nothing
+# (LLVM's value numbering merges identical arithmetic on identical loads); a
+# materialized one costs a store and a load per element.
+REPEATABLE = {"add", "sub", "mul", "neg"}
 # Bounds of one inlined expression, in IR ops: nesting depth and total count.
 MAX_DEPTH = 32
 MAX_SIZE = 256
@@ -79,7 +83,11 @@ def plan_block(block: Block) -> BlockPlan:
             continue
         cheap = op.name in INDEX_ONLY or op.name == "reshape"
         same_size = all(c.results[0].type.size == v.type.size or reduces(c) for _, c, _ in uses)
-        if cheap or (len(uses) == 1 and same_size):
+        # `d * d` repeats d's expression in one statement, which LLVM computes once
+        one_consumer = len(uses) == 1 or (
+            op.name in REPEATABLE and len({id(c) for _, c, _ in uses}) == 1
+        )
+        if cheap or (one_consumer and same_size):
             plan.inline.add(v)
 
     _keep_work_unrepeated(block, plan, consumers)

@@ -292,6 +292,22 @@ class _Generator(ElementExpressions):
                     self.pairwise_sum(acc, element, shape[axes[0]], dt)
                 elif long and kind in ("max", "min"):
                     self.lane_extremum(kind, acc, init, element, shape[axes[0]], dt)
+                elif (
+                    len(axes) > 1
+                    and kind == "sum"
+                    and dt.is_float
+                    and PAIRWISE_MIN <= shape[-1] <= pairwise.CHUNK
+                ):
+                    # several axes: each innermost row summed pairwise (it vectorises,
+                    # where one running sum is a chain of dependent adds), rows in order
+                    self.stmt(f"{acc} = {init}", scalar_writes={acc})
+                    rows = tuple(shape[d] for d in axes[:-1])
+                    with self.loop_nest(rows, prefix="j") as inner:
+                        part = self.new_name("s")
+                        last = lambda j: self.expr(x, outer + inner + [j])  # noqa: E731
+                        self.pairwise_sum(part, last, shape[-1], dt)
+                        self.scalar_reads.add(part)
+                        self.combine(kind, acc, None, part, dt)
                 else:
                     self.stmt(f"{acc} = {init}", scalar_writes={acc})
                     with self.loop_nest(tuple(shape[d] for d in axes), prefix="j") as inner:
@@ -320,17 +336,23 @@ class _Generator(ElementExpressions):
         own, which vectorises (computed inside the eight-lane loop, element-wise
         math such as exp kept it scalar), then summed by `_block_sum`.
         """
-        buffer = self.scratch_array("block", pairwise.BLOCK, dt)
+        row = self.contiguous_row(element)
+        buffer = None if row else self.scratch_array("block", pairwise.BLOCK, dt)
 
         def block(first: str, count: int) -> str:
+            if row:  # summed where it lies: no copy
+                text, reads = row(first)
+                self.reads += reads
+                return f"_block_sum({text}, {count})"
             k = self.new_name("k")
             with self.loop(k, count):
                 self.stmt(f"{buffer}[{k}] = {element(f'{first} + {k}')}", writes=[(buffer, None)])
+            self.reads.append((buffer, None))
             return f"_block_sum({buffer}, {count})"
 
         def assign(name: str, text: str, reads: Sequence[str] = ()) -> None:
             self.scalar_reads.update(reads)
-            self.stmt(f"{name} = {text}", scalar_writes={name}, reads=[(buffer, None)])
+            self.stmt(f"{name} = {text}", scalar_writes={name})
 
         total = self.new_name("s")
         blocks, tree = pairwise.numpy_blocks(n)
@@ -341,6 +363,32 @@ class _Generator(ElementExpressions):
         assign(total, tree.format(*parts), parts)
         self.scalar_reads.add(total)
         self.stmt(f"{acc} = {total}", scalar_writes={acc})
+
+    def contiguous_row(
+        self, element: Callable[[str], str]
+    ) -> Callable[[str], tuple[str, list[Access]]] | None:
+        """When element(j) is a plain read `a[..., j]` of an array, the slice
+        `a[..., first:]` as text with its reads, a function of `first`: sums read
+        their blocks there instead of copying them into a block buffer first
+        (the copy took longer than the sum). None otherwise."""
+        mark = "_J_"
+        pending = (self.reads, self.scalar_reads, self.raises)
+        self.reads, self.scalar_reads, self.raises = [], set(), False
+        text = element(mark)
+        reads, scalar_reads, raises = self.reads, self.scalar_reads, self.raises
+        self.reads, self.scalar_reads, self.raises = pending
+        m = re.fullmatch(rf"(\w+)\[((?:[^\[\],]+, )*){mark}\]", text)
+        if m is None or mark in m.group(2) or scalar_reads or raises or len(reads) != 1:
+            return None
+        name, prefix = m.group(1), m.group(2)
+        (read_name, idx) = reads[0]
+        if read_name != name or idx is None or idx[-1] != mark:
+            return None
+
+        def row(first: str) -> tuple[str, list[Access]]:
+            return f"{name}[{prefix}{first}:]", [(name, idx[:-1] + (f"{first}:",))]
+
+        return row
 
     def chunked(
         self,
@@ -379,16 +427,28 @@ class _Generator(ElementExpressions):
         c, j, k, m, t = (self.new_name(p) for p in "cjkmt")
         lo, hi = f"{c} * {chunk}", f"{c} * {chunk} + {chunk}"
         scratch: list[str] = []
+        row = self.contiguous_row(element) if pairwise_sum else None
         if pairwise_sum:  # whole blocks: constant trip counts, which LLVM unrolls
-            buffer = self.scratch_array("block", block, dt)
             sums = self.scratch_array("sums", per, dt)
-            scratch = [buffer, sums]
             b = self.new_name("b")
+            if row:  # each block summed where it lies
+                buffer = None
+                scratch = [sums]
+                where, reads = row(f"{block} * {b}")
+                self.reads += reads
+                fill = ""
+            else:
+                buffer = self.scratch_array("block", block, dt)
+                scratch = [buffer, sums]
+                where = buffer
+                fill = (
+                    f"    for {k} in range({block}):\n"
+                    f"        {buffer}[{k}] = {element(f'{block} * {b} + {k}')}\n"
+                )
             text = (
                 f"for {b} in range({c} * {per}, min({c} * {per} + {per}, {full})):\n"
-                f"    for {k} in range({block}):\n"
-                f"        {buffer}[{k}] = {element(f'{block} * {b} + {k}')}\n"
-                f"    {sums}[{b} - {c} * {per}] = _block_sum({buffer}, {block})\n"
+                f"{fill}"
+                f"    {sums}[{b} - {c} * {per}] = _block_sum({where}, {block})\n"
                 f"{parts}[{c}] = _tree_sum({sums}, min({per}, {full} - {c} * {per}))"
             )
         elif kind in ("sum", "prod"):
@@ -419,7 +479,11 @@ class _Generator(ElementExpressions):
             written = [(parts, (c,))] + [(name, None) for name in scratch]
             self.stmt(text, writes=written, reads=[(name, None) for name in scratch], work=chunk)
         if pairwise_sum:
-            if rest:  # the last, partial block is one more part
+            if rest and row:  # the last, partial block is one more part
+                where, reads = row(str(full * block))
+                self.stmt(f"{parts}[{count}] = _block_sum({where}, {rest})",
+                          reads=reads, writes=[(parts, None)])  # fmt: skip
+            elif rest:
                 i = self.new_name("k")  # a name of its own, outside the (parallel) chunk loop
                 with self.loop(i, rest):
                     self.stmt(

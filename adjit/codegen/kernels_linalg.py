@@ -1,10 +1,12 @@
 """Numba callees of the linear-algebra primitives: LAPACK through Numba's np.linalg.
 
 The generated code reshapes each operand to (batch, rows, cols) (its arrays are
-C-contiguous) and calls one of these, which loops over the batch; `KERNELS`
-names the callee of each primitive and `part`. Numba's np.linalg raises
-numpy.linalg.LinAlgError for a singular or non-positive-definite matrix, as
-NumPy does; the triangular solve (substitution, which Numba's np.linalg lacks)
+C-contiguous) and calls the function named as the primitive, which loops over
+the batch. A factorization with several results (slogdet, eigh, svd, qr)
+returns all of them, in the order of its `part`s (PARTS in
+ir/primitives_linalg.py): one call serves all its parts. Numba's np.linalg
+raises numpy.linalg.LinAlgError for a singular or non-positive-definite matrix,
+as NumPy does; the triangular solve (substitution, which Numba's np.linalg lacks)
 raises it for a zero on the diagonal, as SciPy does. Compiled once (Numba's
 cache, beside this file), like the other helpers.
 """
@@ -66,83 +68,39 @@ def det(a):
 
 
 @njit_cached()
-def slogdet_sign(a):
-    out = np.empty(a.shape[0], a.dtype)
+def slogdet(a):
+    sign = np.empty(a.shape[0], a.dtype)
+    logabs = np.empty(a.shape[0], a.dtype)
     for i in range(a.shape[0]):
-        out[i] = np.linalg.slogdet(a[i])[0]
-    return out
+        sign[i], logabs[i] = np.linalg.slogdet(a[i])
+    return sign, logabs
 
 
 @njit_cached()
-def slogdet_logabs(a):
-    out = np.empty(a.shape[0], a.dtype)
+def eigh(a):
+    values = np.empty(a.shape[:2], a.dtype)
+    vectors = np.empty_like(a)
     for i in range(a.shape[0]):
-        out[i] = np.linalg.slogdet(a[i])[1]
-    return out
+        values[i], vectors[i] = np.linalg.eigh(a[i])
+    return values, vectors
 
 
 @njit_cached()
-def eigh_values(a):
-    out = np.empty(a.shape[:2], a.dtype)
-    for i in range(a.shape[0]):
-        out[i] = np.linalg.eigh(a[i])[0]
-    return out
-
-
-@njit_cached()
-def eigh_vectors(a):
-    out = np.empty_like(a)
-    for i in range(a.shape[0]):
-        out[i] = np.linalg.eigh(a[i])[1]
-    return out
-
-
-@njit_cached()
-def svd_u(a):
+def svd(a):
     k = min(a.shape[1], a.shape[2])
-    out = np.empty((a.shape[0], a.shape[1], k), a.dtype)
+    u = np.empty((a.shape[0], a.shape[1], k), a.dtype)
+    s = np.empty((a.shape[0], k), a.dtype)
+    vt = np.empty((a.shape[0], k, a.shape[2]), a.dtype)
     for i in range(a.shape[0]):
-        out[i] = np.linalg.svd(a[i], False)[0]
-    return out
+        u[i], s[i], vt[i] = np.linalg.svd(a[i], False)
+    return u, s, vt
 
 
 @njit_cached()
-def svd_s(a):
+def qr(a):
     k = min(a.shape[1], a.shape[2])
-    out = np.empty((a.shape[0], k), a.dtype)
+    q = np.empty((a.shape[0], a.shape[1], k), a.dtype)
+    r = np.empty((a.shape[0], k, a.shape[2]), a.dtype)
     for i in range(a.shape[0]):
-        out[i] = np.linalg.svd(a[i], False)[1]
-    return out
-
-
-@njit_cached()
-def svd_vt(a):
-    k = min(a.shape[1], a.shape[2])
-    out = np.empty((a.shape[0], k, a.shape[2]), a.dtype)
-    for i in range(a.shape[0]):
-        out[i] = np.linalg.svd(a[i], False)[2]
-    return out
-
-
-@njit_cached()
-def qr_q(a):
-    k = min(a.shape[1], a.shape[2])
-    out = np.empty((a.shape[0], a.shape[1], k), a.dtype)
-    for i in range(a.shape[0]):
-        out[i] = np.linalg.qr(a[i])[0]
-    return out
-
-
-@njit_cached()
-def qr_r(a):
-    k = min(a.shape[1], a.shape[2])
-    out = np.empty((a.shape[0], k, a.shape[2]), a.dtype)
-    for i in range(a.shape[0]):
-        out[i] = np.linalg.qr(a[i])[1]
-    return out
-
-
-def kernel(name: str, attrs: dict) -> str:
-    """The name of the callee here of primitive `name` with `attrs`."""
-    part = attrs.get("part")
-    return f"{name}_{part}" if part else name
+        q[i], r[i] = np.linalg.qr(a[i])
+    return q, r

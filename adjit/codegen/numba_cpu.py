@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from ..ir.core import Block, Function, Op, Value
-from ..ir.primitives_linalg import LINALG
+from ..ir.primitives_linalg import LINALG, PARTS, part_index
 from ..ir.printer import print_function, value_names
 from ..ir.types import TapeType, TensorType
 from . import contraction, kernels_linalg, kernels_scan, pairwise, vecmath
@@ -625,10 +625,13 @@ class _Generator(ElementExpressions):
         self.bind(v, name)
         self.fresh.add(v)
 
-    def linalg(self, op: Op) -> None:
+    def linalg(self, op: Op, block: Block) -> None:
         """A LAPACK-backed primitive: its kernel (kernels_linalg.py) on the operands
-        viewed as (batch, rows, cols), the result viewed back in its own shape."""
-        v = op.result
+        viewed as (batch, rows, cols), the result viewed back in its own shape. A
+        factorization's kernel returns every part: one call binds the parts of all
+        the ops of this block that factor the same operand."""
+        if op.result in self.names:  # bound with an earlier part of its factorization
+            return
         batch = math.prod(op.operands[0].type.shape[:-2])
         args = [
             f"{self.read(self.names[x])}.reshape(({batch}, {x.type.shape[-2]}, {x.type.shape[-1]}))"
@@ -636,10 +639,23 @@ class _Generator(ElementExpressions):
         ]
         if op.name == "solve_triangular":
             args += [str(op.attrs["lower"]), str(op.attrs["unit_diagonal"])]
-        call = f"_la_{kernels_linalg.kernel(op.name, op.attrs)}({', '.join(args)})"
-        name = self.bind(v)
-        text = f"{call}[0]" if v.type.ndim == 0 else f"{call}.reshape({v.type.shape})"
+        call = f"_la_{op.name}({', '.join(args)})"
         self.raises = True  # LinAlgError: no prange around it
+        if op.name not in PARTS:
+            self.view_linalg(op.result, call)
+            return
+        parts = [self.new_name("f") for _ in PARTS[op.name]]
+        self.stmt(f"{', '.join(parts)} = {call}", writes=[(p, None) for p in parts])
+        for other in block.ops:
+            if other.name == op.name and other.operands == op.operands:
+                raw = parts[part_index(op.name, other.attrs)]
+                self.read(raw)
+                self.view_linalg(other.result, raw)
+
+    def view_linalg(self, v: Value, raw: str) -> None:
+        """v bound to a kernel's result `raw` (batch first) viewed in v's shape."""
+        name = self.bind(v)
+        text = f"{raw}[0]" if v.type.ndim == 0 else f"{raw}.reshape({v.type.shape})"
         self.stmt(
             f"{name} = {text}{self.comment(v)}",
             writes=[(name, None)],
@@ -954,7 +970,7 @@ class _Generator(ElementExpressions):
             elif op.name == "tape_read":
                 self.tape_read(op, block)
             elif op.name in LINALG:
-                self.linalg(op)
+                self.linalg(op, block)
             else:
                 getattr(self, op.name)(op)
         for r in block.results:  # results must be named variables

@@ -1,6 +1,8 @@
 """The reference interpreter: runs an ir.Function with NumPy, op by op.
 
-It is the oracle for every compiled backend, so it favours obviousness over speed.
+It is the oracle for every compiled backend, so it favours obviousness over speed;
+one exception: the parts of a factorization (eigh's values and vectors, ...) are
+one factorization per operand in each run of a block, as in compiled code.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from ..errors import AdjitError
 from .core import Block, Function, Op, Value
 from .primitives import evaluate
+from .primitives_linalg import PARTS, factorize, part_index
 from .types import TensorType
 
 _hooks = threading.local()
@@ -49,15 +52,31 @@ def _check_arg(param: Value, arg: object, i: int) -> np.ndarray:
 
 def run_block(block: Block, args: list[np.ndarray]) -> tuple[np.ndarray, ...]:
     env: dict[Value, np.ndarray] = dict(zip(block.args, args))
+    factors: dict[tuple, tuple[np.ndarray, ...]] = {}  # (primitive, operands) -> every part
     for op in block.ops:
         operands = [env[v] for v in op.operands]
-        outputs = _run_control(op, operands) if op.regions else (_run_simple(op, operands),)
+        if op.regions:
+            outputs = _run_control(op, operands)
+        elif op.name in PARTS:
+            outputs = (_run_part(op, operands, factors),)
+        else:
+            outputs = (_run_simple(op, operands),)
         env.update(zip(op.results, outputs))
     return tuple(env[v] for v in block.results)
 
 
 def _run_simple(op: Op, operands: list[np.ndarray]) -> np.ndarray:
     return evaluate(op.name, operands, op.attrs, op.result.type)
+
+
+def _run_part(op: Op, operands: list[np.ndarray], factors: dict) -> np.ndarray:
+    """One part of a factorization, factoring each operand once in this block run."""
+    key = (op.name, op.operands)
+    if key not in factors:
+        with np.errstate(all="ignore"):
+            factors[key] = factorize(op.name, operands[0])
+    out = factors[key][part_index(op.name, op.attrs)]
+    return np.asarray(out).astype(op.result.type.np_dtype, copy=False)
 
 
 def _run_control(op: Op, operands: list[np.ndarray]) -> tuple[np.ndarray, ...]:

@@ -5,8 +5,16 @@ the same for every operand (the NumPy-facing functions broadcast first). The
 reference semantics are NumPy's (and SciPy's for the triangular solve); a
 singular or non-positive-definite matrix raises `numpy.linalg.LinAlgError`, in
 the interpreter and in compiled code alike. Functions with several results
-(slogdet, eigh, svd) are one primitive with a `part` attribute naming the
+(slogdet, eigh, svd, qr) are one primitive with a `part` attribute naming the
 result, so each op still has one result.
+
+A factorization is nevertheless run once per operand: the ops of its parts are
+read as one. CSE merges identical parts; the interpreter keeps the result of
+`factorize` per (primitive, operand) for the run of a block, and the generated
+code calls one kernel returning every part (codegen/numba_cpu.py). Sharing at
+run time rather than with a multi-result op keeps the IR's one-result-per-op
+invariant that the verifier, the passes, batching and the derivative rules
+(which ask for the other parts by building the same ops) rely on.
 
   solve(a, b)                       x with a @ x = b; b is (..., n, k)
   solve_triangular(a, b) {lower, unit_diagonal}
@@ -128,24 +136,27 @@ def _solve_triangular_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarr
     return _batched(one, *args)
 
 
-def _slogdet_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
-    sign, logabs = np.linalg.slogdet(args[0])
-    return sign if attrs["part"] == "sign" else logabs
+def factorize(name: str, a: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every part of factorization `name` of a, in the order of PARTS[name]."""
+    if name == "slogdet":
+        return tuple(np.linalg.slogdet(a))
+    if name == "eigh":
+        return tuple(np.linalg.eigh(a))
+    if name == "svd":
+        return tuple(np.linalg.svd(a, full_matrices=False))
+    return tuple(np.linalg.qr(a))
 
 
-def _eigh_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
-    w, v = np.linalg.eigh(args[0])
-    return w if attrs["part"] == "values" else v
+def part_index(name: str, attrs: Attrs) -> int:
+    """The position of the op's part among its factorization's results."""
+    return PARTS[name].index(attrs["part"])
 
 
-def _svd_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
-    u, s, vt = np.linalg.svd(args[0], full_matrices=False)
-    return {"u": u, "s": s, "vt": vt}[attrs["part"]]
+def _part_eval(name: str):
+    def evaluate(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
+        return factorize(name, args[0])[part_index(name, attrs)]
 
-
-def _qr_eval(args: Sequence[np.ndarray], attrs: Attrs) -> np.ndarray:
-    q, r = np.linalg.qr(args[0])
-    return q if attrs["part"] == "q" else r
+    return evaluate
 
 
 def _linalg(name: str, arity: int, infer, evaluate) -> None:
@@ -156,9 +167,9 @@ _linalg("solve", 2, _solve_infer, lambda a, at: np.linalg.solve(a[0], a[1]))
 _linalg("solve_triangular", 2, _triangular_infer, _solve_triangular_eval)
 _linalg("cholesky", 1, _square_infer("cholesky"), lambda a, at: np.linalg.cholesky(a[0]))
 _linalg("det", 1, _square_infer("det"), lambda a, at: np.linalg.det(a[0]))
-_linalg("slogdet", 1, _square_infer("slogdet"), _slogdet_eval)
-_linalg("eigh", 1, _square_infer("eigh"), _eigh_eval)
-_linalg("svd", 1, _svd_infer, _svd_eval)
-_linalg("qr", 1, _qr_infer, _qr_eval)
+_linalg("slogdet", 1, _square_infer("slogdet"), _part_eval("slogdet"))
+_linalg("eigh", 1, _square_infer("eigh"), _part_eval("eigh"))
+_linalg("svd", 1, _svd_infer, _part_eval("svd"))
+_linalg("qr", 1, _qr_infer, _part_eval("qr"))
 
 LINALG = frozenset(("solve", "solve_triangular", "cholesky", "det", "slogdet", "eigh", "svd", "qr"))

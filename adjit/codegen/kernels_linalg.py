@@ -140,9 +140,3 @@ def qr_r(a):
     for i in range(a.shape[0]):
         out[i] = np.linalg.qr(a[i])[1]
     return out
-
-
-def kernel(name: str, attrs: dict) -> str:
-    """The name of the callee here of primitive `name` with `attrs`."""
-    part = attrs.get("part")
-    return f"{name}_{part}" if part else name

@@ -2,13 +2,13 @@
 
 Importing SymPy costs a first call about a second, and most regions come out of
 the pass unchanged. Two shortcuts, neither of which can change what the pass
-does (tests/test_algebraic.py compares them with SymPy's decisions):
+does (tests/test_algebraic_memo.py compares them with SymPy's decisions):
 
 * `cannot_simplify`: a region that provably has nothing cheaper. Every op is an
   add, sub or mul; every input is a symbol (no constant SymPy could fold) read by
   one operand of one op; every op's result is read once in the region at most;
-  inputs and results have one shape. Such a region is a tree over n + 1 distinct
-  symbols with n binary ops. A candidate must depend on every one of them (the
+  inputs and results have one shape; the root is an output. Such a region is a
+  tree over n + 1 distinct symbols with n binary ops. A candidate must depend on every one of them (the
   pass's `depends` rule), and joining n + 1 values of that shape takes n ops of at
   least that cost each (lowered ops take two operands at most, and none costs
   less than an add): never cheaper, so the pass would keep the region.
@@ -52,6 +52,10 @@ def cannot_simplify(region: _Region, constant) -> bool:
         for v in op.operands:
             uses[v] = uses.get(v, 0) + 1
     if any(n > 1 for n in uses.values()):
+        return False
+    # the root (read by no op of the region) is an output: a dead root would make
+    # the region dearer than its outputs alone, and a rewrite cheaper
+    if any(op.result not in uses and op.result not in region.outputs for op in region.ops):
         return False
     return all(v.type.shape == shape and constant(v) is None for v in region.inputs)
 

@@ -12,7 +12,9 @@ call polls the child (one ``waitpid``); once it has exited successfully the
 parent loads the native code from the disk cache and switches for good. A call
 running a loop in the interpreter polls every POLL_EVERY iterations and, when
 the native code is ready, runs again natively (calls are pure). If the native
-code is on disk already, the first call loads it: no interpreter.
+code is on disk already, the first call loads it: no interpreter. It can be
+there only if the module's file is in the cache; when it is not, the first call
+does not even import Numba (the child types stand-ins of the arguments).
 
 A child that fails, or dies, is reported (``TieredWarning``, with its error) and
 the caller compiles the module itself, as without the tier. Children still

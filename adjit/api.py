@@ -227,7 +227,7 @@ def _compile(traced: Traced, parallel: bool = False, target: str = "cpu") -> Spe
     source = load_source(key)
     optimized = None
     if source is None:
-        from .codegen.numba_cpu import generate_source  # imports Numba: not at `import adjit`
+        from .codegen.numba_cpu import generate_source
 
         optimized = simplify(fn)
         source = generate_source(optimized, parallel=parallel)

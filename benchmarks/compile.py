@@ -169,6 +169,52 @@ def _child_tiered(row: str) -> dict[str, float]:
     return {"seconds": t1 - t0, "tier": tier, "native_after": t2 - t0, "native_call": min(calls)}
 
 
+def _child_cold(row: str) -> dict[str, object]:
+    """The first value_and_grad of a workload in a process that has imported only
+    NumPy and adjit (grad_workloads.py imports Numba and the peers): the function's
+    source and its inputs come from files the parent wrote."""
+    import numpy as np
+
+    import adjit
+
+    folder = Path(os.environ["ADJIT_BENCH_COLD"])
+    space: dict[str, object] = {"np": np}
+    exec((folder / "source.py").read_text(), space)  # noqa: S102 (the benchmark's own code)
+    with np.load(folder / "inputs.npz") as data:
+        args = [data[f"a{i}"] for i in range(len(data.files))]
+    argnums = tuple(json.loads((folder / "argnums.json").read_text()))
+    fn = adjit.value_and_grad(space[(folder / "name.txt").read_text()], argnums=argnums)
+    before = {m for m in ("numba", "sympy", "scipy") if m in sys.modules}
+    t0 = time.perf_counter()
+    fn(*args)
+    seconds = time.perf_counter() - t0
+    imported = sorted(
+        m for m in ("numba", "sympy", "scipy") if m in sys.modules and m not in before
+    )
+    return {"seconds": seconds, "tier": fn.tier(*args), "imported": imported}
+
+
+def _cold_files(row: str, folder: str) -> bool:
+    """Write workload `row`'s source and inputs for _child_cold; False if it has no
+    module-level function (GMM's is a closure over precomputed constants)."""
+    import inspect
+
+    import numpy as np
+
+    sys.path.insert(0, str(HERE))
+    import grad_workloads
+
+    w = grad_workloads.BY_NAME[row]
+    if not inspect.isfunction(w.numpy_fn) or w.numpy_fn.__qualname__ != w.numpy_fn.__name__:
+        return False
+    base = Path(folder)
+    (base / "source.py").write_text(inspect.getsource(w.numpy_fn))
+    (base / "name.txt").write_text(w.numpy_fn.__name__)
+    (base / "argnums.json").write_text(json.dumps(list(w.argnums)))
+    np.savez(base / "inputs.npz", **{f"a{i}": a for i, a in enumerate(w.make_inputs())})
+    return True
+
+
 def tiered_rows(only: str | None, timeout: float) -> None:
     """First value_and_grad with the interpreter tier on and off, new processes, empty caches."""
     rows = [("logreg", "0.5 s"), ("mlp", "0.5 s"), ("gmm_d10_K25", "1.0 s")]
@@ -178,9 +224,10 @@ def tiered_rows(only: str | None, timeout: float) -> None:
     print()
     print(
         "| program | target | tier off: first call | later call | tier on: first call "
-        "| native ready after | later call |"
+        "| native ready after | later call | tier on, Numba not imported before: first call "
+        "| the same, the algebraic pass's decisions on disk |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row, target in rows:
         cells = []
         for tier in ("0", "1"):
@@ -197,6 +244,20 @@ def tiered_rows(only: str | None, timeout: float) -> None:
             if tier == "1":
                 cells.append(f"{got['native_after']:.2f} s")
             cells.append(f"{1e3 * got['native_call']:.2f} ms")
+        with tempfile.TemporaryDirectory(prefix="adjit-compile-") as cache:
+            runs = 2 if _cold_files(row, cache) else 0
+            cells += [""] * (2 - runs)
+            env = dict(_env(cache, jax_off=True), ADJIT_TIERED="1", ADJIT_BENCH_COLD=cache)
+            for _ in range(runs):
+                got = _run(["--child", row, "--lib", "cold"], env, timeout)
+                cold = _fmt(got, timeout)
+                if got is not None and "error" not in got:
+                    cold += f" ({got['tier']}; imported: {', '.join(got['imported']) or 'neither'})"
+                cells.append(cold)
+                # then all but the pass's decisions (algebraic/) and the inputs are removed
+                for entry in Path(cache).glob("adjit_*"):
+                    if entry.is_file():
+                        entry.unlink()
         print(f"| {row} | {target} | {' | '.join(cells)} |", flush=True)
 
 
@@ -434,6 +495,9 @@ def main() -> None:
             "warm-started": lambda: _child_warm(numba_started=True),
         }
         print(json.dumps(children[opts.child]()))
+        return
+    if opts.child and opts.lib == "cold":
+        print(json.dumps(_child_cold(opts.child)))
         return
     if opts.child and opts.lib == "tiered":
         print(json.dumps(_child_tiered(opts.child)))

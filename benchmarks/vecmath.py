@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 
 import adjit  # noqa: E402
 from adjit.codegen import vecmath  # noqa: E402
+from adjit.codegen.helpers import VECMATH  # noqa: E402
 
 N = 65536
 N_TRIG = 10**6
@@ -73,7 +74,7 @@ def main() -> None:
     except ImportError:
         pass
     rows = []
-    for name, function in vecmath.FUNCTIONS.items():
+    for name, function in VECMATH.items():
         if not hasattr(np, name) and name != "logistic":
             continue  # erf, digamma, ...: special functions kept in vecmath, not vectorising
         x = (

@@ -14,7 +14,7 @@ import numpy as np
 from oracle import flat_args
 
 import adjit
-from adjit.codegen import pairwise
+from adjit.codegen import helpers
 from adjit.codegen.numba_cpu import PAIRWISE_MIN
 from adjit.ir import interpret
 
@@ -45,7 +45,7 @@ def test_sums_over_several_axes_add_pairwise_row_sums_in_order():
     x, y = rng.normal(size=(5, n)), rng.normal(size=(5, n))
     z, w = rng.normal(size=(3, 2 * n + 8)), rng.normal(size=(3, 4, 2 * n + 8))
     u = rng.normal(size=(6, n - 1))
-    v = rng.normal(size=(2, pairwise.CHUNK + 1))
+    v = rng.normal(size=(2, helpers.CHUNK + 1))
     jitted = adjit.jit(f)
     args = (x, y, z, w, u, v)
     got = jitted(*args)
@@ -107,7 +107,7 @@ def test_reductions_of_reversed_and_strided_slices():
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(3, 2 * PAIRWISE_MIN + 5))
-    v = rng.normal(size=2 * pairwise.CHUNK + 300)
+    v = rng.normal(size=2 * helpers.CHUNK + 300)
     got = adjit.jit(f)(x, v)
     want = interpret(adjit.trace(f)(x, v), *flat_args(x, v))
     for g, r, numpy in zip(got, want, f(x, v)):
@@ -126,7 +126,7 @@ def _chunked(x: np.ndarray) -> float:
             values = pairs + values[len(pairs) * 2 :]
         return values[0]
 
-    n, block, chunk = x.size, pairwise.BLOCK, pairwise.CHUNK
+    n, block, chunk = x.size, helpers.BLOCK, helpers.CHUNK
     whole = n - n % block
     parts = [
         tree([np.sum(x[b : b + block]) for b in range(c, min(c + chunk, whole), block)])
@@ -140,8 +140,8 @@ def test_long_sums_of_plain_reads_sum_each_block_in_place():
         return np.sum(v), np.sum(y, axis=1)
 
     rng = np.random.default_rng(3)
-    v = rng.normal(size=2 * pairwise.CHUNK + 300)
-    y = rng.normal(size=(2, 2 * pairwise.CHUNK + 64))[:, ::2]  # strided rows past a chunk
+    v = rng.normal(size=2 * helpers.CHUNK + 300)
+    y = rng.normal(size=(2, 2 * helpers.CHUNK + 64))[:, ::2]  # strided rows past a chunk
     jitted = adjit.jit(f)
     got = jitted(v, y)
     assert got[0] == _chunked(v)

@@ -10,6 +10,7 @@ no Numba; one waits for a real child.
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -315,3 +316,53 @@ def test_an_unusable_cache_directory_means_no_tier(tier_on, monkeypatch):
         warnings.simplefilter("ignore", cache.AdjitCacheWarning)  # reported once per process
         np.testing.assert_allclose(f(x), np.sqrt(x) + 2.0, rtol=1e-15)
     assert f.tier(x) == "native"
+
+
+_COLD = """
+import sys
+import numpy as np
+import adjit
+from adjit.codegen import tiered
+
+def f(w, x):
+    return np.sum(np.tanh(x @ w) ** 2)
+
+w = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
+x = np.linspace(0.0, 1.0, 12).reshape(4, 3)
+g = adjit.value_and_grad(f)
+value, dw = g(w, x)
+print(g.tier(w, x), "numba" in sys.modules, "llvmlite" in sys.modules)
+spec = g._lookup((w, x), {})[0]
+spec.tiered.wait(300)
+value2, dw2 = g(w, x)
+print(g.tier(w, x))
+h = 1e-6
+fd = np.zeros_like(w)
+for i in np.ndindex(w.shape):
+    e = np.zeros_like(w)
+    e[i] = h
+    fd[i] = (f(w + e, x) - f(w - e, x)) / (2 * h)
+print(abs(value - f(w, x)), np.max(np.abs(dw - fd)), np.max(np.abs(dw - dw2)))
+"""
+
+
+def test_a_cold_first_call_imports_no_numba(tmp_path):
+    """The interpreter serves the first call: Numba is imported by the child only,
+    and the results are the gradient's (finite differences, then native code)."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, ADJIT_CACHE_DIR=str(tmp_path), ADJIT_TIERED="1", PYTHONPATH=path)
+    out = subprocess.run(
+        [sys.executable, "-c", _COLD],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    first, then, errors = out.stdout.split("\n")[:3]
+    assert first == "interpreter False False"
+    assert then == "native"
+    value_err, fd_err, tier_err = map(float, errors.split())
+    assert value_err < 1e-12 and fd_err < 1e-7 and tier_err < 1e-12

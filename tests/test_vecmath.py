@@ -16,6 +16,7 @@ import pytest
 
 import adjit
 from adjit.codegen import vecmath
+from adjit.codegen.helpers import VECMATH
 
 REFERENCE = {
     "exp": mpmath.exp,
@@ -49,7 +50,7 @@ def _inputs(name: str) -> np.ndarray:
 
 @functools.cache  # one compilation per function for all tests
 def _compiled(name: str):
-    scalar = getattr(vecmath, vecmath.FUNCTIONS[name])
+    scalar = getattr(vecmath, VECMATH[name])
 
     @numba.njit(error_model="numpy")
     def apply(x, out):

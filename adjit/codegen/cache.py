@@ -14,8 +14,9 @@ the module is compiled in memory with ``CACHE = False`` and its source is regist
 ``linecache`` so tracebacks and ``inspect.getsource`` still work.
 
 Numba (and native_cache.py, which registers adjit's cache locators with it) is
-imported when a key is first computed or a module first loaded, not with this
-module: ``import adjit`` does not import Numba.
+imported when a module is first loaded, not with this module nor to compute a key
+(Numba's version is read from its metadata): ``import adjit`` does not import
+Numba, nor does a first call the interpreter tier serves.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "cache_dir",
     "load_module",
     "load_source",
+    "module_file",
     "set_cache_dir",
     "store_source",
 ]
@@ -141,11 +143,34 @@ def _adjit_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _key(source: str) -> str:
-    import numba  # here, not at `import adjit`: only a compiled call needs it
+@functools.lru_cache(maxsize=1)
+def _numba_version() -> str:
+    """Numba's version, read from its metadata: importing Numba to key a module that
+    the interpreter tier may run without it would cost the first call a second."""
+    from importlib import metadata
 
-    parts = (source, _adjit_fingerprint(), numba.__version__, np.__version__, sys.version)
+    try:
+        return metadata.version("numba")
+    except metadata.PackageNotFoundError:  # not installed as a distribution
+        import numba
+
+        return numba.__version__
+
+
+def _key(source: str) -> str:
+    parts = (source, _adjit_fingerprint(), _numba_version(), np.__version__, sys.version)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _module_name(name_hint: str, key: str) -> str:
+    return f"adjit_{re.sub(r'[^0-9A-Za-z_]', '_', name_hint)}_{key[:24]}"
+
+
+def module_file(source: str, name_hint: str = "fn") -> pathlib.Path | None:
+    """The file `load_module` keeps `source` in (None when the cache is off). Numba's
+    native code for it can be on disk only if this file is: checked without Numba."""
+    directory = cache_dir()
+    return None if directory is None else directory / f"{_module_name(name_hint, _key(source))}.py"
 
 
 def _text(source: str, key: str, cache: bool) -> str:
@@ -159,7 +184,7 @@ def _load(source: str, name_hint: str, key: str) -> types.ModuleType:
 
     from .native_cache import guard  # and its locators, before the module's decorators run
 
-    name = f"adjit_{re.sub(r'[^0-9A-Za-z_]', '_', name_hint)}_{key[:24]}"
+    name = _module_name(name_hint, key)
     directory = cache_dir()
     if directory is not None:
         path = directory / f"{name}.py"

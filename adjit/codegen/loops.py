@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Union
 
-from .vecmath import FUNCTIONS as _VECMATH
+from .helpers import VECMATH as _VECMATH
 
 _VECMATH_CALL = re.compile(rf"\b(?:{'|'.join(sorted(_VECMATH.values()))})\(")
 

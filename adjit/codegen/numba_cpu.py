@@ -29,7 +29,7 @@ from ..ir.core import Block, Function, Op, Value
 from ..ir.primitives_linalg import LINALG, PARTS, part_index
 from ..ir.printer import print_function, value_names
 from ..ir.types import TapeType, TensorType
-from . import contraction, kernels_linalg, kernels_scan, pairwise, vecmath
+from . import contraction, helpers
 from .buffers import BufferRoots, NameTable
 from .elements import CTOR as _CTOR
 from .elements import NUMPY_NAME as _NUMPY_NAME
@@ -184,8 +184,8 @@ class _Generator(ElementExpressions):
 
     # ------------------------------------------------------- expressions
     def call(self, name: str, args: list[str], out: TensorType) -> str:
-        if name in vecmath.FUNCTIONS:  # SIMD-friendly, computed in float64
-            call = f"{vecmath.FUNCTIONS[name]}({args[0]})"
+        if name in helpers.VECMATH:  # SIMD-friendly, computed in float64
+            call = f"{helpers.VECMATH[name]}({args[0]})"
             return call if out.dtype == "f64" else f"{_CTOR[out.dtype]}({call})"
         return f"np.{_NUMPY_NAME.get(name, name)}({', '.join(args)})"
 
@@ -285,7 +285,7 @@ class _Generator(ElementExpressions):
                 acc = self.new_name("acc")
                 long = len(axes) == 1 and shape[axes[0]] >= PAIRWISE_MIN
                 element = lambda j: self.expr(x, outer + [j])  # noqa: E731
-                if len(axes) == 1 and shape[axes[0]] > pairwise.CHUNK:
+                if len(axes) == 1 and shape[axes[0]] > helpers.CHUNK:
                     # chunks may run in parallel; inside a row loop, the rows do
                     self.chunked(kind, acc, init, element, shape[axes[0]], dt, not kept)
                 elif long and kind == "sum" and dt.is_float:
@@ -296,7 +296,7 @@ class _Generator(ElementExpressions):
                     len(axes) > 1
                     and kind == "sum"
                     and dt.is_float
-                    and PAIRWISE_MIN <= shape[-1] <= pairwise.CHUNK
+                    and PAIRWISE_MIN <= shape[-1] <= helpers.CHUNK
                 ):
                     # several axes: each innermost row summed pairwise (it vectorises,
                     # where one running sum is a chain of dependent adds), rows in order
@@ -337,7 +337,7 @@ class _Generator(ElementExpressions):
         math such as exp kept it scalar), then summed by `_block_sum`.
         """
         row = self.contiguous_row(element)
-        buffer = None if row else self.scratch_array("block", pairwise.BLOCK, dt)
+        buffer = None if row else self.scratch_array("block", helpers.BLOCK, dt)
 
         def block(first: str, count: int) -> str:
             if row:  # summed where it lies: no copy
@@ -355,7 +355,7 @@ class _Generator(ElementExpressions):
             self.stmt(f"{name} = {text}", scalar_writes={name})
 
         total = self.new_name("s")
-        blocks, tree = pairwise.numpy_blocks(n)
+        blocks, tree = helpers.numpy_blocks(n)
         parts = []
         for start, count in blocks:
             parts.append(self.new_name("s"))
@@ -412,7 +412,7 @@ class _Generator(ElementExpressions):
         and min keep eight lanes (exact: order-free). Whole blocks and chunks
         give the inner loops constant trip counts, which LLVM unrolls.
         """
-        chunk, block = pairwise.CHUNK, pairwise.BLOCK
+        chunk, block = helpers.CHUNK, helpers.BLOCK
         pairwise_sum = kind == "sum" and dt.is_float
         per = chunk // block
         if pairwise_sum:
@@ -1002,26 +1002,26 @@ class _Generator(ElementExpressions):
         body = "\n".join(lines)
         # parallel=True without a prange only costs time and warns (NumbaPerformanceWarning)
         parallel = ", parallel=True" if "prange(" in body else ""
-        math_used = {f for f in vecmath.FUNCTIONS.values() if f"{f}(" in body}
+        math_used = {f for f in helpers.VECMATH.values() if f"{f}(" in body}
         header = [
             PRELUDE,
             *(
-                f"from {pairwise.__name__} import {helper} as _{helper}"
+                f"from {helpers.PAIRWISE_MODULE} import {helper} as _{helper}"
                 for helper in ("block_sum", "tree_sum")
                 if f"_{helper}(" in body
             ),
             *(
-                f"from {kernels_scan.__name__} import {helper} as _{helper}"
+                f"from {helpers.KERNELS_SCAN_MODULE} import {helper} as _{helper}"
                 for helper in ("linear_scan", "argsort")
                 if f"_{helper}(" in body
             ),
             *(
-                [f"from {vecmath.__name__} import {', '.join(sorted(math_used))}"]
+                [f"from {helpers.VECMATH_MODULE} import {', '.join(sorted(math_used))}"]
                 if math_used
                 else []
             ),
             *(
-                f"from {kernels_linalg.__name__} import {k} as _la_{k}"
+                f"from {helpers.KERNELS_LINALG_MODULE} import {k} as _la_{k}"
                 for k in sorted(set(re.findall(r"\b_la_(\w+)\(", body)))
             ),
             *(f"{name} = {text}" for text, name in self.constants.items()),

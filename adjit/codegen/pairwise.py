@@ -2,13 +2,13 @@
 
 NumPy sums a contiguous axis in blocks of at most 128 elements, each with eight
 running sums, and splits longer ranges in halves (a multiple of 8 to the left).
-`numpy_blocks` gives the blocks and the tree that adds their sums; `block_sum`
+`helpers.numpy_blocks` gives the blocks and the tree that adds their sums; `block_sum`
 is the sum of one block, compiled once (Numba's cache) and inlined by LLVM into
 the generated code, which imports it. A generated sum computes a block's
 elements into a buffer by a loop of its own (it vectorises, element-wise math
 included) and then calls `block_sum`: its result equals NumPy's bit for bit.
 
-Longer sums (more than CHUNK elements) are cut into chunks of CHUNK elements
+Longer sums (more than helpers.CHUNK elements) are cut into chunks of CHUNK elements
 from the start, whatever the number of threads: each chunk is NumPy's pairwise
 sum of its elements (sixteen blocks, their sums added by `tree_sum`); the last
 n % BLOCK elements are one more part, and the parts are added by `tree_sum`.
@@ -19,25 +19,6 @@ equals NumPy's when n is CHUNK times a power of two.
 from __future__ import annotations
 
 from .native_cache import njit_cached
-
-BLOCK = 128
-CHUNK = 16 * BLOCK  # numpy_blocks(CHUNK): sixteen blocks, a balanced tree
-
-
-def numpy_blocks(n: int) -> tuple[list[tuple[int, int]], str]:
-    """The (start, count) blocks of NumPy's pairwise sum of n elements, and the
-    expression adding their sums, in terms of `{0}`, `{1}`, ... (block numbers)."""
-    blocks: list[tuple[int, int]] = []
-
-    def split(start: int, count: int) -> str:
-        if count <= BLOCK:
-            blocks.append((start, count))
-            return f"{{{len(blocks) - 1}}}"
-        half = count // 2
-        half -= half % 8
-        return f"({split(start, half)} + {split(start + half, count - half)})"
-
-    return blocks, split(0, n)
 
 
 @njit_cached(forceinline=True, error_model="numpy")

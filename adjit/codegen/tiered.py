@@ -12,7 +12,9 @@ call polls the child (one ``waitpid``); once it has exited successfully the
 parent loads the native code from the disk cache and switches for good. A call
 running a loop in the interpreter polls every POLL_EVERY iterations and, when
 the native code is ready, runs again natively (calls are pure). If the native
-code is on disk already, the first call loads it: no interpreter.
+code is on disk already, the first call loads it: no interpreter. It can be
+there only if the module's file is in the cache; when it is not, the first call
+does not even import Numba (the child types stand-ins of the arguments).
 
 A child that fails, or dies, is reported (``TieredWarning``, with its error) and
 the caller compiles the module itself, as without the tier. Children still
@@ -43,7 +45,7 @@ import numpy as np
 from ..errors import AdjitError, TieredWarning
 from ..ir.core import Function
 from ..ir.interpreter import interpret, on_iteration
-from .cache import _key, cache_dir, load_module
+from .cache import _key, cache_dir, load_module, module_file
 
 if TYPE_CHECKING:
     from numba.core.dispatcher import Dispatcher
@@ -96,6 +98,44 @@ def _may_be_cached(dispatcher: Dispatcher) -> bool:
     cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
     index = getattr(cache_file, "_index_path", None)
     return index is None or os.path.exists(index)
+
+
+UNCACHED = 4  # the child's exit status when the cache could not keep its module
+
+
+def _examples(args: tuple) -> tuple | None:
+    """Small stand-ins for `args` that Numba types alike (numba.typeof: dtype, ndim,
+    layout, read-only, aligned), to pickle to the child; None if some argument has
+    no such stand-in (then Numba is imported here to type the arguments themselves)."""
+    out = []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            if not a.flags.aligned or a.dtype.hasobject or a.dtype.fields is not None:
+                return None
+            n = a.ndim
+            if a.flags.c_contiguous:
+                e = np.zeros((1,) * n, a.dtype)
+            elif a.flags.f_contiguous:  # and not C: two axes at least
+                e = np.zeros((2,) * n, a.dtype, order="F")
+            else:
+                e = np.zeros((2,) * (n - 1) + (4,), a.dtype)[..., ::2]
+            e.flags.writeable = a.flags.writeable
+            out.append(e)
+        elif isinstance(a, (bool, int, float, complex, np.generic)):
+            out.append(a)
+        else:
+            return None
+    return tuple(out)
+
+
+def _writable(path: pathlib.Path) -> bool:
+    """Whether the cache can keep `path` (else load_module compiles in memory, which
+    it reports, and there is nothing to hand over)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path.parent, os.W_OK)
 
 
 class _NativeReady(Exception):
@@ -213,6 +253,8 @@ class TieredEntry:
         self._native: Callable[..., tuple] | None = None
         self._module: Any = None
         self._sig: tuple | None = None
+        self._started = False
+        self._examples: tuple | None = None  # stand-ins for the first call's arguments
         self._child: _Child | None = None
         self._iterations = 0
         self._lock = threading.Lock()
@@ -258,17 +300,20 @@ class TieredEntry:
         with self._lock:
             if self._native is not None:
                 return self._native
-            if self._module is None:  # the first call: is the native code on disk?
-                import numba
-
-                self._module = load_module(self.source, self.name_hint)
-                if getattr(self._module, "__file__", None) is None:
-                    return self._switch()  # compiled in memory (unusable cache): no hand-over
-                self._sig = tuple(numba.typeof(a) for a in args)
-                if _may_be_cached(self._module.entry) and load_cached(
-                    self._module.entry, self._sig
-                ):
-                    return self._switch()
+            if not self._started:  # the first call
+                self._started = True
+                self._examples = _examples(args)
+                path = module_file(self.source, self.name_hint)
+                # Numba's native code can be on disk only beside the module's file: if
+                # there is none, Numba is not even imported (the child compiles)
+                if self._examples is None or path is None or path.exists() or not _writable(path):
+                    self._load(args)
+                    if getattr(self._module, "__file__", None) is None:
+                        return self._switch()  # compiled in memory (unusable cache): no hand-over
+                    if _may_be_cached(self._module.entry) and load_cached(
+                        self._module.entry, self._sig
+                    ):
+                        return self._switch()
             if self._child is None:
                 if _running() >= MAX_CHILDREN:
                     return None
@@ -281,7 +326,10 @@ class TieredEntry:
             code = self._child.poll()
             if code is None:
                 return None
-            if code != 0:
+            self._load()
+            if code == UNCACHED:  # the cache directory is unusable (reported by load_module)
+                pass
+            elif code != 0:
                 self._report(
                     f"the background compilation of {self.name_hint} {self._child.error()}; "
                     "compiling it here instead"
@@ -294,17 +342,29 @@ class TieredEntry:
             self._child.close()
             return self._switch()
 
+    def _load(self, args: tuple | None = None) -> None:
+        """The generated module and the first call's signature in Numba's types (imports
+        Numba); `args`: the first call's, when it has no stand-ins."""
+        if self._module is None:
+            import numba
+
+            self._module = load_module(self.source, self.name_hint)
+            examples = self._examples if self._examples is not None else args
+            self._sig = tuple(numba.typeof(a) for a in examples)
+
     def _job(self) -> dict:
         return {
             "source": self.source,
             "name_hint": self.name_hint,
             "key": _key(self.source),
             "cache_dir": str(cache_dir()),
-            # pickled apart: the child reads the job before it imports Numba
-            "signature": pickle.dumps(self._sig),
+            # pickled apart: the child reads the job before it imports Numba, and
+            # turns them into the signature (numba.typeof) as _load does here
+            "examples": pickle.dumps(self._examples),
         }
 
     def _switch(self) -> Callable[..., tuple]:
+        self._load()
         self._native = native = self._module.entry
         self._ir = self._ir_thunk = None  # no longer needed
         if self.on_native is not None:

@@ -1,10 +1,11 @@
 """The background compilation of tiered execution (`tiered.py`), run as a process.
 
 It reads one job from stdin (a pickled dict: the generated source, its name hint,
-the cache key the parent computed, the cache directory, the signature in Numba
-types), loads the source through the on-disk cache exactly as the parent will
+the cache key the parent computed, the cache directory, small stand-ins for the
+arguments of the first call, which it types with Numba as the parent will), loads the source through the on-disk cache exactly as the parent will
 (`cache.load_module`) and compiles its entry for the signature, which Numba saves
-beside the module. Exit status 0 means the native code is on disk. It exits as
+beside the module. Exit status 0 means the native code is on disk; UNCACHED, that
+the cache directory could not keep the module. It exits as
 soon as its stdin closes: the parent has died.
 """
 
@@ -37,10 +38,15 @@ def main() -> int:
             file=sys.stderr,
         )
         return 3
-    entry = load_module(job["source"], job["name_hint"]).entry
-    entry.compile(
-        pickle.loads(job["signature"])
-    )  # saved to Numba's cache: the parent loads it from there
+    import numba
+
+    from adjit.codegen.tiered import UNCACHED
+
+    module = load_module(job["source"], job["name_hint"])
+    if getattr(module, "__file__", None) is None:
+        return UNCACHED  # compiled in memory: nothing to hand over
+    signature = tuple(numba.typeof(a) for a in pickle.loads(job["examples"]))
+    module.entry.compile(signature)  # saved to Numba's cache: the parent loads it from there
     return 0
 
 

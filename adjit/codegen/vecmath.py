@@ -554,22 +554,3 @@ def _trigamma(x):
         )
     )
     return shift + sign * (acc + 1.0 / x + 0.5 * u + series / x)
-
-
-# primitive -> function here
-FUNCTIONS = {
-    "exp": "_exp",
-    "sin": "_sin",
-    "cos": "_cos",
-    "tan": "_tan",
-    "expm1": "_expm1",
-    "log": "_log",
-    "log1p": "_log1p",
-    "tanh": "_tanh",
-    "logistic": "_logistic",
-    "erf": "_erf",
-    "erfc": "_erfc",
-    "gammaln": "_gammaln",
-    "digamma": "_digamma",
-    "trigamma": "_trigamma",
-}

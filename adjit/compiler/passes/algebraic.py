@@ -35,7 +35,8 @@ is kept only if
 Symbols are real (never positive: that would license log(x*y) -> log(x) + log(y)).
 Dtypes are kept: constants are emitted in the region's dtype, f32 stays f32.
 
-SymPy is imported on first use only.
+SymPy is imported on first use only, and not at all for a region whose decision
+algebraic_memo.py knows (a structural screen, decisions kept on disk).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from ...ir.core import Block, Function, Op, Value
 from ...ir.primitives import PRIMITIVES, evaluate
 from ..builder import Builder, building
 from ..derivatives import SYMPY_LOCK
+from . import algebraic_memo
 
 # Smooth float element-wise ops whose scalar expressions SymPy can rewrite and the
 # lowering can emit again. Piecewise ops (abs, sign, floor, mod, max, min) are
@@ -71,6 +73,9 @@ MAX_REGION = 40  # larger regions are left alone: expression trees can grow expo
 # 25 ops, 2.2 s up to 12 ops without trig, 0.9 s with `cancel` alone (before the
 # pole check), and rewrote 46, 45 and 45 functions.
 MAX_SIMPLIFY = 0
+
+# algebraic_memo's screen and disk memo of decisions (False: SymPy decides every region)
+SHORTCUTS = True
 
 MAX_COMBINATIONS = 16  # per-output choices of candidate expressions tried
 
@@ -411,6 +416,24 @@ def _simplified(region: _Region, producers: dict[Value, Op]):
     return None
 
 
+def _decide(region: _Region, producers: dict[Value, Op]):
+    """`_simplified(region)`, without SymPy where algebraic_memo knows the answer."""
+    if not SHORTCUTS:
+        return _simplified(region, producers)
+
+    def constant(v: Value) -> float | None:
+        return _constant_value(producers.get(v), producers)
+
+    if algebraic_memo.cannot_simplify(region, constant):
+        return None
+    key = algebraic_memo.region_key(region, constant)
+    lowered = algebraic_memo.load(key, region)
+    if lowered is algebraic_memo.MISS:
+        lowered = _simplified(region, producers)
+        algebraic_memo.store(key, region, lowered)
+    return lowered
+
+
 def _simplify_block(block: Block) -> Block:
     ops = [
         replace(op, regions=tuple(_simplify_block(r) for r in op.regions)) if op.regions else op
@@ -436,7 +459,7 @@ def _simplify_block(block: Block) -> Block:
             if block.ops[i].result in returned or users.get(block.ops[i].result, set()) - inside
         }
         region = _Region(block, indices, used_outside)
-        lowered = _simplified(region, producers)
+        lowered = _decide(region, producers)
         if lowered is None:
             continue
         for out, segment, value in zip(region.outputs, *lowered):

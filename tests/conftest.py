@@ -13,7 +13,6 @@ import os
 import shutil
 import tempfile
 
-import pytest
 from hypothesis import settings
 
 settings.register_profile("adjit", max_examples=50, deadline=None, derandomize=True)
@@ -44,18 +43,3 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize(
             "size", ["full" if metafunc.config.getoption("--runslow") else "small"]
         )
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """The tests that use a module-scoped fixture of their module form one xdist
-    group (pyproject.toml runs xdist with --dist loadgroup): one worker sets the
-    fixture up, where plain load distribution makes every worker that draws one
-    of them set it up (40 s for each compiled function of test_compiled_primitives)."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        for name in info.names_closure if info else ():
-            defs = info.name2fixturedefs.get(name)
-            if defs and defs[-1].scope == "module":
-                item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}.{name}"))
-                break

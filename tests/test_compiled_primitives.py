@@ -16,7 +16,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import pytest
 from samples import ELEMENTWISE, MATMUL_SHAPES, normal, uniform
 from test_forward import STRUCTURAL
 
@@ -196,31 +195,40 @@ def _projected_tangents(*flat):
     return tuple(np.sum(t * WEIGHTS[label]) for label, t in zip(CASES, touts))
 
 
-@pytest.fixture(scope="module")
-def compiled_gradient():
-    return dict(zip(FLOATS, adjit.jit(_projected_gradients)(*FLAT)))
+# One test per compiled function, checking every case and reporting each one that
+# fails: with pytest-xdist's load distribution, a module fixture shared by many
+# tests was set up (compiled, ~40 s) by each worker that drew one of them.
+def _mismatch(label: str, got: float, want: float, atol: float, what: str) -> str | None:
+    try:
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=atol)
+    except AssertionError as e:
+        return f"{label} {what}: {e}"
+    return None
 
 
-@pytest.fixture(scope="module")
-def compiled_jvp():
-    return dict(zip(CASES, adjit.jit(_projected_tangents)(*FLAT)))
+def test_compiled_gradient_matches_finite_differences():
+    compiled_gradient = dict(zip(FLOATS, adjit.jit(_projected_gradients)(*FLAT)))
+    errors = []
+    for label in sorted(CASES):
+        for k, i in enumerate(WHERE[label]):
+            if i in compiled_gradient:
+                want, atol = _directional_fd(label, {k: DIRECTIONS[i]})
+                errors.append(_mismatch(label, compiled_gradient[i], want, atol, f"argument {k}"))
+    errors = [e for e in errors if e]
+    assert not errors, "\n".join(errors)
 
 
-@pytest.mark.parametrize("label", sorted(CASES))
-def test_compiled_gradient_matches_finite_differences(label, compiled_gradient):
-    for k, i in enumerate(WHERE[label]):
-        if i in compiled_gradient:
-            want, atol = _directional_fd(label, {k: DIRECTIONS[i]})
-            np.testing.assert_allclose(
-                compiled_gradient[i], want, rtol=1e-6, atol=atol, err_msg=f"argument {k}"
-            )
-
-
-@pytest.mark.parametrize("label", sorted(CASES))
-def test_compiled_jvp_matches_finite_differences(label, compiled_jvp):
-    directions = {k: DIRECTIONS[i] for k, i in enumerate(WHERE[label]) if FLAT[i].dtype.kind == "f"}
-    want, atol = _directional_fd(label, directions)
-    np.testing.assert_allclose(compiled_jvp[label], want, rtol=1e-6, atol=atol)
+def test_compiled_jvp_matches_finite_differences():
+    compiled_jvp = dict(zip(CASES, adjit.jit(_projected_tangents)(*FLAT)))
+    errors = []
+    for label in sorted(CASES):
+        directions = {
+            k: DIRECTIONS[i] for k, i in enumerate(WHERE[label]) if FLAT[i].dtype.kind == "f"
+        }
+        want, atol = _directional_fd(label, directions)
+        errors.append(_mismatch(label, compiled_jvp[label], want, atol, "tangent"))
+    errors = [e for e in errors if e]
+    assert not errors, "\n".join(errors)
 
 
 def test_every_differentiable_primitive_is_compiled_and_checked():

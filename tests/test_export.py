@@ -87,10 +87,24 @@ try:
     gmm_vg.gmm(dict(params, alphas=params["alphas"][:4]))
 except TypeError as exc:
     wrong = str(exc)
+from numba.core.registry import CPUDispatcher
+compiled = loaded = 0  # Numba's own counts, over the package's jitted functions
+for name, module in list(sys.modules.items()):
+    if name.startswith("gmm_vg"):
+        for fn in vars(module).values():
+            if isinstance(fn, CPUDispatcher):
+                compiled += sum(fn.stats.cache_misses.values())
+                loaded += sum(fn.stats.cache_hits.values())
 print(json.dumps({{"value": float(value), "kind": type(value).__name__,
                   "grads": {{k: v.tolist() for k, v in grads.items()}},
-                  "first": first, "wrong": wrong}}))
+                  "first": first, "wrong": wrong, "compiled": compiled, "loaded": loaded}}))
 """
+
+
+def assert_loaded_not_compiled(out: dict) -> None:
+    """The native code came from the package's warm Numba cache, not a compilation
+    (Numba's cache-miss count, not a wall-clock bound a loaded machine would break)."""
+    assert out["loaded"] >= 1 and out["compiled"] == 0, out
 
 
 def test_gmm_value_and_grad_runs_without_adjit(gmm_export):
@@ -105,8 +119,7 @@ def test_gmm_value_and_grad_runs_without_adjit(gmm_export):
     for k, g in grads.items():
         assert_close(out["grads"][k], g)
     print(f"exported GMM value_and_grad: first call in a new process {out['first'] * 1e3:.1f} ms")
-    # the native code comes from the package's warm Numba cache, not a compilation
-    assert out["first"] < 2.0
+    assert_loaded_not_compiled(out)
     assert "expected ({'alphas': f64[5], 'icf': f64[5,3], 'means': f64[5,2]},)" in out["wrong"]
     assert "got ({'alphas': f64[4]" in out["wrong"]
 
@@ -146,7 +159,7 @@ def test_gmm_constant_file_is_used(gmm_export, tmp_path):
     assert_close(out["value"], value)
     for k, g in grads.items():
         assert_close(out["grads"][k], g)
-    assert out["first"] < 2.0
+    assert_loaded_not_compiled(out)
 
 
 # --------------------------------------------- several signatures and structures
@@ -266,5 +279,4 @@ print(json.dumps({"value": float(value), "gx": gx.tolist(), "gy": gy.tolist(), "
     assert_close(out["value"], value)
     assert_close(out["gx"], gx)
     assert_close(out["gy"], gy)
-    assert out["first"] < 0.5
     assert "expected (f64[2], f64[300]), got (f64[2], f64[3])" in out["wrong"]

@@ -2,6 +2,7 @@
 
     nice -n 19 python tests/mutation.py compiler/rules.py compiler/derivatives.py
     python tests/mutation.py --list          # the modules and their test selections
+    nice -n 19 python tests/mutation.py --sample 50 --seed 1 --resume compiler/forward.py
 
 For each module named (default: all of MODULES), a copy of the repository is made
 under --workdir with a ``[tool.mutmut]`` section that mutates only that module
@@ -19,14 +20,25 @@ never reused by another (the cache key hashes adjit's source, which mutmut does
 not change per mutant). mutmut 3 does not mutate decorated functions: the Numba
 kernels of codegen/vecmath.py and codegen/pairwise.py and any ``lru_cache``
 function are left alone.
+
+``--sample N --seed S`` checks a uniform random sample of N mutants per module
+instead of all of them: a first ``mutmut run`` with a name that matches no mutant
+generates the mutants and records which tests reach each function, then the
+sample (the first N of the module's mutants shuffled by the seed, so a larger N
+with the same seed extends a sample) runs by name. The summary gives killed /
+checked for the sample with a 95% Wilson interval for the score. With
+``--resume`` the copy of an earlier run is kept and mutants it already checked
+are not run again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
+import random
 import shutil
 import subprocess
 import sys
@@ -188,6 +200,62 @@ def results(where: pathlib.Path) -> dict[str, str]:
     return verdicts
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion k / n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def draw(names: list[str], size: int, seed: int) -> list[str]:
+    """A uniform sample of `size` names: a prefix of one seeded shuffle, so that a
+    larger size with the same seed contains the smaller sample."""
+    order = sorted(names)
+    random.Random(seed).shuffle(order)
+    return order[:size]
+
+
+def _tested_functions(where: pathlib.Path) -> set[str]:
+    stats = json.loads((where / "mutants" / "mutmut-stats.json").read_text())
+    return {f for f, tests in stats["tests_by_mangled_function_name"].items() if tests}
+
+
+def _mark_untested(where: pathlib.Path, names: set[str]) -> None:
+    """Record mutants of functions no selected test reaches as "no tests" (mutmut
+    does so itself only in a run of every mutant; named, it fails on them)."""
+    for meta in (where / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        hit = names & set(data["exit_code_by_key"])
+        if hit:
+            data["exit_code_by_key"].update({name: 33 for name in hit})
+            meta.write_text(json.dumps(data, indent=4))
+
+
+def run_sample(where: pathlib.Path, size: int, seed: int, max_children: int) -> int:
+    """Check the sample's mutants that no earlier run checked; the sample is saved."""
+    if not any((where / "mutants").rglob("*.meta")):
+        # generates the mutants and the test-to-function map, then stops on the name
+        _mutmut(where, "run", "--max-children", str(max_children), "no-such-mutant")
+    verdicts = results(where)
+    sample = draw(list(verdicts), size, seed)
+    (where / "sample.json").write_text(json.dumps({"seed": seed, "mutants": sample}, indent=1))
+    todo = [n for n in sample if verdicts[n] == "not checked"]
+    tested = _tested_functions(where)
+    untested = {n for n in todo if n.partition("__mutmut_")[0] not in tested}
+    _mark_untested(where, untested)
+    todo = [n for n in todo if n not in untested]
+    print(f"sample of {len(sample)}: {len(sample) - len(todo)} checked before or untested")
+    if not todo:
+        return 0
+    return _mutmut(where, "run", "--max-children", str(max_children), *todo).returncode
+
+
+NOT_SURVIVED = ("killed", "timeout", "not checked")
+
+
 def summarize(module: str, where: pathlib.Path) -> dict:
     verdicts = results(where)
     counts: dict[str, int] = {}
@@ -199,6 +267,18 @@ def summarize(module: str, where: pathlib.Path) -> dict:
         shown = _mutmut(where, "show", name, capture_output=True)
         diffs[name] = shown.stdout
     summary = {"module": module, "counts": counts, "survivors": diffs}
+    if (where / "sample.json").exists():
+        sample = json.loads((where / "sample.json").read_text())["mutants"]
+        sampled = [verdicts[n] for n in sample if verdicts[n] != "not checked"]
+        killed = sum(v in ("killed", "timeout") for v in sampled)
+        low, high = wilson(killed, len(sampled))
+        summary["sample"] = {
+            "size": len(sample),
+            "checked": len(sampled),
+            "killed": killed,
+            "survivors": sorted(n for n in sample if verdicts[n] not in NOT_SURVIVED),
+            "wilson95": [round(low, 4), round(high, 4)],
+        }
     (where / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -219,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run where it stopped"
     )
+    parser.add_argument("--sample", type=int, help="check a random sample of N mutants per module")
+    parser.add_argument("--seed", type=int, default=0, help="the sample's random seed")
     args = parser.parse_args(argv)
     if args.list:
         for module, tests in MODULES.items():
@@ -231,15 +313,25 @@ def main(argv: list[str] | None = None) -> int:
     for module in args.modules or list(MODULES):
         where = args.workdir / module.replace("/", "_").removesuffix(".py")
         if not args.summary_only:
-            if not args.resume:
+            if not (args.resume and where.exists()):
                 where = prepare(module, args.workdir)
-            run = _mutmut(where, "run", "--max-children", str(args.max_children))
-            print(f"mutmut run exited with status {run.returncode}")
-            status = status or run.returncode
+            if args.sample is not None:
+                code = run_sample(where, args.sample, args.seed, args.max_children)
+            else:
+                code = _mutmut(where, "run", "--max-children", str(args.max_children)).returncode
+            print(f"mutmut run exited with status {code}")
+            status = status or code
         summary = summarize(module, where)
         killed = summary["counts"].get("killed", 0)
         total = sum(summary["counts"].values())
         print(f"{module}: {killed}/{total} killed {summary['counts']}")
+        if "sample" in summary:
+            got = summary["sample"]
+            low, high = got["wilson95"]
+            print(
+                f"{module}: sample of {got['size']}, {got['killed']}/{got['checked']} checked"
+                f" killed (95% Wilson interval {low:.1%} - {high:.1%})"
+            )
         for name, diff in summary["survivors"].items():
             print(f"--- {name}\n{diff}")
     return status

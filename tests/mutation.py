@@ -238,7 +238,12 @@ def run_sample(where: pathlib.Path, size: int, seed: int, max_children: int) -> 
     """Check the sample's mutants that no earlier run checked; the sample is saved."""
     if not any((where / "mutants").rglob("*.meta")):
         # generates the mutants and the test-to-function map, then stops on the name
-        _mutmut(where, "run", "--max-children", str(max_children), "no-such-mutant")
+        made = _mutmut(
+            where, "run", "--max-children", str(max_children), "no-such-mutant", capture_output=True
+        )
+        if not any((where / "mutants").rglob("*.meta")):
+            print(made.stdout, made.stderr)
+            return made.returncode or 1
     verdicts = results(where)
     sample = draw(list(verdicts), size, seed)
     (where / "sample.json").write_text(json.dumps({"seed": seed, "mutants": sample}, indent=1))

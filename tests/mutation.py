@@ -92,6 +92,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "compiler/banded.py": [
         "tests/test_jacobians.py",
+        "tests/test_banded_ir.py",
         "-k",
         "banded or jacfwd or jacobian or hessian",
     ],
@@ -118,6 +119,8 @@ MODULES: dict[str, list[str]] = {
         "tests/test_special_points.py",
     ],
     "codegen/pairwise.py": ["tests/test_jit_features.py", "-k", "sum"],
+    "codegen/split.py": ["tests/test_split.py"],
+    "codegen/contraction.py": ["tests/test_contractions.py"],
     "codegen/vecmath.py": ["tests/test_vecmath.py"],
     "codegen/cache.py": ["tests/test_cache.py"],
     "codegen/native_cache.py": ["tests/test_cache.py"],

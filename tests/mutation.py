@@ -264,6 +264,84 @@ def run_sample(where: pathlib.Path, size: int, seed: int, max_children: int) -> 
 NOT_SURVIVED = ("killed", "timeout", "not checked")
 
 
+def generate(where: pathlib.Path) -> None:
+    """Let mutmut write the mutants and their meta files, stopping before its stats
+    run (a full pass over the selection with tracing), which --direct needs not."""
+    exe = pathlib.Path(sys.executable).with_name("mutmut")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--max-children", "1", "no-such-mutant"],
+        cwd=where,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in proc.stdout:
+        if "files mutated" in line:  # printed once every mutant is written
+            break
+    proc.kill()
+    proc.wait()
+
+
+def _record(where: pathlib.Path, name: str, code: int) -> None:
+    for meta in (where / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        if name in data["exit_code_by_key"]:
+            data["exit_code_by_key"][name] = code
+            meta.write_text(json.dumps(data, indent=4))
+
+
+def _selection(where: pathlib.Path) -> list[str]:
+    """The test selection the copy at `where` was prepared with."""
+    key = "pytest_add_cli_args_test_selection = "
+    for line in (where / "pyproject.toml").read_text().splitlines():
+        if line.startswith(key):
+            return json.loads(line.removeprefix(key))  # written by _config as JSON
+    raise ValueError(f"no test selection in {where / 'pyproject.toml'}")
+
+
+def run_direct(where: pathlib.Path, size: int, seed: int, timeout: float) -> int:
+    """Check the sample without mutmut's runner: each mutant's diff applied to a
+    scratch copy, the module's whole selection run there with ``pytest -x`` in a
+    fresh process with its own temporary (cache) directory. It skips mutmut's two
+    passes over the selection per module (stats and clean run), which dominate on
+    a loaded machine; each surviving mutant costs the whole selection."""
+    if not any((where / "mutants").rglob("*.meta")):
+        generate(where)
+    verdicts = results(where)
+    sample = draw(list(verdicts), size, seed)
+    (where / "sample.json").write_text(json.dumps({"seed": seed, "mutants": sample}, indent=1))
+    todo = [n for n in sample if verdicts[n] == "not checked"]
+    print(f"sample of {len(sample)}: {len(sample) - len(todo)} checked before", flush=True)
+    scratch = where / "direct"
+    for name in todo:
+        diff = _mutmut(where, "show", name, capture_output=True).stdout.split("\n", 1)[1]
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        shutil.copytree(where / "adjit", scratch / "adjit")
+        shutil.copytree(where / "tests", scratch / "tests")
+        shutil.copy(where / "pyproject.toml", scratch)
+        subprocess.run(["patch", "-s", "-p0"], cwd=scratch, input=diff, text=True, check=True)
+        env = {k: v for k, v in os.environ.items() if k != "ADJIT_TEST_CACHE_DIR"}
+        env["TMPDIR"] = str(scratch / "tmp")
+        (scratch / "tmp").mkdir()
+        args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+        try:
+            test = subprocess.run(
+                [*args, *_selection(where)],
+                cwd=scratch,
+                env=env,
+                capture_output=True,
+                timeout=timeout,
+            )
+            # pytest: 1 tests failed, 2 interrupted (an import error), 3 internal error
+            code = {0: 0, 1: 1, 2: 1, 3: 3}.get(test.returncode, 35)
+        except subprocess.TimeoutExpired:
+            code = 36
+        _record(where, name, code)
+        print(f"{name}: {STATUS.get(code)}", flush=True)
+    return 0
+
+
 def summarize(module: str, where: pathlib.Path) -> dict:
     verdicts = results(where)
     counts: dict[str, int] = {}
@@ -309,11 +387,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sample", type=int, help="check a random sample of N mutants per module")
     parser.add_argument("--seed", type=int, default=0, help="the sample's random seed")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="run the sample without mutmut's runner (see run_direct)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds per mutant (--direct)"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for module, tests in MODULES.items():
             print(f"{module}: pytest {' '.join(tests)}")
         return 0
+    if args.direct and args.sample is None:
+        parser.error("--direct runs a --sample")
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown modules {unknown}; choose from {sorted(MODULES)}")
@@ -323,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.summary_only:
             if not (args.resume and where.exists()):
                 where = prepare(module, args.workdir)
-            if args.sample is not None:
+            if args.direct:
+                code = run_direct(where, args.sample, args.seed, args.timeout)
+            elif args.sample is not None:
                 code = run_sample(where, args.sample, args.seed, args.max_children)
             else:
                 code = _mutmut(where, "run", "--max-children", str(args.max_children)).returncode

@@ -300,11 +300,12 @@ def _selection(where: pathlib.Path) -> list[str]:
 
 
 def run_direct(where: pathlib.Path, size: int, seed: int, timeout: float) -> int:
-    """Check the sample without mutmut's runner: each mutant's diff applied to a
-    scratch copy, the module's whole selection run there with ``pytest -x`` in a
-    fresh process with its own temporary (cache) directory. It skips mutmut's two
-    passes over the selection per module (stats and clean run), which dominate on
-    a loaded machine; each surviving mutant costs the whole selection."""
+    """Check the sample without mutmut's runner: the selection runs with ``pytest
+    -x`` in mutmut's mutated copy (``mutants/``) with ``MUTANT_UNDER_TEST`` naming
+    the mutant, in a fresh process with its own temporary (cache) directory. This
+    skips mutmut's two passes over the selection per module (stats and clean run),
+    which dominate on a loaded machine; a surviving mutant costs the whole selection
+    (mutmut would run only the tests that reach its function)."""
     if not any((where / "mutants").rglob("*.meta")):
         generate(where)
     verdicts = results(where)
@@ -312,31 +313,23 @@ def run_direct(where: pathlib.Path, size: int, seed: int, timeout: float) -> int
     (where / "sample.json").write_text(json.dumps({"seed": seed, "mutants": sample}, indent=1))
     todo = [n for n in sample if verdicts[n] == "not checked"]
     print(f"sample of {len(sample)}: {len(sample) - len(todo)} checked before", flush=True)
-    scratch = where / "direct"
+    args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     for name in todo:
-        diff = _mutmut(where, "show", name, capture_output=True).stdout.split("\n", 1)[1]
-        if scratch.exists():
-            shutil.rmtree(scratch)
-        shutil.copytree(where / "adjit", scratch / "adjit")
-        shutil.copytree(where / "tests", scratch / "tests")
-        shutil.copy(where / "pyproject.toml", scratch)
-        subprocess.run(["patch", "-s", "-p0"], cwd=scratch, input=diff, text=True, check=True)
-        env = {k: v for k, v in os.environ.items() if k != "ADJIT_TEST_CACHE_DIR"}
-        env["TMPDIR"] = str(scratch / "tmp")
-        (scratch / "tmp").mkdir()
-        args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-        try:
-            test = subprocess.run(
-                [*args, *_selection(where)],
-                cwd=scratch,
-                env=env,
-                capture_output=True,
-                timeout=timeout,
-            )
-            # pytest: 1 tests failed, 2 interrupted (an import error), 3 internal error
-            code = {0: 0, 1: 1, 2: 1, 3: 3}.get(test.returncode, 35)
-        except subprocess.TimeoutExpired:
-            code = 36
+        with tempfile.TemporaryDirectory(dir=where / "tmp") as tmp:
+            env = {k: v for k, v in os.environ.items() if k != "ADJIT_TEST_CACHE_DIR"}
+            env.update(TMPDIR=tmp, MUTANT_UNDER_TEST=name)
+            try:
+                test = subprocess.run(
+                    [*args, *_selection(where)],
+                    cwd=where / "mutants",
+                    env=env,
+                    capture_output=True,
+                    timeout=timeout,
+                )
+                # pytest: 1 tests failed, 2 interrupted (an import error), 3 internal error
+                code = {0: 0, 1: 1, 2: 1, 3: 3}.get(test.returncode, 35)
+            except subprocess.TimeoutExpired:
+                code = 36
         _record(where, name, code)
         print(f"{name}: {STATUS.get(code)}", flush=True)
     return 0

@@ -65,6 +65,7 @@ MODULES: dict[str, list[str]] = {
         _PER_PRIMITIVE + " or extrema or compiled or tie or edges",
     ],
     "compiler/derivatives.py": [
+        "tests/test_warm_start.py",  # the table of partials against a fresh derivation
         "tests/test_grad.py",
         "tests/test_forward.py",
         "tests/test_compiled_primitives.py",
@@ -91,8 +92,8 @@ MODULES: dict[str, list[str]] = {
         "vmap or jacfwd or jacrev or jacobian or hessian or banded",
     ],
     "compiler/banded.py": [
-        "tests/test_jacobians.py",
         "tests/test_banded_ir.py",
+        "tests/test_jacobians.py",
         "-k",
         "banded or jacfwd or jacobian or hessian",
     ],

@@ -315,7 +315,12 @@ def run_direct(where: pathlib.Path, size: int, seed: int, timeout: float) -> int
     todo = [n for n in sample if verdicts[n] == "not checked"]
     print(f"sample of {len(sample)}: {len(sample) - len(todo)} checked before", flush=True)
     args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    (where / "claimed").mkdir(exist_ok=True)
     for name in todo:
+        claim = where / "claimed" / name
+        if claim.exists() or results(where)[name] != "not checked":
+            continue  # another run of this module took it
+        claim.touch()
         with tempfile.TemporaryDirectory(dir=where / "tmp") as tmp:
             env = {k: v for k, v in os.environ.items() if k != "ADJIT_TEST_CACHE_DIR"}
             env.update(TMPDIR=tmp, MUTANT_UNDER_TEST=name)

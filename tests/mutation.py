@@ -300,6 +300,15 @@ def _selection(where: pathlib.Path) -> list[str]:
     raise ValueError(f"no test selection in {where / 'pyproject.toml'}")
 
 
+def _alive(claim: pathlib.Path) -> bool:
+    """Whether the run that wrote `claim` (its process id) still runs."""
+    try:
+        os.kill(int(claim.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def run_direct(where: pathlib.Path, size: int, seed: int, timeout: float) -> int:
     """Check the sample without mutmut's runner: the selection runs with ``pytest
     -x`` in mutmut's mutated copy (``mutants/``) with ``MUTANT_UNDER_TEST`` naming
@@ -318,9 +327,9 @@ def run_direct(where: pathlib.Path, size: int, seed: int, timeout: float) -> int
     (where / "claimed").mkdir(exist_ok=True)
     for name in todo:
         claim = where / "claimed" / name
-        if claim.exists() or results(where)[name] != "not checked":
+        if _alive(claim) or results(where)[name] != "not checked":
             continue  # another run of this module took it
-        claim.touch()
+        claim.write_text(str(os.getpid()))
         with tempfile.TemporaryDirectory(dir=where / "tmp") as tmp:
             env = {k: v for k, v in os.environ.items() if k != "ADJIT_TEST_CACHE_DIR"}
             env.update(TMPDIR=tmp, MUTANT_UNDER_TEST=name)

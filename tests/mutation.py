@@ -325,6 +325,7 @@ def run_direct(where: pathlib.Path, size: int, seed: int, timeout: float) -> int
     print(f"sample of {len(sample)}: {len(sample) - len(todo)} checked before", flush=True)
     args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     (where / "claimed").mkdir(exist_ok=True)
+    (where / "tmp").mkdir(exist_ok=True)
     for name in todo:
         claim = where / "claimed" / name
         if _alive(claim) or results(where)[name] != "not checked":

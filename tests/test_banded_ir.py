@@ -37,6 +37,8 @@ _PROGRAMS = {
     "sum": (lambda np_: lambda x: np_.sum(np_.sin(x)), "reduce_sum"),
     "matmul": (lambda np_: lambda x: np_.dot(_A, np_.sin(x)), "matmul"),
     "rmatmul": (lambda np_: lambda x: np_.dot(np_.sin(x), _A.T), "matmul"),
+    # a band of negative stride: placed in increasing row order
+    "matmul_reversed": (lambda np_: lambda x: np_.dot(_A, np_.sin(x[::-1])), "matmul"),
     "gather": (lambda np_: lambda x: np_.sin(x)[1::2], "gather"),
     "scatter": (_scattered, "scatter"),
     "concatenate": (

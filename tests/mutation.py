@@ -66,13 +66,14 @@ MODULES: dict[str, list[str]] = {
     ],
     "compiler/derivatives.py": [
         "tests/test_warm_start.py",  # the table of partials against a fresh derivation
+        "tests/test_derivation_forms.py",
         "tests/test_grad.py",
         "tests/test_forward.py",
         "tests/test_compiled_primitives.py",
         "tests/test_special_points.py",
         "-k",
         "elementwise or partials or pow or primitive_derivatives or composite_derivatives"
-        " or logaddexp or where_subgradient or compiled",
+        " or logaddexp or where_subgradient or compiled or named",
     ],
     "compiler/reverse.py": [
         "tests/test_grad.py",

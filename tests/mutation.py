@@ -121,7 +121,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_special_points.py",
     ],
     "codegen/pairwise.py": ["tests/test_jit_features.py", "-k", "sum"],
-    "codegen/split.py": ["tests/test_split.py"],
+    "codegen/split.py": ["tests/test_split_levels.py", "tests/test_split.py"],
     "codegen/contraction.py": ["tests/test_contractions.py"],
     "codegen/vecmath.py": ["tests/test_vecmath.py"],
     "codegen/cache.py": ["tests/test_cache.py"],

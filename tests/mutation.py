@@ -73,7 +73,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_special_points.py",
         "-k",
         "elementwise or partials or pow or primitive_derivatives or composite_derivatives"
-        " or logaddexp or where_subgradient or compiled or named or lowered",
+        " or logaddexp or where_subgradient or compiled or named or lowered or warm_start",
     ],
     "compiler/reverse.py": [
         "tests/test_grad.py",

@@ -38,6 +38,11 @@ _PROGRAMS = {
     "sum": (lambda np_: lambda x: np_.sum(np_.sin(x)), "reduce_sum"),
     "matmul": (lambda np_: lambda x: np_.dot(_A, np_.sin(x)), "matmul"),
     "rmatmul": (lambda np_: lambda x: np_.dot(np_.sin(x), _A.T), "matmul"),
+    # a band reaching rows outside 0 .. n-1 (its padding), summed: those rows left out
+    "padded_sum": (
+        lambda np_: lambda x: np_.sum(np_.concatenate([np_.zeros(3), np_.sin(x)])),
+        "reduce_sum",
+    ),
     # a sum of bands of different shapes (broadcast): the dense form, right values
     "broadcast_add": (lambda np_: lambda x: np_.sin(x[0]) + np_.sin(x[1:]), None),
     # a band of negative stride: placed in increasing row order

@@ -77,6 +77,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "compiler/reverse.py": [
         "tests/test_grad.py",
+        "tests/test_custom_rules.py",  # gradients through custom_vjp / custom_jvp
         "tests/test_rule_edges.py",
         "-k",
         "not adbench and not corpus",

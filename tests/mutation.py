@@ -2,6 +2,7 @@
 
     nice -n 19 python tests/mutation.py compiler/rules.py compiler/derivatives.py
     python tests/mutation.py --list          # the modules and their test selections
+    nice -n 19 python tests/mutation.py --sample 50 --seed 1 --resume compiler/forward.py
 
 For each module named (default: all of MODULES), a copy of the repository is made
 under --workdir with a ``[tool.mutmut]`` section that mutates only that module
@@ -19,14 +20,25 @@ never reused by another (the cache key hashes adjit's source, which mutmut does
 not change per mutant). mutmut 3 does not mutate decorated functions: the Numba
 kernels of codegen/vecmath.py and codegen/pairwise.py and any ``lru_cache``
 function are left alone.
+
+``--sample N --seed S`` checks a uniform random sample of N mutants per module
+instead of all of them: a first ``mutmut run`` with a name that matches no mutant
+generates the mutants and records which tests reach each function, then the
+sample (the first N of the module's mutants shuffled by the seed, so a larger N
+with the same seed extends a sample) runs by name. The summary gives killed /
+checked for the sample with a 95% Wilson interval for the score. With
+``--resume`` the copy of an earlier run is kept and mutants it already checked
+are not run again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
+import random
 import shutil
 import subprocess
 import sys
@@ -53,16 +65,19 @@ MODULES: dict[str, list[str]] = {
         _PER_PRIMITIVE + " or extrema or compiled or tie or edges",
     ],
     "compiler/derivatives.py": [
+        "tests/test_warm_start.py",  # the table of partials against a fresh derivation
+        "tests/test_derivation_forms.py",
         "tests/test_grad.py",
         "tests/test_forward.py",
         "tests/test_compiled_primitives.py",
         "tests/test_special_points.py",
         "-k",
         "elementwise or partials or pow or primitive_derivatives or composite_derivatives"
-        " or logaddexp or where_subgradient or compiled",
+        " or logaddexp or where_subgradient or compiled or named or lowered or warm_start",
     ],
     "compiler/reverse.py": [
         "tests/test_grad.py",
+        "tests/test_custom_rules.py",  # gradients through custom_vjp / custom_jvp
         "tests/test_rule_edges.py",
         "-k",
         "not adbench and not corpus",
@@ -73,12 +88,16 @@ MODULES: dict[str, list[str]] = {
         "not numpy_programs",
     ],
     "compiler/batching.py": [
+        "tests/test_loop_reverse.py",  # vmap of reverse mode through loops: batched tapes
+        "tests/test_scans.py",  # vmap of x[argsort(x)]: batched advanced indices
+        "tests/test_custom_rules.py",  # vmap and Jacobians of custom_vjp / custom_jvp
         "tests/test_jacobians.py",
         "tests/test_forward.py",
         "-k",
         "vmap or jacfwd or jacrev or jacobian or hessian or banded",
     ],
     "compiler/banded.py": [
+        "tests/test_banded_ir.py",
         "tests/test_jacobians.py",
         "-k",
         "banded or jacfwd or jacobian or hessian",
@@ -106,6 +125,8 @@ MODULES: dict[str, list[str]] = {
         "tests/test_special_points.py",
     ],
     "codegen/pairwise.py": ["tests/test_jit_features.py", "-k", "sum"],
+    "codegen/split.py": ["tests/test_split_levels.py", "tests/test_split.py"],
+    "codegen/contraction.py": ["tests/test_contractions.py"],
     "codegen/vecmath.py": ["tests/test_vecmath.py"],
     "codegen/cache.py": ["tests/test_cache.py"],
     "codegen/native_cache.py": ["tests/test_cache.py"],
@@ -188,6 +209,153 @@ def results(where: pathlib.Path) -> dict[str, str]:
     return verdicts
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion k / n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def draw(names: list[str], size: int, seed: int) -> list[str]:
+    """A uniform sample of `size` names: a prefix of one seeded shuffle, so that a
+    larger size with the same seed contains the smaller sample."""
+    order = sorted(names)
+    random.Random(seed).shuffle(order)
+    return order[:size]
+
+
+def _tested_functions(where: pathlib.Path) -> set[str]:
+    stats = json.loads((where / "mutants" / "mutmut-stats.json").read_text())
+    return {f for f, tests in stats["tests_by_mangled_function_name"].items() if tests}
+
+
+def _mark_untested(where: pathlib.Path, names: set[str]) -> None:
+    """Record mutants of functions no selected test reaches as "no tests" (mutmut
+    does so itself only in a run of every mutant; named, it fails on them)."""
+    for meta in (where / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        hit = names & set(data["exit_code_by_key"])
+        if hit:
+            data["exit_code_by_key"].update({name: 33 for name in hit})
+            meta.write_text(json.dumps(data, indent=4))
+
+
+def run_sample(where: pathlib.Path, size: int, seed: int, max_children: int) -> int:
+    """Check the sample's mutants that no earlier run checked; the sample is saved."""
+    if not any((where / "mutants").rglob("*.meta")):
+        # generates the mutants and the test-to-function map, then stops on the name
+        made = _mutmut(
+            where, "run", "--max-children", str(max_children), "no-such-mutant", capture_output=True
+        )
+        if not any((where / "mutants").rglob("*.meta")):
+            print(made.stdout, made.stderr)
+            return made.returncode or 1
+    verdicts = results(where)
+    sample = draw(list(verdicts), size, seed)
+    (where / "sample.json").write_text(json.dumps({"seed": seed, "mutants": sample}, indent=1))
+    todo = [n for n in sample if verdicts[n] == "not checked"]
+    tested = _tested_functions(where)
+    untested = {n for n in todo if n.partition("__mutmut_")[0] not in tested}
+    _mark_untested(where, untested)
+    todo = [n for n in todo if n not in untested]
+    print(f"sample of {len(sample)}: {len(sample) - len(todo)} checked before or untested")
+    if not todo:
+        return 0
+    return _mutmut(where, "run", "--max-children", str(max_children), *todo).returncode
+
+
+NOT_SURVIVED = ("killed", "timeout", "not checked")
+
+
+def generate(where: pathlib.Path) -> None:
+    """Let mutmut write the mutants and their meta files, stopping before its stats
+    run (a full pass over the selection with tracing), which --direct needs not."""
+    exe = pathlib.Path(sys.executable).with_name("mutmut")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--max-children", "1", "no-such-mutant"],
+        cwd=where,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in proc.stdout:
+        if "files mutated" in line:  # printed once every mutant is written
+            break
+    proc.kill()
+    proc.wait()
+
+
+def _record(where: pathlib.Path, name: str, code: int) -> None:
+    for meta in (where / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        if name in data["exit_code_by_key"]:
+            data["exit_code_by_key"][name] = code
+            meta.write_text(json.dumps(data, indent=4))
+
+
+def _selection(where: pathlib.Path) -> list[str]:
+    """The test selection the copy at `where` was prepared with."""
+    key = "pytest_add_cli_args_test_selection = "
+    for line in (where / "pyproject.toml").read_text().splitlines():
+        if line.startswith(key):
+            return json.loads(line.removeprefix(key))  # written by _config as JSON
+    raise ValueError(f"no test selection in {where / 'pyproject.toml'}")
+
+
+def _alive(claim: pathlib.Path) -> bool:
+    """Whether the run that wrote `claim` (its process id) still runs."""
+    try:
+        os.kill(int(claim.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def run_direct(where: pathlib.Path, size: int, seed: int, timeout: float) -> int:
+    """Check the sample without mutmut's runner: the selection runs with ``pytest
+    -x`` in mutmut's mutated copy (``mutants/``) with ``MUTANT_UNDER_TEST`` naming
+    the mutant, in a fresh process with its own temporary (cache) directory. This
+    skips mutmut's two passes over the selection per module (stats and clean run),
+    which dominate on a loaded machine; a surviving mutant costs the whole selection
+    (mutmut would run only the tests that reach its function)."""
+    if not any((where / "mutants").rglob("*.meta")):
+        generate(where)
+    verdicts = results(where)
+    sample = draw(list(verdicts), size, seed)
+    (where / "sample.json").write_text(json.dumps({"seed": seed, "mutants": sample}, indent=1))
+    todo = [n for n in sample if verdicts[n] == "not checked"]
+    print(f"sample of {len(sample)}: {len(sample) - len(todo)} checked before", flush=True)
+    args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    (where / "claimed").mkdir(exist_ok=True)
+    (where / "tmp").mkdir(exist_ok=True)
+    for name in todo:
+        claim = where / "claimed" / name
+        if _alive(claim) or results(where)[name] != "not checked":
+            continue  # another run of this module took it
+        claim.write_text(str(os.getpid()))
+        with tempfile.TemporaryDirectory(dir=where / "tmp") as tmp:
+            env = {k: v for k, v in os.environ.items() if k != "ADJIT_TEST_CACHE_DIR"}
+            env.update(TMPDIR=tmp, MUTANT_UNDER_TEST=name)
+            try:
+                test = subprocess.run(
+                    [*args, *_selection(where)],
+                    cwd=where / "mutants",
+                    env=env,
+                    capture_output=True,
+                    timeout=timeout,
+                )
+                # pytest: 1 tests failed, 2 interrupted (an import error), 3 internal error
+                code = {0: 0, 1: 1, 2: 1, 3: 3}.get(test.returncode, 35)
+            except subprocess.TimeoutExpired:
+                code = 36
+        _record(where, name, code)
+        print(f"{name}: {STATUS.get(code)}", flush=True)
+    return 0
+
+
 def summarize(module: str, where: pathlib.Path) -> dict:
     verdicts = results(where)
     counts: dict[str, int] = {}
@@ -199,6 +367,18 @@ def summarize(module: str, where: pathlib.Path) -> dict:
         shown = _mutmut(where, "show", name, capture_output=True)
         diffs[name] = shown.stdout
     summary = {"module": module, "counts": counts, "survivors": diffs}
+    if (where / "sample.json").exists():
+        sample = json.loads((where / "sample.json").read_text())["mutants"]
+        sampled = [verdicts[n] for n in sample if verdicts[n] != "not checked"]
+        killed = sum(v in ("killed", "timeout") for v in sampled)
+        low, high = wilson(killed, len(sampled))
+        summary["sample"] = {
+            "size": len(sample),
+            "checked": len(sampled),
+            "killed": killed,
+            "survivors": sorted(n for n in sample if verdicts[n] not in NOT_SURVIVED),
+            "wilson95": [round(low, 4), round(high, 4)],
+        }
     (where / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -219,11 +399,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run where it stopped"
     )
+    parser.add_argument("--sample", type=int, help="check a random sample of N mutants per module")
+    parser.add_argument("--seed", type=int, default=0, help="the sample's random seed")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="run the sample without mutmut's runner (see run_direct)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds per mutant (--direct)"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for module, tests in MODULES.items():
             print(f"{module}: pytest {' '.join(tests)}")
         return 0
+    if args.direct and args.sample is None:
+        parser.error("--direct runs a --sample")
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown modules {unknown}; choose from {sorted(MODULES)}")
@@ -231,15 +423,27 @@ def main(argv: list[str] | None = None) -> int:
     for module in args.modules or list(MODULES):
         where = args.workdir / module.replace("/", "_").removesuffix(".py")
         if not args.summary_only:
-            if not args.resume:
+            if not (args.resume and where.exists()):
                 where = prepare(module, args.workdir)
-            run = _mutmut(where, "run", "--max-children", str(args.max_children))
-            print(f"mutmut run exited with status {run.returncode}")
-            status = status or run.returncode
+            if args.direct:
+                code = run_direct(where, args.sample, args.seed, args.timeout)
+            elif args.sample is not None:
+                code = run_sample(where, args.sample, args.seed, args.max_children)
+            else:
+                code = _mutmut(where, "run", "--max-children", str(args.max_children)).returncode
+            print(f"mutmut run exited with status {code}")
+            status = status or code
         summary = summarize(module, where)
         killed = summary["counts"].get("killed", 0)
         total = sum(summary["counts"].values())
         print(f"{module}: {killed}/{total} killed {summary['counts']}")
+        if "sample" in summary:
+            got = summary["sample"]
+            low, high = got["wilson95"]
+            print(
+                f"{module}: sample of {got['size']}, {got['killed']}/{got['checked']} checked"
+                f" killed (95% Wilson interval {low:.1%} - {high:.1%})"
+            )
         for name, diff in summary["survivors"].items():
             print(f"--- {name}\n{diff}")
     return status

@@ -234,7 +234,7 @@ def test_switched_off_compiles_in_the_caller(tier_on, monkeypatch):
     assert not tiered.enabled()
 
 
-def test_no_child_outlives_the_interpreter():
+def test_no_child_outlives_the_interpreter(tmp_path):
     script = textwrap.dedent(
         """
         import sys, numpy as np, adjit
@@ -245,7 +245,8 @@ def test_no_child_outlives_the_interpreter():
         print(f._lookup((np.ones(3),), {})[0].tiered._child.proc.pid, flush=True)
         """
     )
-    env = dict(os.environ, ADJIT_TIERED="1", PYTHONPATH=ROOT)
+    # an empty cache of its own: the function may be on disk already, from another test
+    env = dict(os.environ, ADJIT_TIERED="1", PYTHONPATH=ROOT, ADJIT_CACHE_DIR=str(tmp_path))
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )

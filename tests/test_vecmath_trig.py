@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 import mpmath
 import numba
@@ -17,6 +18,7 @@ import numpy as np
 
 import adjit
 from adjit.codegen import vecmath
+from adjit.codegen.helpers import INLINED_TRIG_LIMIT
 
 MAX_ULP = 1.0  # README's vecmath paragraph states this bound
 REFERENCE = {"sin": mpmath.sin, "cos": mpmath.cos, "tan": mpmath.tan}
@@ -80,9 +82,13 @@ def _inputs() -> np.ndarray:
     )
 
 
-@functools.cache  # one compilation for all tests
-def _compiled():
-    sin, cos, tan = vecmath._sin, vecmath._cos, vecmath._tan
+@functools.cache  # one compilation of each for all tests
+def _compiled(outlined: bool = False):
+    # outlined: the out-of-line copies that functions with many calls use (helpers.outline_trig)
+    if outlined:
+        sin, cos, tan = vecmath._sin_call, vecmath._cos_call, vecmath._tan_call
+    else:
+        sin, cos, tan = vecmath._sin, vecmath._cos, vecmath._tan
 
     @numba.njit(error_model="numpy")
     def apply(x, out):
@@ -95,8 +101,10 @@ def _compiled():
 
 
 def _evaluate(xs: np.ndarray) -> dict[str, np.ndarray]:
-    out = np.empty((3, xs.size))
+    out, out_of_line = np.empty((3, xs.size)), np.empty((3, xs.size))
     _compiled()(xs, out)
+    _compiled(outlined=True)(xs, out_of_line)
+    np.testing.assert_array_equal(out_of_line, out, err_msg="outlined and inlined differ")
     return dict(zip(("sin", "cos", "tan"), out))
 
 
@@ -183,3 +191,29 @@ def test_float32_results_are_float32_and_rounded_from_float64():
         np.float32
     )
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_function_with_many_of_them_calls_one_outlined_copy_of_each():
+    """Inlined at each of its calls, the range reduction made LLVM's time grow with
+    their number (minutes for a chain of a few hundred sin): past
+    helpers.INLINED_TRIG_LIMIT calls, the generated code calls them out of line."""
+    scales = (1.0, 2.0, 0.5, 3.0)
+    assert 3 * len(scales) > INLINED_TRIG_LIMIT
+
+    def f(x):
+        return np.stack([g(c * x) for c in scales for g in (np.sin, np.cos, np.tan)])
+
+    x = np.array([-2.5, -0.0, 0.0, 1e-9, 0.7, 3.0, 2.0**20, 3e9, -1e22, 1e300, np.inf, np.nan])
+    jitted = adjit.jit(f)
+    source = jitted.source(x)
+    assert "import _cos_call, _sin_call, _tan_call" in source, source
+    assert not re.search(r"\b_(sin|cos|tan)\(", source), source
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = f(x)
+    np.testing.assert_allclose(jitted(x), want, rtol=2e-16, atol=0)
+
+    grad = adjit.grad(lambda x: np.sum(f(x)))
+    x = x[:6]  # finite, away from tan's poles
+    assert "_sin_call(" in grad.source(x)
+    want = sum(c * (np.cos(c * x) - np.sin(c * x) + 1 / np.cos(c * x) ** 2) for c in scales)
+    np.testing.assert_allclose(grad(x), want, rtol=1e-14)

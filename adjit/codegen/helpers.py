@@ -11,6 +11,8 @@ themselves stay free of other adjit imports: `adjit.export` copies them.)
 
 from __future__ import annotations
 
+import re
+
 VECMATH_MODULE = f"{__package__}.vecmath"
 PAIRWISE_MODULE = f"{__package__}.pairwise"
 KERNELS_SCAN_MODULE = f"{__package__}.kernels_scan"
@@ -33,6 +35,21 @@ VECMATH = {
     "digamma": "_digamma",
     "trigamma": "_trigamma",
 }
+
+# sin, cos and tan inline a long range reduction: past this many calls in one
+# generated function LLVM's compile time dominates (a 120-step chain of sin: 20 s
+# for its gradient), so there they call one out-of-line copy each (1.4 s), scalar.
+INLINED_TRIG_LIMIT = 8
+OUTLINED_TRIG = {"_sin": "_sin_call", "_cos": "_cos_call", "_tan": "_tan_call"}
+_TRIG_CALL = re.compile(rf"\b({'|'.join(OUTLINED_TRIG)})\(")
+
+
+def outline_trig(lines: list[str]) -> list[str]:
+    """A generated function's lines, with its sin, cos and tan called out of line
+    when it has more than INLINED_TRIG_LIMIT of them."""
+    if sum(len(_TRIG_CALL.findall(line)) for line in lines) <= INLINED_TRIG_LIMIT:
+        return lines
+    return [_TRIG_CALL.sub(lambda m: f"{OUTLINED_TRIG[m.group(1)]}(", line) for line in lines]
 
 
 BLOCK = 128

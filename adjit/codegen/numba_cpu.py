@@ -999,10 +999,15 @@ class _Generator(ElementExpressions):
         body_nodes = contract(body_nodes, self.parallel)
         lines: list[str] = []
         render(place_scratch(body_nodes, scratch), 1, lines)
+        lines = helpers.outline_trig(lines)
         body = "\n".join(lines)
         # parallel=True without a prange only costs time and warns (NumbaPerformanceWarning)
         parallel = ", parallel=True" if "prange(" in body else ""
-        math_used = {f for f in helpers.VECMATH.values() if f"{f}(" in body}
+        math_used = {
+            f
+            for f in (*helpers.VECMATH.values(), *helpers.OUTLINED_TRIG.values())
+            if f"{f}(" in body
+        }
         header = [
             PRELUDE,
             *(

@@ -17,8 +17,9 @@ log(m) = 2 atanh(s), s = (m - 1) / (m + 1), written as f - f^2/2 + s (f^2/2 + R)
 so that the large terms add without cancellation. sin, cos and tan: below.
 
 They are compiled once (Numba's cache, beside this file) and inlined by LLVM
-(forceinline) into each generated module that imports them; copied into every
-module, Numba would compile them again for each one.
+(forceinline) into each generated module that imports them (or called, out of
+line: `_outlined`); copied into every module, Numba would compile them
+again for each one.
 """
 
 from __future__ import annotations
@@ -46,6 +47,27 @@ def _bits_of_f64(typingctx, x):
         return builder.bitcast(args[0], context.get_value_type(types.int64))
 
     return types.int64(types.float64), codegen
+
+
+def _outlined(function, signature):
+    """A call to `function` (one argument, not forceinline) that LLVM does not
+    inline (a call-site attribute): each module holds one copy of its code, however
+    many calls it makes."""
+
+    @intrinsic
+    def call(typingctx, x):
+        def codegen(context, builder, sig, llvm_args):
+            compiled = function.get_compile_result(signature)
+            context.add_linking_libs([compiled.library])
+            callee = context.declare_function(builder.module, compiled.fndesc)
+            _, result = context.call_conv.call_function(
+                builder, callee, sig.return_type, sig.args, llvm_args, attrs=("noinline",)
+            )
+            return result  # no status to check: these functions do not raise
+
+        return signature, codegen
+
+    return call
 
 
 @njit_cached(forceinline=True, error_model="numpy")
@@ -192,8 +214,13 @@ def _logistic(x):
 # x = k pi/2 + y with |y| <= pi/4 (a little more after the large-|x| reduction),
 # y carried as y_hi + y_lo; then sin or cos of y by quadrant k mod 4. Both
 # reductions are computed for every element and one is selected, so the loop has
-# no branch and vectorises. The polynomials are fdlibm's (FreeBSD msun k_sin.c,
-# k_cos.c, k_tan.c: minimax on [-pi/4, pi/4], |error| < 2^-58 relative). sin and
+# no branch and vectorises. Inlined at every call, they make LLVM's compile time
+# grow with the number of calls in a function (a few hundred: minutes), so past
+# helpers.INLINED_TRIG_LIMIT calls the generated code calls _sin_call, _cos_call
+# and _tan_call: one out-of-line copy each, scalar. (Payne-Hanek alone out of
+# line, behind a branch, kept a loop of sin vectorised but not one of sin, cos and
+# tan, and saved a quarter of the time only.) The polynomials are fdlibm's (FreeBSD
+# msun k_sin.c, k_cos.c, k_tan.c: minimax on [-pi/4, pi/4], |error| < 2^-58). sin and
 # cos both evaluate both kernels, so when a loop needs sin(x) and cos(x), LLVM
 # merges the two inlined copies into one (a sincos, without a function of its own).
 
@@ -463,6 +490,27 @@ def _tan(x):
     v = _tan_kernel(y, y_lo, n & 1)
     v = x if abs(x) < 7.450580596923828e-09 else v  # tan x = x rounded; keeps -0.0
     return x - x if abs(x) == np.inf else v
+
+
+@njit_cached(error_model="numpy")
+def _sin_outlined(x):
+    return _sin(x)
+
+
+@njit_cached(error_model="numpy")
+def _cos_outlined(x):
+    return _cos(x)
+
+
+@njit_cached(error_model="numpy")
+def _tan_outlined(x):
+    return _tan(x)
+
+
+_F64 = types.float64(types.float64)
+_sin_call = _outlined(_sin_outlined, _F64)
+_cos_call = _outlined(_cos_outlined, _F64)
+_tan_call = _outlined(_tan_outlined, _F64)
 
 
 # ------------------------------------------------------------ special functions

@@ -3,9 +3,10 @@
 test_grad.py and test_forward.py check each primitive's rules through the
 reference interpreter; here the same rules go through the passes and code
 generation (fusion, loop merging, the vectorised math), through the public API:
-`jit(grad(f))` and `jvp` of one function applying every primitive to its own
-inputs, so that all of them cost two compilations. Rows of 37 elements leave a
-tail after every vector width. The compiled functions return, per primitive and
+`jit(grad(f))` and `jvp` of a function applying every primitive of a group
+(GROUPS: three, one test each, which pytest-xdist spreads) to its own inputs, so
+that all of them cost six compilations. Rows of 37 elements leave a tail after
+every vector width. The compiled functions return, per primitive and
 input, the gradient (or tangent) projected on a random direction; the oracle is
 a central difference along that direction of the single primitive run by the
 reference interpreter.
@@ -16,6 +17,8 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pytest
+from linalg_samples import LINALG_STRUCTURAL
 from samples import ELEMENTWISE, MATMUL_SHAPES, normal, uniform
 from test_forward import STRUCTURAL
 
@@ -133,8 +136,29 @@ def _weights(label: str, shape) -> np.ndarray:
     return normal(*shape, seed=zlib.crc32(label.encode())) if shape else np.float64(0.7)
 
 
-def _outputs(*flat):
-    return tuple(_apply(label, [flat[i] for i in WHERE[label]]) for label in CASES)
+# The cases in three groups, one compiled function each and one test each, which
+# pytest-xdist runs side by side (Numba's time grows faster than the function: the
+# three together compile faster than one function of all of them). The linear
+# algebra and matmul cases cost about as much as all the others.
+_LINALG = [label for label in STRUCTURAL_CASES if label in LINALG_STRUCTURAL or "matmul" in label]
+GROUPS = {
+    "elementwise": list(ELEMENTWISE_CASES),
+    "structural": [label for label in STRUCTURAL_CASES if label not in _LINALG],
+    "linalg": _LINALG,
+}
+assert sorted(sum(GROUPS.values(), [])) == sorted(CASES)
+
+
+def _group_inputs(group: str) -> list[int]:
+    """Indices into FLAT of the group's inputs, in the order its functions take them."""
+    return [i for label in GROUPS[group] for i in WHERE[label]]
+
+
+def _outputs(group: str, *args):
+    position = {i: k for k, i in enumerate(_group_inputs(group))}
+    return tuple(
+        _apply(label, [args[position[i]] for i in WHERE[label]]) for label in GROUPS[group]
+    )
 
 
 OUT_SHAPES = {}
@@ -151,9 +175,9 @@ CASE_FUNCTIONS = {label: _case_function(label) for label in CASES}
 WEIGHTS = {label: _weights(label, OUT_SHAPES[label]) for label in CASES}
 
 
-def _loss(*flat):
+def _loss(group: str, *args):
     total = 0.0
-    for label, out in zip(CASES, _outputs(*flat)):
+    for label, out in zip(GROUPS[group], _outputs(group, *args)):
         total = total + np.sum(out * WEIGHTS[label])
     return total
 
@@ -182,17 +206,32 @@ def _directional_fd(label: str, directions: dict[int, np.ndarray]) -> tuple[floa
 DIRECTIONS = [normal(*a.shape, seed=300 + i) for i, a in enumerate(FLAT)]
 
 
-def _projected_gradients(*flat):
-    grads = adjit.grad(_loss, argnums=tuple(FLOATS))(*flat)
-    return tuple(np.sum(g * DIRECTIONS[i]) for i, g in zip(FLOATS, grads))
+def _projected_gradients(group: str):
+    """The compiled function of the group's inputs: its gradient along DIRECTIONS,
+    one scalar per float input."""
+    inputs = _group_inputs(group)
+    floats = [k for k, i in enumerate(inputs) if i in FLOATS]
+
+    def projected(*args):
+        grads = adjit.grad(lambda *a: _loss(group, *a), argnums=tuple(floats))(*args)
+        return tuple(np.sum(g * DIRECTIONS[inputs[k]]) for k, g in zip(floats, grads))
+
+    return adjit.jit(projected), [inputs[k] for k in floats]
 
 
-def _projected_tangents(*flat):
-    tangents = tuple(
-        d if a.dtype.kind == "f" else np.zeros_like(a) for a, d in zip(FLAT, DIRECTIONS)
-    )
-    _, touts = adjit.jvp(_outputs, flat, tangents)
-    return tuple(np.sum(t * WEIGHTS[label]) for label, t in zip(CASES, touts))
+def _projected_tangents(group: str):
+    """The compiled function of the group's inputs: per case, its tangent along
+    DIRECTIONS, weighted and summed."""
+    inputs = _group_inputs(group)
+
+    def projected(*args):
+        tangents = tuple(
+            DIRECTIONS[i] if FLAT[i].dtype.kind == "f" else np.zeros_like(FLAT[i]) for i in inputs
+        )
+        _, touts = adjit.jvp(lambda *a: _outputs(group, *a), args, tangents)
+        return tuple(np.sum(t * WEIGHTS[label]) for label, t in zip(GROUPS[group], touts))
+
+    return adjit.jit(projected)
 
 
 # One test per compiled function, checking every case and reporting each one that
@@ -206,10 +245,13 @@ def _mismatch(label: str, got: float, want: float, atol: float, what: str) -> st
     return None
 
 
-def test_compiled_gradient_matches_finite_differences():
-    compiled_gradient = dict(zip(FLOATS, adjit.jit(_projected_gradients)(*FLAT)))
+@pytest.mark.parametrize("group", GROUPS)
+def test_compiled_gradient_matches_finite_differences(group: str) -> None:
+    compiled, floats = _projected_gradients(group)
+    compiled_gradient = dict(zip(floats, compiled(*(FLAT[i] for i in _group_inputs(group)))))
+    assert len(compiled_gradient) == len(floats)
     errors = []
-    for label in sorted(CASES):
+    for label in sorted(GROUPS[group]):
         for k, i in enumerate(WHERE[label]):
             if i in compiled_gradient:
                 want, atol = _directional_fd(label, {k: DIRECTIONS[i]})
@@ -218,10 +260,13 @@ def test_compiled_gradient_matches_finite_differences():
     assert not errors, "\n".join(errors)
 
 
-def test_compiled_jvp_matches_finite_differences():
-    compiled_jvp = dict(zip(CASES, adjit.jit(_projected_tangents)(*FLAT)))
+@pytest.mark.parametrize("group", GROUPS)
+def test_compiled_jvp_matches_finite_differences(group: str) -> None:
+    tangents = _projected_tangents(group)(*(FLAT[i] for i in _group_inputs(group)))
+    compiled_jvp = dict(zip(GROUPS[group], tangents))
+    assert len(compiled_jvp) == len(GROUPS[group])
     errors = []
-    for label in sorted(CASES):
+    for label in sorted(GROUPS[group]):
         directions = {
             k: DIRECTIONS[i] for k, i in enumerate(WHERE[label]) if FLAT[i].dtype.kind == "f"
         }

@@ -29,6 +29,10 @@ Programs:
     does not grow with the steps: benchmarks/control_flow.py); each
     step evaluates ``rhs`` (a rotation by ``np.roll`` and a ``np.where``) four times;
   * euler: explicit Euler ``x = x + h * np.tanh(W @ x)``, W 10 x 10;
+  * sin grad 300: the gradient of 300 nested ``np.sin`` (as tests/test_deep_programs.py):
+    600 sin and cos in one function, which call vecmath out of line (inlined, as
+    before: 96 s, CPU 47 s; out of line 8.1 s, CPU 3.2 s; jax.jit 3.6-4.1 s; side
+    by side on 2 cores at a load of 6.5);
   * tanh dN: the N-th derivative of tanh (nested ``grad``) under ``vmap`` over 100 points;
   * logreg, mlp, gmm_d10_K25: ``value_and_grad`` of the ADBench-style workloads of
     ``grad_workloads.py``.
@@ -80,6 +84,15 @@ def euler(steps: int, np):
     return f
 
 
+def sin_chain(steps: int, np):
+    def f(x):
+        for _ in [None] * steps:  # unrolled: hundreds of sin (and cos) in one function
+            x = np.sin(x)
+        return np.sum(x)
+
+    return f
+
+
 def _stepper_inputs(kind: str):
     import numpy
 
@@ -112,6 +125,10 @@ def _child(row: str, lib: str) -> tuple[float, float]:
         f = (rk4 if kind == "rk4" else euler)(steps, np_)
         fn = jit(f) if mode == "jit" else jit(grad(f)) if lib == "jax" else grad(f)
         args = _stepper_inputs(kind)
+    elif parts[0] == "sin":
+        f = sin_chain(int(parts[2]), np_)
+        fn = jit(grad(f)) if lib == "jax" else grad(f)
+        args = _stepper_inputs("rk4")
     elif parts[0] == "tanh":
         order = int(parts[1][1:])
         g = np_.tanh
@@ -520,6 +537,7 @@ def main() -> None:
             for s in steps:
                 target = {50: "2 s" if mode == "jit" else "4 s", 1000: "20 x 50 steps"}
                 rows.append((f"{kind} {mode} {s}", target.get(s, "")))
+    rows += [("sin grad 300", "")]
     rows += [(f"tanh d{n}", "") for n in range(1, 7)]
     rows += [("logreg", "0.5 s"), ("mlp", "0.5 s"), ("gmm_d10_K25", "1.0 s")]
     if opts.only:

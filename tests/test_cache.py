@@ -134,6 +134,16 @@ def test_writes_entry_named_by_content_hash(fresh_cache):
     assert len(entries(fresh_cache)) == 2
 
 
+def test_module_file_names_the_file_load_module_keeps(fresh_cache, monkeypatch):
+    # the interpreter tier asks module_file whether native code can be on disk
+    predicted = cache.module_file(make_source(4.0), "my-fn")
+    assert not predicted.exists()
+    module = load_module(make_source(4.0), "my-fn")
+    assert predicted == pathlib.Path(module.__file__) and predicted.exists()
+    monkeypatch.setenv("ADJIT_CACHE_DIR", "off")
+    assert cache.module_file(make_source(4.0), "my-fn") is None
+
+
 def test_same_source_returns_same_module(fresh_cache):
     first = load_module(make_source())
     assert load_module(make_source()) is first

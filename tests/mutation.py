@@ -113,22 +113,16 @@ MODULES: dict[str, list[str]] = {
         "tests/test_jit_random_programs.py",
         "tests/test_extrema.py",
     ],
-    # test_compiled_primitives (7 minutes on a loaded machine) is left out of the
-    # codegen selections: test_element_expressions reaches every expression form
-    # in one compile, test_special_points every primitive's call
+    # test_compiled_primitives and test_special_points (7 and 6 minutes on a loaded
+    # machine) are left out of the codegen selections: test_element_expressions
+    # reaches every form of element expression in one compile
     "codegen/numba_cpu.py": [
         "tests/test_element_expressions.py",
         "tests/test_jit_features.py",
         "tests/test_jit_random_programs.py",
         "tests/test_extrema.py",
     ],
-    "codegen/elements.py": [
-        "tests/test_element_expressions.py",
-        "tests/test_jit_features.py",
-        "tests/test_special_points.py",
-        "-k",
-        "not digamma and not gammaln",  # two minutes of vecmath, no new expression form
-    ],
+    "codegen/elements.py": ["tests/test_element_expressions.py", "tests/test_jit_features.py"],
     "codegen/pairwise.py": ["tests/test_jit_features.py", "-k", "sum"],  # no mutant: all njit
     "codegen/split.py": ["tests/test_split_levels.py", "tests/test_split.py"],
     "codegen/contraction.py": ["tests/test_contractions.py"],

@@ -117,12 +117,13 @@ MODULES: dict[str, list[str]] = {
     # machine) are left out of the codegen selections: test_element_expressions
     # reaches every form of element expression in one compile
     "codegen/numba_cpu.py": [
-        "tests/test_element_expressions.py",
         "tests/test_jit_features.py",
         "tests/test_jit_random_programs.py",
         "tests/test_extrema.py",
+        "tests/test_element_expressions.py",
+        "tests/test_buffer_reuse.py",
     ],
-    "codegen/elements.py": ["tests/test_element_expressions.py", "tests/test_jit_features.py"],
+    "codegen/elements.py": ["tests/test_jit_features.py", "tests/test_element_expressions.py"],
     "codegen/pairwise.py": ["tests/test_jit_features.py", "-k", "sum"],  # no mutant: all njit
     "codegen/split.py": ["tests/test_split_levels.py", "tests/test_split.py"],
     "codegen/contraction.py": ["tests/test_contractions.py"],

@@ -122,6 +122,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_extrema.py",
         "tests/test_element_expressions.py",
         "tests/test_buffer_reuse.py",
+        "tests/test_source_properties.py",
     ],
     "codegen/elements.py": ["tests/test_jit_features.py", "tests/test_element_expressions.py"],
     "codegen/pairwise.py": ["tests/test_jit_features.py", "-k", "sum"],  # no mutant: all njit

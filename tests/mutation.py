@@ -130,7 +130,8 @@ MODULES: dict[str, list[str]] = {
     "codegen/contraction.py": ["tests/test_contractions.py"],
     "codegen/vecmath.py": ["tests/test_vecmath.py"],
     "codegen/cache.py": ["tests/test_cache.py"],
-    "codegen/native_cache.py": ["tests/test_cache.py"],
+    # test_deployment: read-only installs and caches, where the locators matter
+    "codegen/native_cache.py": ["tests/test_cache.py", "tests/test_deployment.py"],
     "codegen/packing.py": ["tests/test_packing.py"],
     "codegen/tiered.py": ["tests/test_tiered.py"],
     "codegen/tiered_child.py": ["tests/test_tiered.py"],  # the child imports the mutant too

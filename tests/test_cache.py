@@ -144,6 +144,12 @@ def test_module_file_names_the_file_load_module_keeps(fresh_cache, monkeypatch):
     assert cache.module_file(make_source(4.0), "my-fn") is None
 
 
+def test_source_without_a_final_newline_loads(fresh_cache):
+    module = load_module("def entry(x):\n    return x + 1", "no-newline")
+    assert module.entry(1) == 2
+    assert pathlib.Path(module.__file__).read_text().endswith("return x + 1\n")
+
+
 def test_same_source_returns_same_module(fresh_cache):
     first = load_module(make_source())
     assert load_module(make_source()) is first

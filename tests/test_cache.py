@@ -316,6 +316,32 @@ def test_read_only_directory(fresh_cache):
         fresh_cache.chmod(0o700)
 
 
+NEW_SIGNATURE = """
+import sys
+from adjit.codegen.cache import load_module
+module = load_module(sys.argv[1])
+assert module.entry(3.0) == 7.0  # loaded from the read-only cache
+assert module.entry(3) == 7.0  # a new signature: compiled, and not saved
+print("ok")
+"""
+
+
+def test_read_only_cache_compiles_a_new_signature_without_saving_it(fresh_cache):
+    load_module(make_source(1.0)).entry(3.0)  # Numba's index of the entry, for floats
+    pycache = fresh_cache / "__pycache__"
+    assert list(pycache.glob("*.nbi"))
+    for path in (pycache, fresh_cache):
+        path.chmod(0o500)
+    try:
+        proc = run_python(NEW_SIGNATURE, fresh_cache, make_source(1.0), as_user=True)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        for path in (fresh_cache, pycache):
+            path.chmod(0o700)
+    assert proc.returncode == 0 and out == "ok\n", err
+    assert err.count("AdjitCacheWarning") == 1 and "cannot save" in err, err
+
+
 # --- several processes ---------------------------------------------------------------------
 
 TIMED = """

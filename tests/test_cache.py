@@ -316,6 +316,15 @@ def test_read_only_directory(fresh_cache):
         fresh_cache.chmod(0o700)
 
 
+def test_helpers_keep_their_native_code_beside_a_writable_package():
+    # adjit's locators come after Numba's in-tree one: ADJIT_CACHE_DIR only when
+    # the package is read-only (test_deployment.py)
+    from adjit.codegen import pairwise
+
+    package_cache = pathlib.Path(pairwise.__file__).parent / "__pycache__"
+    assert pathlib.Path(pairwise.block_sum._cache.cache_path) == package_cache
+
+
 NEW_SIGNATURE = """
 import sys
 from adjit.codegen.cache import load_module

@@ -134,6 +134,22 @@ def test_writes_entry_named_by_content_hash(fresh_cache):
     assert len(entries(fresh_cache)) == 2
 
 
+def test_module_file_names_the_file_load_module_keeps(fresh_cache, monkeypatch):
+    # the interpreter tier asks module_file whether native code can be on disk
+    predicted = cache.module_file(make_source(4.0), "my-fn")
+    assert not predicted.exists()
+    module = load_module(make_source(4.0), "my-fn")
+    assert predicted == pathlib.Path(module.__file__) and predicted.exists()
+    monkeypatch.setenv("ADJIT_CACHE_DIR", "off")
+    assert cache.module_file(make_source(4.0), "my-fn") is None
+
+
+def test_source_without_a_final_newline_loads(fresh_cache):
+    module = load_module("def entry(x):\n    return x + 1", "no-newline")
+    assert module.entry(1) == 2
+    assert pathlib.Path(module.__file__).read_text().endswith("return x + 1\n")
+
+
 def test_same_source_returns_same_module(fresh_cache):
     first = load_module(make_source())
     assert load_module(make_source()) is first
@@ -298,6 +314,41 @@ def test_read_only_directory(fresh_cache):
         assert check_output(proc) == "ok\n"
     finally:
         fresh_cache.chmod(0o700)
+
+
+def test_helpers_keep_their_native_code_beside_a_writable_package():
+    # adjit's locators come after Numba's in-tree one: ADJIT_CACHE_DIR only when
+    # the package is read-only (test_deployment.py)
+    from adjit.codegen import pairwise
+
+    package_cache = pathlib.Path(pairwise.__file__).parent / "__pycache__"
+    assert pathlib.Path(pairwise.block_sum._cache.cache_path) == package_cache
+
+
+NEW_SIGNATURE = """
+import sys
+from adjit.codegen.cache import load_module
+module = load_module(sys.argv[1])
+assert module.entry(3.0) == 7.0  # loaded from the read-only cache
+assert module.entry(3) == 7.0  # a new signature: compiled, and not saved
+print("ok")
+"""
+
+
+def test_read_only_cache_compiles_a_new_signature_without_saving_it(fresh_cache):
+    load_module(make_source(1.0)).entry(3.0)  # Numba's index of the entry, for floats
+    pycache = fresh_cache / "__pycache__"
+    assert list(pycache.glob("*.nbi"))
+    for path in (pycache, fresh_cache):
+        path.chmod(0o500)
+    try:
+        proc = run_python(NEW_SIGNATURE, fresh_cache, make_source(1.0), as_user=True)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        for path in (fresh_cache, pycache):
+            path.chmod(0o700)
+    assert proc.returncode == 0 and out == "ok\n", err
+    assert err.count("AdjitCacheWarning") == 1 and "cannot save" in err, err
 
 
 # --- several processes ---------------------------------------------------------------------

@@ -78,6 +78,17 @@ def test_long_sums_are_summed_chunk_by_chunk(n):
         assert got == np.sum(x * x)
 
 
+@pytest.mark.parametrize("n", [2049, 5000])
+def test_long_sums_of_an_array_sum_its_blocks_where_they_lie(n):
+    # a contiguous row is summed in place, its last partial block too (no buffer)
+    x = np.random.default_rng(n).normal(size=n)
+    got = adjit.jit(lambda v: np.sum(v))(x)
+    whole = n - n % 128
+    chunks = [x[i : min(i + 2048, whole)] for i in range(0, whole, 2048)]
+    parts = [_tree([np.sum(c[i : i + 128]) for i in range(0, c.size, 128)]) for c in chunks]
+    assert got == _tree(parts + [np.sum(x[whole:])])
+
+
 def test_matmul_calls_blas():
     def f(a, b):
         return a @ b

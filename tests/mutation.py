@@ -79,6 +79,8 @@ MODULES: dict[str, list[str]] = {
         "tests/test_grad.py",
         "tests/test_custom_rules.py",  # gradients through custom_vjp / custom_jvp
         "tests/test_rule_edges.py",
+        "tests/test_reverse_loops.py",
+        "tests/test_loop_reverse.py",  # tapes sized at run time, reverse over reverse
         "-k",
         "not adbench and not corpus",
     ],

@@ -76,10 +76,10 @@ MODULES: dict[str, list[str]] = {
         " or logaddexp or where_subgradient or compiled or named or lowered or warm_start",
     ],
     "compiler/reverse.py": [
+        "tests/test_reverse_edges.py",  # first: seconds, and it reaches the loop paths
         "tests/test_grad.py",
         "tests/test_custom_rules.py",  # gradients through custom_vjp / custom_jvp
         "tests/test_rule_edges.py",
-        "tests/test_reverse_loops.py",
         "tests/test_loop_reverse.py",  # tapes sized at run time, reverse over reverse
         "-k",
         "not adbench and not corpus",

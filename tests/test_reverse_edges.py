@@ -1,7 +1,9 @@
-"""Reverse mode through loops, at the edges the adjoint pass must get right: a
-fori_loop whose lower bound is negative, derivatives up to the fourth through a
-loop with a traced trip count (an adjoint's tapes differentiated again, their
-cotangents summed into tapes of their own), and the printed gradient IR.
+"""Edges of the adjoint pass (compiler/reverse.py) that the gradient tests do not
+reach; each test here kills a mutant of tests/mutation.py that survived them
+(tests/README.md): a fori_loop whose lower bound is negative, derivatives up to
+the fourth through a loop with a traced trip count (an adjoint's tapes
+differentiated again, their cotangents summed into tapes of their own), the
+printed gradient IR of a loop, the error for a primitive with no reverse rule.
 
 Oracles: autograd on the same functions run as Python loops (adjit's loops run
 eagerly outside a trace), and the reference interpreter for the IR.
@@ -12,9 +14,12 @@ from __future__ import annotations
 import autograd
 import autograd.numpy as anp
 import numpy as np
+import pytest
+import scipy.special as sc
 from samples import normal
 
 import adjit
+from adjit.errors import UnsupportedError
 
 
 def _python_loop(lo, hi, body, state):
@@ -67,3 +72,15 @@ def test_gradient_ir_names_a_captured_value_in_every_loop_body():
     )(x, w)
     for got, expected in zip(fn(x, w), want):
         np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_a_primitive_without_a_reverse_rule_is_named_with_the_users_line():
+    # digamma's derivative, trigamma, is not differentiated again
+    def f(x):
+        return sc.digamma(x) * 2.0
+
+    with pytest.raises(
+        UnsupportedError,
+        match=r"trigamma is not differentiable and has no reverse rule\n  at .*test_reverse_edges",
+    ):
+        adjit.grad(adjit.grad(f)).ir(1.5)

@@ -1,0 +1,24 @@
+"""Edges of batching (compiler/batching.py, vmap and the Jacobians) that the
+Jacobian tests do not reach; each test here kills a mutant of tests/mutation.py
+that survived them (tests/README.md).
+
+Oracle: NumPy, the function applied slice by slice (adjit's functions run
+eagerly outside a trace); the batched IR runs in the reference interpreter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import adjit
+
+
+def test_vmap_of_a_per_slice_index_beside_a_constant_index_array():
+    # each slice picks its own row (a traced index), then the columns a constant
+    # array names: the advanced block takes its shape from both
+    def f(x):
+        return x[np.argmax(x[:, 0]), np.arange(3)]
+
+    xs = np.random.default_rng(0).normal(size=(2, 4, 3))
+    (got,) = adjit.vmap(f).ir(xs)(xs)
+    np.testing.assert_array_equal(got, np.stack([f(x) for x in xs]))

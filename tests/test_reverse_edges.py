@@ -84,3 +84,17 @@ def test_a_primitive_without_a_reverse_rule_is_named_with_the_users_line():
         match=r"trigamma is not differentiable and has no reverse rule\n  at .*test_reverse_edges",
     ):
         adjit.grad(adjit.grad(f)).ir(1.5)
+
+
+def test_custom_vjp_closing_over_a_traced_value_not_differentiated():
+    # w is traced (an argument of outer) but not differentiated: the bwd rule
+    # reads it from the values the op captures
+    def outer(x, w):
+        f = adjit.custom_vjp(lambda x: np.sin(x) * w)
+        f.defvjp(lambda x: (np.sin(x) * w, x), lambda x, g: (g * np.cos(x) * w,))
+        return f(x) * x
+
+    x, w, h = 0.7, 1.3, 1e-6
+    want = (outer(x + h, w) - outer(x - h, w)) / (2 * h)
+    got = adjit.grad(outer)(x, w)
+    assert np.isclose(got, want, rtol=1e-8) and np.isclose(got, w * (np.sin(x) + x * np.cos(x)))

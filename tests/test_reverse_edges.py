@@ -3,10 +3,12 @@ reach; each test here kills a mutant of tests/mutation.py that survived them
 (tests/README.md): a fori_loop whose lower bound is negative, derivatives up to
 the fourth through a loop with a traced trip count (an adjoint's tapes
 differentiated again, their cotangents summed into tapes of their own), the
-printed gradient IR of a loop, the error for a primitive with no reverse rule.
+printed gradient IR of a loop, the error for a primitive with no reverse rule,
+a custom_vjp closing over a traced value.
 
 Oracles: autograd on the same functions run as Python loops (adjit's loops run
-eagerly outside a trace), and the reference interpreter for the IR.
+eagerly outside a trace), central finite differences, and the reference
+interpreter for the IR.
 """
 
 from __future__ import annotations

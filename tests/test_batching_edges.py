@@ -22,3 +22,15 @@ def test_vmap_of_a_per_slice_index_beside_a_constant_index_array():
     xs = np.random.default_rng(0).normal(size=(2, 4, 3))
     (got,) = adjit.vmap(f).ir(xs)(xs)
     np.testing.assert_array_equal(got, np.stack([f(x) for x in xs]))
+
+
+def test_vmap_of_a_vector_times_a_stack_of_matrices():
+    # (k,) @ (m, k, p) per slice: the batched vector is padded to the stack's rank
+    rng = np.random.default_rng(1)
+    stack, vs = rng.normal(size=(2, 3, 4)), rng.normal(size=(5, 3))
+
+    def f(v):
+        return v @ stack
+
+    (got,) = adjit.vmap(f).ir(vs)(vs)
+    np.testing.assert_allclose(got, np.stack([f(v) for v in vs]), rtol=1e-12)

@@ -34,3 +34,16 @@ def test_vmap_of_a_vector_times_a_stack_of_matrices():
 
     (got,) = adjit.vmap(f).ir(vs)(vs)
     np.testing.assert_allclose(got, np.stack([f(v) for v in vs]), rtol=1e-12)
+
+
+def test_vmap_of_an_assignment_through_advanced_indices_split_by_a_slice():
+    # y[0, :, [1, 2]]: NumPy puts the advanced block first, so the batch axis of
+    # the values written is moved from the front to where the index puts it
+    def f(x):
+        y = x * 1.0
+        y[0, :, [1, 2]] = np.arange(6.0).reshape(2, 3)
+        return y
+
+    xs = np.random.default_rng(2).normal(size=(2, 2, 3, 4))
+    (got,) = adjit.vmap(f).ir(xs)(xs)
+    np.testing.assert_array_equal(got, np.stack([f(x) for x in xs]))

@@ -76,9 +76,11 @@ MODULES: dict[str, list[str]] = {
         " or logaddexp or where_subgradient or compiled or named or lowered or warm_start",
     ],
     "compiler/reverse.py": [
+        "tests/test_reverse_edges.py",  # first: seconds, and it reaches the loop paths
         "tests/test_grad.py",
         "tests/test_custom_rules.py",  # gradients through custom_vjp / custom_jvp
         "tests/test_rule_edges.py",
+        "tests/test_loop_reverse.py",  # tapes sized at run time, reverse over reverse
         "-k",
         "not adbench and not corpus",
     ],
@@ -88,6 +90,8 @@ MODULES: dict[str, list[str]] = {
         "not numpy_programs",
     ],
     "compiler/batching.py": [
+        "tests/test_batching_edges.py",  # first: seconds
+        "tests/test_banded_ir.py",  # the banded rules: without them, the same values dense
         "tests/test_loop_reverse.py",  # vmap of reverse mode through loops: batched tapes
         "tests/test_scans.py",  # vmap of x[argsort(x)]: batched advanced indices
         "tests/test_custom_rules.py",  # vmap and Jacobians of custom_vjp / custom_jvp

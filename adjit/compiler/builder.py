@@ -114,7 +114,7 @@ class Builder:
     ) -> Value:
         attrs = dict(attrs or {})
         operands = tuple(self.local(v) for v in operands)
-        loc = loc or user_location()
+        loc = loc or _STATE.origin or user_location()
         try:
             result_type = infer_type(name, [v.type for v in operands], attrs)
         except AdjitError as e:
@@ -141,6 +141,8 @@ class _ThreadState(threading.local):
 
     def __init__(self) -> None:
         self.stack: list[Builder] = []
+        # the user's line of the op whose derivative rule is running (see `derived_from`)
+        self.origin: str | None = None
 
 
 _STATE = _ThreadState()
@@ -171,3 +173,18 @@ class building:
     def __exit__(self, *exc: object) -> None:
         popped = _STATE.stack.pop()
         assert popped is self.builder
+
+
+class derived_from:
+    """Context manager: ops emitted by a derivative rule carry the line of the op
+    they differentiate (not the line of the `grad` call), so an error raised on
+    them later, e.g. differentiating them again, names the user's expression."""
+
+    def __init__(self, loc: str | None) -> None:
+        self.loc = loc
+
+    def __enter__(self) -> None:
+        self.saved, _STATE.origin = _STATE.origin, self.loc
+
+    def __exit__(self, *exc: object) -> None:
+        _STATE.origin = self.saved

@@ -20,7 +20,7 @@ from ..ir.core import Block, Function, Op, Value
 from ..ir.primitives import PRIMITIVES
 from ..ir.verifier import verify
 from . import custom, ops, rules
-from .builder import Builder, building, current, describe_location
+from .builder import Builder, building, current, derived_from, describe_location
 from .inlining import inline_op
 
 Tangent = Value | None
@@ -70,7 +70,8 @@ def _tangent(op: Op, xs: list[Value], out: Value, ts: list[Tangent]) -> Tangent:
         raise UnsupportedError(
             f"{op.name} is not differentiable and has no forward rule" + describe_location(op.loc)
         )
-    return rule(op, xs, out, ts)
+    with derived_from(op.loc):
+        return rule(op, xs, out, ts)
 
 
 # ------------------------------------------------------------------ control flow

@@ -31,7 +31,7 @@ from ..ir.primitives import PRIMITIVES
 from ..ir.types import TapeType, TensorType
 from ..ir.verifier import verify
 from . import custom, loop_tape, ops, rules
-from .builder import Builder, building, current, describe_location
+from .builder import Builder, building, current, derived_from, describe_location
 from .inlining import inline_op
 
 
@@ -154,9 +154,10 @@ def emit_adjoint(
         (ct,) = out_cts
         xs = [env[v] for v in op.operands]
         need = [v in active for v in op.operands]
-        for v, c in zip(op.operands, rule(ct, op, xs, env[op.result], need)):
-            if c is not None:
-                accumulate(v, c)
+        with derived_from(op.loc):
+            for v, c in zip(op.operands, rule(ct, op, xs, env[op.result], need)):
+                if c is not None:
+                    accumulate(v, c)
 
     results = [env[r] for r in fn.results]
     grads = []

@@ -484,3 +484,22 @@ def test_a_loop_moves_up_past_statements_it_does_not_touch_to_merge():
     assert jitted.source(a, b).split("def entry")[1].count("in range(300)") == 1
     for got, want in zip(jitted(a, b), f(a, b)):
         np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_a_loop_renamed_to_merge_keeps_its_indices_and_work():
+    # the row sum's inner loop runs over j0, the element-wise ones over i1: merging
+    # them renames i1 to j0, and the renamed writes keep their index (else the third
+    # loop, reading y, could not join) and their work (counted for the prange)
+    def f(x):
+        s = x.sum(axis=1)
+        y = x * 2.0
+        return s, y, y + 1.0
+
+    x = np.linspace(0.1, 1.0, 12).reshape(3, 4)
+    jitted = adjit.jit(f)
+    assert jitted.source(x).split("def entry")[1].count("in range(4)") == 1
+    for got, want in zip(jitted(x), f(x)):
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+    large = np.ones((200, 60))  # 12 000 elements each: every nest runs in parallel
+    entry = adjit.jit(f, parallel=True).source(large).split("def entry")[1]
+    assert entry.count("in prange(200)") == 1 and entry.count("in range(60)") == 1

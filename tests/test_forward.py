@@ -863,6 +863,23 @@ def test_error_vmap_of_a_loop_bound_on_the_batched_argument_names_the_user_line(
         adjit.vmap(f)(np.ones((4, 3)), np.arange(4))
 
 
+def test_error_vmap_of_a_jvp_names_the_line_of_the_primal_op_it_cannot_batch():
+    # the forward pass re-emits the gather with the tangent's; a later pass (vmap)
+    # that rejects it must still point at the user's indexing, not at the jvp call
+    def f(x):  # advanced indices split by a slice, both depending on x
+        return x[np.argsort(x[:, 0, 0]), :, np.argmax(x[0, 0])]
+
+    def slope(x):
+        return adjit.jvp(f, (x,), (np.ones_like(x),))[1]
+
+    with pytest.raises(
+        adjit.UnsupportedError,
+        match=r"(?s)cannot batch gather: an index.*"
+        r"test_forward.py:\d+: return x\[np.argsort",
+    ):
+        adjit.vmap(slope).ir(np.ones((2, 3, 4, 5)))
+
+
 def test_jacrev_through_loops_without_static_trip_counts_matches_jacfwd():
     # reverse mode goes through while_loop and fori_loop with traced bounds on a
     # tape sized at run time (tests/test_loop_reverse.py); forward mode too

@@ -54,3 +54,14 @@ def test_derivatives_of_cumprod_along_an_axis_of_two():
     (dh,) = adjit.ir.interpret(adjit.trace(tangent)(x, t), x, t)
     np.testing.assert_allclose(g, np.stack([w[0] + w[1] * x1, w[1] * x0], axis=1), rtol=1e-15)
     np.testing.assert_allclose(dh, np.stack([t0, t0 * x1 + x0 * t1], axis=1), rtol=1e-15)
+
+
+def test_gradient_of_cumsum_is_a_reverse_cumsum_without_shifting_its_ones():
+    # cumsum's a is the constant 1: its shift by one step is itself, so the adjoint
+    # scan reads it directly (no gather and concatenate to build the shifted copy)
+    w = np.array([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]])
+    fn = adjit.trace(adjit.grad(lambda x: np.sum(w * np.cumsum(x, axis=1))))(np.ones((2, 3)))
+    names = {op.name for op in fn.body.ops}
+    assert "linear_scan" in names and not names & {"gather", "concatenate"}, str(fn)
+    (g,) = adjit.ir.interpret(fn, np.ones((2, 3)))
+    np.testing.assert_array_equal(g, np.cumsum(w[:, ::-1], axis=1)[:, ::-1])

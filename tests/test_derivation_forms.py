@@ -1,4 +1,5 @@
-"""The spelled-out forms the SymPy derivation lowers to more accurate primitives.
+"""The spelled-out forms the SymPy derivation lowers to more accurate primitives,
+and the Piecewise conditions it lowers to comparisons.
 
 derivatives._named recognizes log(1 + a), exp(a) - 1 and 1/(1 + exp(-a)) in a
 derived expression; no primitive's derivative in today's table happens to need
@@ -53,7 +54,12 @@ _NUMPY = {
     "mul": np.multiply,
     "div": np.divide,
     "neg": np.negative,
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
     "gt": np.greater,
+    "ge": np.greater_equal,
     "select": np.where,
     "exp": np.exp,
     "log": np.log,
@@ -106,3 +112,21 @@ def test_lowered_expressions_evaluate_as_sympy():
         np.testing.assert_allclose(
             _evaluate(recipe, env), want(env["x"], env["y"]), rtol=1e-14, err_msg=str(expr)
         )
+
+
+def test_piecewise_conditions_are_lowered_to_their_comparisons():
+    # today's table holds only Eq conditions; each relation, at ties and off them,
+    # against SymPy's evaluation of the Piecewise
+    syms = derivatives._symbols(sp)
+    x, y = syms["x"], syms["y"]
+    relations = [sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge]
+    env = {"x": np.array([-1.0, 0.5, 2.0, 2.0, 3.0]), "y": np.array([0.5, 0.5, 1.0, 2.0, 4.0])}
+    for rel in relations:
+        expr = sp.Piecewise((x - y, rel(x, y)), (x * y, True))
+        recipe = derivatives._RecipeLowering()(expr)
+        want = sp.lambdify((x, y), expr, modules="numpy")
+        np.testing.assert_array_equal(
+            _evaluate(recipe, env), want(env["x"], env["y"]), err_msg=str(expr)
+        )
+    with pytest.raises(derivatives.UnsupportedError, match="cannot lower the condition"):
+        derivatives._RecipeLowering()(sp.Piecewise((x, sp.And(x < y, y < 1)), (y, True)))

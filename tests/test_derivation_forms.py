@@ -82,9 +82,9 @@ def _evaluate(recipe, env: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def test_lowered_expressions_evaluate_as_sympy():
-    # every branch of the lowering (sums with negated terms, rational and irrational
-    # coefficients, powers, Heaviside of a difference and of anything else), its
-    # recipe evaluated with NumPy against SymPy's own evaluation
+    # every branch of the lowering (sums with negated terms, rational, irrational and
+    # floating-point coefficients, powers, Heaviside of a difference and of anything
+    # else), its recipe evaluated with NumPy against SymPy's own evaluation
     syms = derivatives._symbols(sp)
     x, y = syms["x"], syms["y"]
     exprs = [
@@ -93,6 +93,8 @@ def test_lowered_expressions_evaluate_as_sympy():
         sp.Rational(3, 2) * x * y,
         -sp.Rational(1, 3) * x / y,
         sp.sqrt(2) * x,
+        sp.Float(2.5) * x * y,  # a factor: as_coeff_mul takes only rational coefficients
+        -sp.Float(0.3) * x / y,
         x**3,
         x**-2,
         sp.sqrt(sp.exp(x)),

@@ -508,6 +508,19 @@ def test_jvp_through_cond_with_an_untangented_branch_output():
     check_api_jvp(f, normal(3, seed=34), np.int64(1))
 
 
+def test_jvp_through_regions_whose_result_drops_the_tangent():
+    # the tangent reaches a result through one branch (or the loop's input) but not
+    # through the other branch (or the body): that region yields zeros for it
+    def f(x):
+        y = adjit.cond(x[0] > 0, lambda v: np.sin(v), lambda v: np.ones(3), x)
+        a, b = adjit.fori_loop(0, 3, lambda i, s: (s[0] * 1.1, np.ones(3)), (x, x))
+        return y, a, b
+
+    for sign in (1.0, -1.0):
+        out, (ty, ta, tb) = check_api_jvp(f, sign * np.array([0.3, -0.2, 0.5]))
+        assert not np.any(tb) and np.any(ta) and np.any(ty) == (sign > 0)
+
+
 def test_jvp_through_while_loop():
     def f(x, y):
         def body(state):

@@ -132,3 +132,21 @@ def test_piecewise_conditions_are_lowered_to_their_comparisons():
         )
     with pytest.raises(derivatives.UnsupportedError, match="cannot lower the condition"):
         derivatives._RecipeLowering()(sp.Piecewise((x, sp.And(x < y, y < 1)), (y, True)))
+
+
+def test_spelled_out_forms_are_lowered_to_the_accurate_primitives():
+    # log(1 + a) and exp(a) - 1 at a near 0 lose every digit past 1e-16 / a when
+    # lowered as written; named, they keep full precision (against mpmath)
+    import mpmath  # a dependency of SymPy
+
+    syms = derivatives._symbols(sp)
+    x, y = syms["x"], syms["y"]
+    env = {"x": np.array([1e-9, -3e-12, 2e-7]), "y": np.array([0.5, 1.5, -0.25])}
+    exact = {
+        sp.log(1 + x * y): lambda u: mpmath.log1p(u),
+        sp.exp(x * y) - 1: lambda u: mpmath.expm1(u),
+    }
+    for expr, want in exact.items():
+        got = _evaluate(derivatives._RecipeLowering()(expr), env)
+        products = [mpmath.mpf(u) * mpmath.mpf(v) for u, v in zip(env["x"], env["y"])]
+        np.testing.assert_allclose(got, [float(want(p)) for p in products], rtol=1e-15)

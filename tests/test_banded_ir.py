@@ -31,6 +31,17 @@ def _scattered(np_):
     return f
 
 
+def _overwritten(np_):
+    def f(x):
+        if np_ is np:
+            y = np.sin(x)
+            y[1:3] = np.cos(x[:2])
+            return y
+        return anp.concatenate([anp.sin(x[:1]), anp.cos(x[:2]), anp.sin(x[3:])])
+
+    return f
+
+
 def _stacked(np_, vector_first: bool):
     def f(x):
         if np_ is anp:  # autograd's matmul does not broadcast a vector
@@ -65,6 +76,8 @@ _PROGRAMS = {
     "stack_at_vector": (lambda np_: _stacked(np_, vector_first=False), None),
     "gather": (lambda np_: lambda x: np_.sin(x)[1::2], "gather"),
     "scatter": (_scattered, "scatter"),
+    # written into a banded value: its bands keep zeros at the slice
+    "overwrite": (_overwritten, "scatter"),
     "concatenate": (
         lambda np_: lambda x: np_.concatenate([np_.zeros(3), np_.sin(x)]),
         "concatenate",

@@ -46,3 +46,14 @@ def test_steps_after_other_statements_are_grouped_by_the_length_of_one_step():
     split = "\n".join("\n".join(p.lines) for p in pieces) + "\ndef entry(x0):\n" + "\n".join(entry)
     whole = "def entry(x0):\n" + "\n".join(body)
     assert _run(split, 0.7) == _run(whole, 0.7)
+
+
+def test_a_value_stored_and_never_read_stays_inside_its_piece():
+    body = ["    x1 = x0 * 1.5", "    unused = x1 * 3.0"]
+    body += [f"    x{i} = x{i - 1} * 0.5 + x{i - 2}" for i in range(2, 30)]
+    body += ["    return (x29,)"]
+    pieces, entry = split_body(body, ["x0"], 6)
+    assert not any("unused" in line for line in entry)
+    split = "\n".join("\n".join(p.lines) for p in pieces) + "\ndef entry(x0):\n" + "\n".join(entry)
+    whole = "def entry(x0):\n" + "\n".join(body)
+    assert _run(split, 0.7) == _run(whole, 0.7)

@@ -75,6 +75,8 @@ _PROGRAMS = {
     "vector_at_stack": (lambda np_: _stacked(np_, vector_first=True), None),
     "stack_at_vector": (lambda np_: _stacked(np_, vector_first=False), None),
     "gather": (lambda np_: lambda x: np_.sin(x)[1::2], "gather"),
+    # a band of stride 2 placed: its rows scattered, not padded
+    "matmul_strided": (lambda np_: lambda x: np_.dot(_A[:, :2], np_.sin(x[::2])), "matmul"),
     "scatter": (_scattered, "scatter"),
     # written into a banded value: its bands keep zeros at the slice
     "overwrite": (_overwritten, "scatter"),

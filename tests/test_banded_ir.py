@@ -17,6 +17,7 @@ from samples import normal
 import adjit
 
 _A = np.arange(12.0).reshape(3, 4) - 5.0
+_STACK = np.arange(24.0).reshape(2, 4, 3) / 7.0 - 1.5  # two 4x3 matrices
 
 
 def _scattered(np_):
@@ -26,6 +27,28 @@ def _scattered(np_):
             y[1:5] = np.sin(x)
             return y
         return anp.concatenate([anp.zeros(1), anp.sin(x), anp.zeros(1)])
+
+    return f
+
+
+def _overwritten(np_):
+    def f(x):
+        if np_ is np:
+            y = np.sin(x)
+            y[1:3] = np.cos(x[:2])
+            return y
+        return anp.concatenate([anp.sin(x[:1]), anp.cos(x[:2]), anp.sin(x[3:])])
+
+    return f
+
+
+def _stacked(np_, vector_first: bool):
+    def f(x):
+        if np_ is anp:  # autograd's matmul does not broadcast a vector
+            if vector_first:
+                return anp.einsum("i,kij->kj", anp.sin(x), _STACK)
+            return anp.einsum("kji,i->kj", _STACK, anp.sin(x[:3]))
+        return np.sin(x) @ _STACK if vector_first else _STACK @ np.sin(x[:3])
 
     return f
 
@@ -47,8 +70,16 @@ _PROGRAMS = {
     "broadcast_add": (lambda np_: lambda x: np_.sin(x[0]) + np_.sin(x[1:]), None),
     # a band of negative stride: placed in increasing row order
     "matmul_reversed": (lambda np_: lambda x: np_.dot(_A, np_.sin(x[::-1])), "matmul"),
+    # a band times a stack of matrices, and the stack times a band: no banded form,
+    # the dense form's values
+    "vector_at_stack": (lambda np_: _stacked(np_, vector_first=True), None),
+    "stack_at_vector": (lambda np_: _stacked(np_, vector_first=False), None),
     "gather": (lambda np_: lambda x: np_.sin(x)[1::2], "gather"),
+    # a band of stride 2 placed: its rows scattered, not padded
+    "matmul_strided": (lambda np_: lambda x: np_.dot(_A[:, :2], np_.sin(x[::2])), "matmul"),
     "scatter": (_scattered, "scatter"),
+    # written into a banded value: its bands keep zeros at the slice
+    "overwrite": (_overwritten, "scatter"),
     "concatenate": (
         lambda np_: lambda x: np_.concatenate([np_.zeros(3), np_.sin(x)]),
         "concatenate",

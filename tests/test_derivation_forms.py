@@ -1,4 +1,5 @@
-"""The spelled-out forms the SymPy derivation lowers to more accurate primitives.
+"""The spelled-out forms the SymPy derivation lowers to more accurate primitives,
+and the Piecewise conditions it lowers to comparisons.
 
 derivatives._named recognizes log(1 + a), exp(a) - 1 and 1/(1 + exp(-a)) in a
 derived expression; no primitive's derivative in today's table happens to need
@@ -53,7 +54,12 @@ _NUMPY = {
     "mul": np.multiply,
     "div": np.divide,
     "neg": np.negative,
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
     "gt": np.greater,
+    "ge": np.greater_equal,
     "select": np.where,
     "exp": np.exp,
     "log": np.log,
@@ -76,9 +82,9 @@ def _evaluate(recipe, env: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def test_lowered_expressions_evaluate_as_sympy():
-    # every branch of the lowering (sums with negated terms, rational and irrational
-    # coefficients, powers, Heaviside of a difference and of anything else), its
-    # recipe evaluated with NumPy against SymPy's own evaluation
+    # every branch of the lowering (sums with negated terms, rational, irrational and
+    # floating-point coefficients, powers, Heaviside of a difference and of anything
+    # else), its recipe evaluated with NumPy against SymPy's own evaluation
     syms = derivatives._symbols(sp)
     x, y = syms["x"], syms["y"]
     exprs = [
@@ -87,6 +93,8 @@ def test_lowered_expressions_evaluate_as_sympy():
         sp.Rational(3, 2) * x * y,
         -sp.Rational(1, 3) * x / y,
         sp.sqrt(2) * x,
+        sp.Float(2.5) * x * y,  # a factor: as_coeff_mul takes only rational coefficients
+        -sp.Float(0.3) * x / y,
         x**3,
         x**-2,
         sp.sqrt(sp.exp(x)),
@@ -106,3 +114,39 @@ def test_lowered_expressions_evaluate_as_sympy():
         np.testing.assert_allclose(
             _evaluate(recipe, env), want(env["x"], env["y"]), rtol=1e-14, err_msg=str(expr)
         )
+
+
+def test_piecewise_conditions_are_lowered_to_their_comparisons():
+    # today's table holds only Eq conditions; each relation, at ties and off them,
+    # against SymPy's evaluation of the Piecewise
+    syms = derivatives._symbols(sp)
+    x, y = syms["x"], syms["y"]
+    relations = [sp.Eq, sp.Ne, sp.Lt, sp.Le, sp.Gt, sp.Ge]
+    env = {"x": np.array([-1.0, 0.5, 2.0, 2.0, 3.0]), "y": np.array([0.5, 0.5, 1.0, 2.0, 4.0])}
+    for rel in relations:
+        expr = sp.Piecewise((x - y, rel(x, y)), (x * y, True))
+        recipe = derivatives._RecipeLowering()(expr)
+        want = sp.lambdify((x, y), expr, modules="numpy")
+        np.testing.assert_array_equal(
+            _evaluate(recipe, env), want(env["x"], env["y"]), err_msg=str(expr)
+        )
+    with pytest.raises(derivatives.UnsupportedError, match="cannot lower the condition"):
+        derivatives._RecipeLowering()(sp.Piecewise((x, sp.And(x < y, y < 1)), (y, True)))
+
+
+def test_spelled_out_forms_are_lowered_to_the_accurate_primitives():
+    # log(1 + a) and exp(a) - 1 at a near 0 lose every digit past 1e-16 / a when
+    # lowered as written; named, they keep full precision (against mpmath)
+    import mpmath  # a dependency of SymPy
+
+    syms = derivatives._symbols(sp)
+    x, y = syms["x"], syms["y"]
+    env = {"x": np.array([1e-9, -3e-12, 2e-7]), "y": np.array([0.5, 1.5, -0.25])}
+    exact = {
+        sp.log(1 + x * y): lambda u: mpmath.log1p(u),
+        sp.exp(x * y) - 1: lambda u: mpmath.expm1(u),
+    }
+    for expr, want in exact.items():
+        got = _evaluate(derivatives._RecipeLowering()(expr), env)
+        products = [mpmath.mpf(u) * mpmath.mpf(v) for u, v in zip(env["x"], env["y"])]
+        np.testing.assert_allclose(got, [float(want(p)) for p in products], rtol=1e-15)

@@ -508,6 +508,19 @@ def test_jvp_through_cond_with_an_untangented_branch_output():
     check_api_jvp(f, normal(3, seed=34), np.int64(1))
 
 
+def test_jvp_through_regions_whose_result_drops_the_tangent():
+    # the tangent reaches a result through one branch (or the loop's input) but not
+    # through the other branch (or the body): that region yields zeros for it
+    def f(x):
+        y = adjit.cond(x[0] > 0, lambda v: np.sin(v), lambda v: np.ones(3), x)
+        a, b = adjit.fori_loop(0, 3, lambda i, s: (s[0] * 1.1, np.ones(3)), (x, x))
+        return y, a, b
+
+    for sign in (1.0, -1.0):
+        out, (ty, ta, tb) = check_api_jvp(f, sign * np.array([0.3, -0.2, 0.5]))
+        assert not np.any(tb) and np.any(ta) and np.any(ty) == (sign > 0)
+
+
 def test_jvp_through_while_loop():
     def f(x, y):
         def body(state):
@@ -861,6 +874,23 @@ def test_error_vmap_of_a_loop_bound_on_the_batched_argument_names_the_user_line(
         r"test_forward.py:\d+: return adjit.fori_loop",
     ):
         adjit.vmap(f)(np.ones((4, 3)), np.arange(4))
+
+
+def test_error_vmap_of_a_jvp_names_the_line_of_the_primal_op_it_cannot_batch():
+    # the forward pass re-emits the gather with the tangent's; a later pass (vmap)
+    # that rejects it must still point at the user's indexing, not at the jvp call
+    def f(x):  # advanced indices split by a slice, both depending on x
+        return x[np.argsort(x[:, 0, 0]), :, np.argmax(x[0, 0])]
+
+    def slope(x):
+        return adjit.jvp(f, (x,), (np.ones_like(x),))[1]
+
+    with pytest.raises(
+        adjit.UnsupportedError,
+        match=r"(?s)cannot batch gather: an index.*"
+        r"test_forward.py:\d+: return x\[np.argsort",
+    ):
+        adjit.vmap(slope).ir(np.ones((2, 3, 4, 5)))
 
 
 def test_jacrev_through_loops_without_static_trip_counts_matches_jacfwd():

@@ -111,6 +111,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_jit_features.py",
         "tests/test_jit_random_programs.py",
         "tests/test_sum_of_products.py",
+        "tests/test_fusion_bounds.py",
     ],
     "codegen/loops.py": [
         "tests/test_jit_features.py",

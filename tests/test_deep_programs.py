@@ -19,8 +19,10 @@ import time
 
 import numpy as np
 import pytest
+from test_fusion_bounds import deepest_nesting
 
 import adjit
+from adjit.codegen import fusion
 from adjit.ir import interpret, parse
 
 RNG = np.random.default_rng(7)
@@ -129,13 +131,7 @@ def test_nested_expressions_stay_bounded() -> None:
     nests at most fusion.MAX_DEPTH operators (Python refuses 200 parentheses)."""
     f, args = tanh_loop(FULL["tanh"])
     source = adjit.grad(f, argnums=0).source(*args)
-    deepest = 0
-    for line in source.splitlines():
-        level = 0
-        for ch in line:
-            level += {"(": 1, ")": -1}.get(ch, 0)
-            deepest = max(deepest, level)
-    assert deepest <= 2 * 32 + 8
+    assert deepest_nesting(source) <= 2 * fusion.MAX_DEPTH + 8
 
 
 @pytest.mark.slow

@@ -12,7 +12,8 @@ import adjit
 from adjit.codegen import fusion
 
 
-def _deepest_nesting(source: str) -> int:
+def deepest_nesting(source: str) -> int:
+    """The most parentheses open at once on a line of `source`."""
     deepest = 0
     for line in source.splitlines():
         level = 0
@@ -33,5 +34,5 @@ def test_a_chain_after_a_matrix_product_is_bounded():
     x = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
     w = np.linspace(0.5, 2.0, 20).reshape(4, 5)
     f = adjit.jit(chain_after_a_product)
-    assert _deepest_nesting(f.source(x, w)) <= 2 * fusion.MAX_DEPTH + 8
+    assert deepest_nesting(f.source(x, w)) <= 2 * fusion.MAX_DEPTH + 8
     np.testing.assert_allclose(f(x, w), chain_after_a_product(x, w), rtol=1e-13)

@@ -50,7 +50,8 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The child's entry point: exits with main()'s status, or 1 on an exception."""
     try:
         status = main()
     except BaseException:

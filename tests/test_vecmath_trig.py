@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 import adjit
-from adjit.codegen import vecmath
+from adjit.codegen import helpers, vecmath
 from adjit.codegen.helpers import INLINED_TRIG_LIMIT
 
 MAX_ULP = 1.0  # README's vecmath paragraph states this bound
@@ -217,3 +217,18 @@ def test_a_function_with_many_of_them_calls_one_outlined_copy_of_each():
     assert "_sin_call(" in grad.source(x)
     want = sum(c * (np.cos(c * x) - np.sin(c * x) + 1 / np.cos(c * x) ** 2) for c in scales)
     np.testing.assert_allclose(grad(x), want, rtol=1e-14)
+
+
+def test_the_limit_counts_every_call_of_the_function():
+    """Up to INLINED_TRIG_LIMIT calls stay inlined, one more outlines them all."""
+    calls = ["_sin(a)", "_cos(b)", "_tan(c)"]
+    lines = [f"    v{i} = {calls[i % 3]} + _sinh(d)" for i in range(INLINED_TRIG_LIMIT)]
+    assert helpers.outline_trig(lines) == lines
+    more = helpers.outline_trig([*lines, "    w = _tan(e)"])
+    assert more[:3] == [
+        "    v0 = _sin_call(a) + _sinh(d)",
+        "    v1 = _cos_call(b) + _sinh(d)",
+        "    v2 = _tan_call(c) + _sinh(d)",
+    ]
+    assert more[-1] == "    w = _tan_call(e)"
+    assert sum(line.count("_call(") for line in more) == INLINED_TRIG_LIMIT + 1

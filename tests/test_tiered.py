@@ -151,11 +151,14 @@ def test_switches_to_the_native_code_the_child_left_on_disk(tier_on):
 
     g = adjit.value_and_grad(f)
     x, y = np.linspace(-1, 1, 12).reshape(3, 4), np.linspace(0, 2, 8).reshape(4, 2)
-    first = g(x, y)
-    assert g.tier(x, y) == "interpreter"
-    spec = g._lookup((x, y), {})[0]
-    assert spec.tiered.wait(timeout=600)
-    second = g(x, y)
+    with warnings.catch_warnings():
+        # a failed child warns and the caller compiles: then the child left nothing
+        warnings.simplefilter("error", adjit.TieredWarning)
+        first = g(x, y)
+        assert g.tier(x, y) == "interpreter"
+        spec = g._lookup((x, y), {})[0]
+        assert spec.tiered.wait(timeout=600)
+        second = g(x, y)
     assert g.tier(x, y) == "native"
     assert isinstance(spec.entry, Dispatcher)  # the fast path calls it with no tier in between
     assert g._fast[((x.dtype, x.shape), (y.dtype, y.shape))] is spec.call_flat

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import pickle
 import signal
 import subprocess
 import sys
@@ -161,6 +162,9 @@ def test_switches_to_the_native_code_the_child_left_on_disk(tier_on):
         second = g(x, y)
     assert g.tier(x, y) == "native"
     assert isinstance(spec.entry, Dispatcher)  # the fast path calls it with no tier in between
+    # loaded from what the child left, not compiled here
+    assert sum(spec.entry.stats.cache_hits.values()) == 1, spec.entry.stats
+    assert not spec.entry.stats.cache_misses, spec.entry.stats
     assert g._fast[((x.dtype, x.shape), (y.dtype, y.shape))] is spec.call_flat
     _assert_agree(first, second)
     # what the child left: the module under the parent's key, and Numba's index beside it
@@ -370,3 +374,42 @@ def test_a_cold_first_call_imports_no_numba(tmp_path):
     assert then == "native"
     value_err, fd_err, tier_err = map(float, errors.split())
     assert value_err < 1e-12 and fd_err < 1e-7 and tier_err < 1e-12
+
+
+def _run_child(job: object, tmp_path: pathlib.Path) -> tuple[int, str]:
+    """The real child on `job`, its stdin kept open as the parent keeps it (it
+    exits when stdin closes): its exit status and stderr."""
+    with open(tmp_path / "stderr", "w+") as err:
+        proc = subprocess.Popen(
+            tiered.CHILD_COMMAND,
+            stdin=subprocess.PIPE,
+            stderr=err,
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=ROOT, ADJIT_TIERED="0"),
+        )
+        proc.stdin.write(pickle.dumps(job))
+        proc.stdin.flush()
+        try:
+            code = proc.wait(timeout=120)
+        finally:
+            proc.kill()
+            proc.stdin.close()
+        err.seek(0)
+        return code, err.read()
+
+
+def test_the_child_refuses_a_job_keyed_by_another_adjit(tmp_path):
+    source = "def entry(x):\n    return x\n"
+    job = {"source": source, "key": "0" * 64, "cache_dir": str(tmp_path), "name_hint": "f"}
+    code, stderr = _run_child(job, tmp_path)
+    assert code == 3, stderr
+    assert (
+        f"another cache key than the parent (it imports another adjit, Numba or NumPy): {cache._key(source)} != {'0' * 64}"
+        in stderr
+    )
+
+
+def test_a_child_that_raises_exits_with_status_1_while_its_stdin_is_open(tmp_path):
+    code, stderr = _run_child({"cache_dir": str(tmp_path)}, tmp_path)  # no source: a KeyError
+    assert code == 1, stderr
+    assert "KeyError: 'source'" in stderr

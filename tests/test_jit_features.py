@@ -503,3 +503,12 @@ def test_a_loop_renamed_to_merge_keeps_its_indices_and_work():
     large = np.ones((200, 60))  # 12 000 elements each: every nest runs in parallel
     entry = adjit.jit(f, parallel=True).source(large).split("def entry")[1]
     assert entry.count("in prange(200)") == 1 and entry.count("in range(60)") == 1
+
+
+def test_a_returned_concatenation_is_materialized_along_either_axis():
+    def f(a, b):
+        return np.concatenate([a, b]), np.concatenate([a, b, a], axis=1)
+
+    a, b = np.arange(6.0).reshape(2, 3), -np.arange(6.0).reshape(2, 3)
+    for got, want in zip(adjit.jit(f)(a, b), f(a, b)):
+        np.testing.assert_array_equal(got, want)

@@ -512,3 +512,15 @@ def test_a_returned_concatenation_is_materialized_along_either_axis():
     a, b = np.arange(6.0).reshape(2, 3), -np.arange(6.0).reshape(2, 3)
     for got, want in zip(adjit.jit(f)(a, b), f(a, b)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_linear_algebra_on_rectangular_and_stacked_operands():
+    def f(a, b, c):
+        return np.linalg.solve(a, b), np.linalg.solve(c, b), np.linalg.qr(b)[1]
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(3, 3)) + 3 * np.eye(3)
+    b = rng.normal(size=(3, 2))
+    c = rng.normal(size=(4, 3, 3)) + 3 * np.eye(3)
+    for got, want in zip(adjit.jit(f)(a, b, c), f(a, b, c)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

@@ -508,9 +508,26 @@ def _tan_outlined(x):
 
 
 _F64 = types.float64(types.float64)
-_sin_call = _outlined(_sin_outlined, _F64)
-_cos_call = _outlined(_cos_outlined, _F64)
-_tan_call = _outlined(_tan_outlined, _F64)
+_sin_noinline = _outlined(_sin_outlined, _F64)
+_cos_noinline = _outlined(_cos_outlined, _F64)
+_tan_noinline = _outlined(_tan_outlined, _F64)
+
+
+# dispatchers around the intrinsics: callable from Python too, like the functions
+# above (split code and its tests run generated sources as Python)
+@njit_cached(forceinline=True, error_model="numpy")
+def _sin_call(x):
+    return _sin_noinline(x)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _cos_call(x):
+    return _cos_noinline(x)
+
+
+@njit_cached(forceinline=True, error_model="numpy")
+def _tan_call(x):
+    return _tan_noinline(x)
 
 
 # ------------------------------------------------------------ special functions

@@ -52,10 +52,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TieredEntry", "enabled", "load_cached", "shutdown"]
 
-# the child, run as a module of this very package (its parent directory goes first
-# on the child's path, so it imports the adjit the caller runs and hashes it alike)
-# imported by name, not run as __main__ (-m): the module keeps its own name, so
-# tools that patch it by name (mutation testing) reach the child's code too
+# the child: tiered_child of this very package (its parent directory goes first on
+# the child's path, so it imports the adjit the caller runs and hashes it alike),
+# imported by name rather than run as __main__ (-m), so that tools patching it by
+# module name (mutation testing) reach its code too
 CHILD_COMMAND = [sys.executable, "-c", "from adjit.codegen.tiered_child import run; run()"]
 MAX_CHILDREN = 2  # children compiling at once; later signatures wait, interpreted
 POLL_EVERY = 32  # loop iterations between two looks at the child from inside a call
